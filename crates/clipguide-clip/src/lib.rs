@@ -1,0 +1,24 @@
+//! CLIP in Rust on candle: text and vision towers that load Hugging Face checkpoints, the exact
+//! CLIP tokenizer and preprocessing, and similarity / zero-shot classification on top.
+//!
+//! Every op from pixels to embeddings is differentiable, so guidance can take gradients.
+
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod model;
+pub mod nn;
+pub mod pipeline;
+pub mod preprocess;
+pub mod text;
+pub mod tokenizer;
+pub mod vision;
+
+pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
+pub use error::{ClipError, Result};
+pub use model::{cosine_matrix, l2_normalize, ClipModel};
+pub use pipeline::{Clip, Similarity};
+pub use preprocess::{load_image, ImageProcessor, CLIP_MEAN, CLIP_STD};
+pub use text::TextOutput;
+pub use tokenizer::{ClipTokenizer, Padding, TokenBatch};
+pub use vision::VisionOutput;

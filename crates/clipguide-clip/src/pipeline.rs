@@ -1,0 +1,100 @@
+//! `Clip`: a model with its tokenizer and image processor, and the everyday operations on top
+//! (embed, similarity, zero-shot classification) that the CLI and examples call.
+
+use crate::error::{ClipError, Result};
+use crate::model::{cosine_matrix, ClipModel};
+use crate::preprocess::ImageProcessor;
+use crate::tokenizer::{ClipTokenizer, Padding};
+use candle_core::{Device, Tensor, D};
+use image::RgbImage;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub model: ClipModel,
+    pub tokenizer: ClipTokenizer,
+    pub processor: ImageProcessor,
+}
+
+/// Cosines, logits and per-image softmax over texts.
+#[derive(Debug, Clone)]
+pub struct Similarity {
+    /// [images][texts]
+    pub cosine: Vec<Vec<f32>>,
+    pub logits: Vec<Vec<f32>>,
+    pub probs: Vec<Vec<f32>>,
+}
+
+impl Clip {
+    /// Loads a checkpoint folder (see `hub::resolve` for hub ids).
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let model = ClipModel::load(dir, device)?;
+        let tokenizer = ClipTokenizer::for_checkpoint(dir)?;
+        let processor = ImageProcessor::for_checkpoint(dir, model.config().vision.image_size);
+        Ok(Self {
+            model,
+            tokenizer,
+            processor,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.model.device()
+    }
+
+    /// Projected text embeddings [N, P]. Pads to the longest prompt: the causal mask makes the
+    /// EOS state independent of later positions, so this equals padding to 77, for less work.
+    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
+        if texts.is_empty() {
+            return Err(ClipError::BadInput {
+                detail: "no texts given: pass at least one".into(),
+            });
+        }
+        let batch = self
+            .tokenizer
+            .encode_batch(texts, Padding::Longest, self.device())?;
+        self.model.text_features(&batch.ids)
+    }
+
+    /// Projected image embeddings [N, P].
+    pub fn embed_images(&self, images: &[RgbImage]) -> Result<Tensor> {
+        let px = self.processor.preprocess_batch(images, self.device())?;
+        self.model.image_features(&px)
+    }
+
+    pub fn similarity(&self, image_embeds: &Tensor, text_embeds: &Tensor) -> Result<Similarity> {
+        let cos = cosine_matrix(image_embeds, text_embeds)?;
+        let logits = (&cos * self.model.logit_scale()? as f64)?;
+        let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        Ok(Similarity {
+            cosine: cos.to_vec2()?,
+            logits: logits.to_vec2()?,
+            probs: probs.to_vec2()?,
+        })
+    }
+
+    /// Zero-shot classification: labels ranked by probability (label, prob), best first.
+    pub fn classify(
+        &self,
+        image: &RgbImage,
+        labels: &[String],
+        template: &str,
+    ) -> Result<Vec<(String, f32)>> {
+        if !template.contains("{}") {
+            return Err(ClipError::BadInput {
+                detail: format!("template {template:?} has no {{}} placeholder for the label, e.g. \"a photo of a {{}}\""),
+            });
+        }
+        let prompts: Vec<String> = labels.iter().map(|l| template.replace("{}", l)).collect();
+        let t = self.embed_texts(&prompts)?;
+        let i = self.embed_images(std::slice::from_ref(image))?;
+        let sim = self.similarity(&i, &t)?;
+        let mut ranked: Vec<(String, f32)> = labels
+            .iter()
+            .cloned()
+            .zip(sim.probs[0].iter().copied())
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(ranked)
+    }
+}

@@ -1,0 +1,109 @@
+//! CLIP's vision tower: patch + class + position embeddings, pre-norm, transformer, and the
+//! post-normed class token. Mirrors `vision_model.*` in the checkpoint.
+
+use crate::config::VisionConfig;
+use crate::nn::{Encoder, LayerNorm};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+#[derive(Debug, Clone)]
+pub struct VisionOutput {
+    /// Pre-normed embeddings then every layer's output (empty unless asked for).
+    pub hidden_states: Vec<Tensor>,
+    /// Encoder output [B, 1 + patches, D] (not post-normed, as in transformers).
+    pub last_hidden_state: Tensor,
+    /// `post_layernorm` of the class token [B, D].
+    pub pooled: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub struct VisionTransformer {
+    class_embedding: Tensor,
+    /// Conv weight [D, C, p, p] applied as a matmul over non-overlapping patches: exact for a
+    /// stride-p convolution and cheaper to differentiate than candle's conv2d.
+    patch_weight: Tensor,
+    position_embedding: Tensor,
+    pre_layrnorm: LayerNorm,
+    encoder: Encoder,
+    post_layernorm: LayerNorm,
+    config: VisionConfig,
+}
+
+impl VisionTransformer {
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let emb = vb.pp("embeddings");
+        let d = cfg.hidden_size;
+        let p = cfg.patch_size;
+        let n_pos = (cfg.image_size / p).pow(2) + 1;
+        let init = candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        Ok(Self {
+            class_embedding: emb.get_with_hints(d, "class_embedding", init)?,
+            patch_weight: emb.get_with_hints(
+                (d, cfg.num_channels, p, p),
+                "patch_embedding.weight",
+                init,
+            )?,
+            position_embedding: emb.get_with_hints((n_pos, d), "position_embedding.weight", init)?,
+            // The checkpoint key really is misspelt "pre_layrnorm".
+            pre_layrnorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?,
+            encoder: Encoder::new(
+                d,
+                cfg.intermediate_size,
+                cfg.num_attention_heads,
+                cfg.num_hidden_layers,
+                cfg.hidden_act,
+                cfg.layer_norm_eps,
+                vb.pp("encoder"),
+            )?,
+            post_layernorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("post_layernorm"))?,
+            config: cfg.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &VisionConfig {
+        &self.config
+    }
+
+    /// [B, C, H, W] → [B, patches, C·p·p] with channels outermost, matching the conv weight layout.
+    fn patchify(&self, px: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = px.dims4()?;
+        let p = self.config.patch_size;
+        let (gh, gw) = (h / p, w / p);
+        px.reshape((b * c * gh, p, gw, p))?
+            .transpose(1, 2)?
+            .reshape((b, c, gh, gw, p * p))?
+            .permute((0, 2, 3, 1, 4))?
+            .reshape((b, gh * gw, c * p * p))
+    }
+
+    pub fn embed(&self, px: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = px.dims4()?;
+        let s = self.config.image_size;
+        if c != self.config.num_channels || h != s || w != s {
+            candle_core::bail!(
+                "pixel_values must be [batch, {}, {s}, {s}] for this model, got [{b}, {c}, {h}, {w}]: resize/crop to {s}×{s} first (ImageProcessor does)",
+                self.config.num_channels
+            );
+        }
+        let d = self.config.hidden_size;
+        let w_flat = self.patch_weight.reshape((d, ()))?;
+        let patches = self.patchify(px)?.broadcast_matmul(&w_flat.t()?)?;
+        let cls = self.class_embedding.reshape((1, 1, d))?.broadcast_as((b, 1, d))?;
+        Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
+    }
+
+    pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
+        let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
+        let (last_hidden_state, hidden_states) = self.encoder.forward(&xs, None, keep_hidden, None)?;
+        let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
+        let pooled = self.post_layernorm.forward(&cls)?;
+        Ok(VisionOutput {
+            hidden_states,
+            last_hidden_state,
+            pooled,
+        })
+    }
+}

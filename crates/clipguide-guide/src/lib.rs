@@ -1,0 +1,41 @@
+//! Building blocks of CLIP-guided image generation: image parameterisations, differentiable
+//! crops and augmentations, guidance losses, optimisers and schedules, all on candle tensors.
+//!
+//! Every op on the path from the parameters to the loss is differentiable in candle; the
+//! few ops candle lacks (inverse real FFT, the spherical distance) are custom ops with a
+//! hand-written backward, checked against finite differences in the tests. The crate knows
+//! nothing about the CLIP model: the generator loop composes these pieces with it:
+//!
+//! ```ignore
+//! let rgb = param.to_rgb()?;
+//! let specs = cutouts.sample(&mut rng, param.height(), param.width());
+//! let batch = clip_normalize(&cutouts.apply(&rgb, &specs, &mut rng)?)?;
+//! let emb = model.image_features(&batch)?;
+//! let loss = (spherical_loss(&emb, &target)? * weight)?;
+//! let grads = loss.backward()?;
+//! opt.step(&grads)?;
+//! ```
+
+pub mod augment;
+pub mod error;
+pub mod fft;
+pub mod loss;
+pub mod noise;
+pub mod optim;
+pub mod param;
+pub mod resample;
+pub mod schedule;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use augment::{clip_normalize, CutoutSpec, Cutouts, CLIP_MEAN, CLIP_STD};
+pub use error::{GuideError, Result};
+pub use loss::{
+    cosine_distance, cosine_loss, range_penalty, spherical_distance, spherical_loss,
+    total_variation, Distance, RangeLoss, TvKind, TvLoss,
+};
+pub use optim::{Adam, AdamConfig, LrSchedule};
+pub use param::{FourierImage, Parameterization, PixelImage, PyramidImage};
+pub use resample::{crop_resize, crop_resize_matrix, resize_matrix, Crop, ResizeKind};
+pub use schedule::{GuideSchedule, Keyframes, PromptSchedule, PromptSpec};

@@ -1,0 +1,530 @@
+//! Image parameterisations: the trainable variables and the differentiable map from them to
+//! an RGB image `[1, 3, H, W]` in `[0, 1]` (pixels, a decorrelated Fourier spectrum, or a
+//! Laplacian-style pyramid), each ending in a sigmoid so the image is always in range.
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{GuideError, Result};
+use crate::fft::{fftfreq, half_len, irfft2, rfft2, rfftfreq};
+use crate::noise::gaussian;
+use crate::resample::{resize_matrix, ResizeKind};
+
+/// Something the optimiser trains that renders to an image.
+pub trait Parameterization {
+    /// The trainable variables, for the optimiser.
+    fn params(&self) -> Vec<Var>;
+    /// The image before the final sigmoid, `[1, 3, H, W]`. Regularisers that act on range
+    /// (see [`crate::loss::range_penalty`]) belong here, since the RGB is always in (0, 1).
+    fn to_logits(&self) -> Result<Tensor>;
+    /// The image, `[1, 3, H, W]` with values in (0, 1); differentiable w.r.t. [`Self::params`].
+    fn to_rgb(&self) -> Result<Tensor> {
+        Ok(candle_nn::ops::sigmoid(&self.to_logits()?)?)
+    }
+    /// Image width in pixels.
+    fn width(&self) -> usize;
+    /// Image height in pixels.
+    fn height(&self) -> usize;
+}
+
+/// Pixels closer than this to 0 or 1 are clamped before taking the logit, so black and white
+/// initial images give finite logits; it bounds the reconstruction error of `from_rgb`.
+pub const INIT_CLAMP: f64 = 1e-4;
+
+fn check_size(width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(GuideError::invalid(
+            "image size",
+            format!("{width}x{height}: width and height must both be at least 1"),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates an RGB image `[1, 3, H, W]` and returns (H, W).
+fn rgb_dims(rgb: &Tensor) -> Result<(usize, usize)> {
+    match rgb.dims() {
+        &[1, 3, h, w] if h > 0 && w > 0 => Ok((h, w)),
+        d => Err(GuideError::Shape {
+            what: "initial image",
+            got: d.to_vec(),
+            expected: "[1, 3, H, W] with values in [0, 1]",
+        }),
+    }
+}
+
+/// Inverse sigmoid of an RGB image after clamping into [INIT_CLAMP, 1 - INIT_CLAMP].
+fn logit(rgb: &Tensor) -> Result<Tensor> {
+    let p = rgb
+        .to_dtype(DType::F64)?
+        .clamp(INIT_CLAMP, 1.0 - INIT_CLAMP)?;
+    Ok((&p / (1.0 - &p)?)?.log()?)
+}
+
+/// Plain pixels: `rgb = sigmoid(logits)` with one variable per pixel and channel.
+pub struct PixelImage {
+    logits: Var,
+    width: usize,
+    height: usize,
+}
+
+impl PixelImage {
+    /// Logits drawn from N(0, std²), i.e. mid-grey with noise.
+    pub fn random(width: usize, height: usize, std: f64, rng: &mut ChaCha8Rng) -> Result<Self> {
+        check_size(width, height)?;
+        let logits = Var::from_tensor(&gaussian(rng, &[1, 3, height, width], std)?)?;
+        Ok(Self {
+            logits,
+            width,
+            height,
+        })
+    }
+
+    /// Starts from an image `[1, 3, H, W]` in [0, 1]; `to_rgb` reproduces it to within
+    /// [`INIT_CLAMP`].
+    pub fn from_rgb(rgb: &Tensor) -> Result<Self> {
+        let (height, width) = rgb_dims(rgb)?;
+        let logits = Var::from_tensor(&logit(rgb)?.to_dtype(DType::F32)?)?;
+        Ok(Self {
+            logits,
+            width,
+            height,
+        })
+    }
+}
+
+impl Parameterization for PixelImage {
+    fn params(&self) -> Vec<Var> {
+        vec![self.logits.clone()]
+    }
+    fn to_logits(&self) -> Result<Tensor> {
+        Ok(self.logits.as_tensor().clone())
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+}
+
+/// Lucid's colour correlation square root (rows: RGB output, columns: decorrelated input).
+pub const COLOR_CORRELATION_SVD_SQRT: [[f64; 3]; 3] =
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]];
+
+/// Lucid divides the inverse FFT by this constant before decorrelating; kept so learning
+/// rates and noise levels carry over from lucid/Aphantasia settings.
+pub const LUCID_FFT_DIVISOR: f64 = 4.0;
+
+/// [`COLOR_CORRELATION_SVD_SQRT`] with every entry divided by the largest column norm.
+pub fn color_correlation_normalized() -> [[f64; 3]; 3] {
+    let m = COLOR_CORRELATION_SVD_SQRT;
+    let max_norm = (0..3)
+        .map(|c| (0..3).map(|r| m[r][c] * m[r][c]).sum::<f64>().sqrt())
+        .fold(0.0, f64::max);
+    m.map(|row| row.map(|v| v / max_norm))
+}
+
+fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let c =
+        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let det = m[0][0] * c(1, 1, 2, 2) - m[0][1] * c(1, 0, 2, 2) + m[0][2] * c(1, 0, 2, 1);
+    let adj = [
+        [c(1, 1, 2, 2), -c(0, 1, 2, 2), c(0, 1, 1, 2)],
+        [-c(1, 0, 2, 2), c(0, 0, 2, 2), -c(0, 0, 1, 2)],
+        [c(1, 0, 2, 1), -c(0, 0, 2, 1), c(0, 0, 1, 1)],
+    ];
+    adj.map(|row| row.map(|v| v / det))
+}
+
+fn matrix3(m: [[f64; 3]; 3], dtype: DType, device: &Device) -> Result<Tensor> {
+    Ok(Tensor::from_vec(m.concat(), (3, 3), device)?.to_dtype(dtype)?)
+}
+
+/// Applies a 3×3 colour matrix to `[3, H, W]`, giving `[1, 3, H, W]`.
+fn mix_colors(m: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let (c, h, w) = x.dims3()?;
+    Ok(m.matmul(&x.reshape((c, h * w))?)?.reshape((1, c, h, w))?)
+}
+
+/// Lucid's spectral parameterisation: per-channel rFFT coefficients scaled by
+/// `1 / max(f, 1/max(W, H))^decay`, inverse orthonormal FFT, divided by
+/// [`LUCID_FFT_DIVISOR`], colour-decorrelated, then sigmoid.
+///
+/// The orthonormal transform equals lucid's `irfft2d(spectrum * sqrt(W*H))`, so spectrum
+/// magnitudes (and the 0.01 init std) mean the same at every image size.
+pub struct FourierImage {
+    re: Var,
+    im: Var,
+    scale: Tensor,
+    color: Tensor,
+    width: usize,
+    height: usize,
+}
+
+impl FourierImage {
+    /// Lucid's default frequency decay exponent.
+    pub const DEFAULT_DECAY: f64 = 1.0;
+    /// Lucid's default init standard deviation of the spectrum.
+    pub const DEFAULT_STD: f64 = 0.01;
+
+    /// `[H, W/2+1]` spectrum scale `1 / max(f, 1/max(W, H))^decay` with f in cycles/pixel.
+    pub fn spectrum_scale(width: usize, height: usize, decay: f64) -> Result<Tensor> {
+        check_size(width, height)?;
+        let (fy, fx) = (fftfreq(height), rfftfreq(width));
+        let floor = 1.0 / width.max(height) as f64;
+        let s: Vec<f64> = fy
+            .iter()
+            .flat_map(|y| {
+                fx.iter()
+                    .map(move |x| 1.0 / (y * y + x * x).sqrt().max(floor).powf(decay))
+            })
+            .collect();
+        Ok(Tensor::from_vec(
+            s,
+            (height, half_len(width)),
+            &Device::Cpu,
+        )?)
+    }
+
+    /// Builds from given real and imaginary spectra `[3, H, W/2+1]` (f32 or f64).
+    pub fn from_spectrum(re: &Tensor, im: &Tensor, width: usize, decay: f64) -> Result<Self> {
+        let (c, height, wf) = re.dims3()?;
+        if c != 3 || wf != half_len(width) || re.dims() != im.dims() {
+            return Err(GuideError::Shape {
+                what: "spectrum",
+                got: re.dims().to_vec(),
+                expected: "[3, H, width/2 + 1] for both real and imaginary parts",
+            });
+        }
+        let dtype = re.dtype();
+        Ok(Self {
+            re: Var::from_tensor(re)?,
+            im: Var::from_tensor(&im.to_dtype(dtype)?)?,
+            scale: Self::spectrum_scale(width, height, decay)?.to_dtype(dtype)?,
+            color: matrix3(color_correlation_normalized(), dtype, re.device())?,
+            width,
+            height,
+        })
+    }
+
+    /// Spectrum drawn from N(0, std²) (lucid uses std 0.01), f32.
+    pub fn random(
+        width: usize,
+        height: usize,
+        decay: f64,
+        std: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        check_size(width, height)?;
+        let dims = [3, height, half_len(width)];
+        let re = gaussian(rng, &dims, std)?;
+        let im = gaussian(rng, &dims, std)?;
+        Self::from_spectrum(&re, &im, width, decay)
+    }
+
+    /// Starts from an image `[1, 3, H, W]` in [0, 1]: logit, undo the colour mixing and the
+    /// divisor, forward FFT, undo the scale. `to_rgb` then reproduces the image to within
+    /// [`INIT_CLAMP`] plus f32 rounding.
+    pub fn from_rgb(rgb: &Tensor, decay: f64) -> Result<Self> {
+        let (height, width) = rgb_dims(rgb)?;
+        let logits = logit(rgb)?.squeeze(0)?;
+        let unmix = matrix3(
+            invert3(color_correlation_normalized()),
+            DType::F64,
+            rgb.device(),
+        )?;
+        let x = (mix_colors(&unmix, &logits)?.squeeze(0)? * LUCID_FFT_DIVISOR)?;
+        let (re, im) = rfft2(&x)?;
+        let scale = Self::spectrum_scale(width, height, decay)?;
+        let re = re.broadcast_div(&scale)?.to_dtype(DType::F32)?;
+        let im = im.broadcast_div(&scale)?.to_dtype(DType::F32)?;
+        Self::from_spectrum(&re, &im, width, decay)
+    }
+}
+
+impl Parameterization for FourierImage {
+    fn params(&self) -> Vec<Var> {
+        vec![self.re.clone(), self.im.clone()]
+    }
+    fn to_logits(&self) -> Result<Tensor> {
+        let re = self.re.as_tensor().broadcast_mul(&self.scale)?;
+        let im = self.im.as_tensor().broadcast_mul(&self.scale)?;
+        let x = (irfft2(&re, &im, self.width)? / LUCID_FFT_DIVISOR)?;
+        mix_colors(&self.color, &x)
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+}
+
+/// Sum of images at sizes `ceil(W/2^k) × ceil(H/2^k)`, `k = 0..levels`, each bilinearly
+/// upsampled to full size (as `A_h · X · A_wᵀ`), then sigmoid. Coarse levels move large
+/// areas at once, which speeds up the early, global part of the optimisation.
+pub struct PyramidImage {
+    levels: Vec<Var>,
+    upsample: Vec<Option<(Tensor, Tensor)>>,
+    width: usize,
+    height: usize,
+}
+
+impl PyramidImage {
+    /// Size `(height, width)` of level `k`.
+    pub fn level_size(width: usize, height: usize, k: usize) -> (usize, usize) {
+        let d = 1usize << k.min(usize::BITS as usize - 1);
+        (height.div_ceil(d).max(1), width.div_ceil(d).max(1))
+    }
+
+    /// Builds from per-level tensors `[1, 3, h_k, w_k]` (f32 or f64, sizes per
+    /// [`Self::level_size`]).
+    pub fn from_levels(levels: &[Tensor], width: usize, height: usize) -> Result<Self> {
+        check_size(width, height)?;
+        if levels.is_empty() {
+            return Err(GuideError::invalid(
+                "pyramid levels",
+                "need at least one level",
+            ));
+        }
+        let mut vars = Vec::with_capacity(levels.len());
+        let mut upsample = Vec::with_capacity(levels.len());
+        for (k, level) in levels.iter().enumerate() {
+            let (h, w) = Self::level_size(width, height, k);
+            if level.dims() != [1, 3, h, w] {
+                return Err(GuideError::Shape {
+                    what: "pyramid level",
+                    got: level.dims().to_vec(),
+                    expected: "[1, 3, ceil(H/2^k), ceil(W/2^k)]",
+                });
+            }
+            let (dtype, dev) = (level.dtype(), level.device());
+            upsample.push(if (h, w) == (height, width) {
+                None
+            } else {
+                Some((
+                    resize_matrix(h, height, ResizeKind::Bilinear, dtype, dev)?,
+                    resize_matrix(w, width, ResizeKind::Bilinear, dtype, dev)?.t()?,
+                ))
+            });
+            vars.push(Var::from_tensor(level)?);
+        }
+        Ok(Self {
+            levels: vars,
+            upsample,
+            width,
+            height,
+        })
+    }
+
+    /// Every level drawn from N(0, std²), f32.
+    pub fn random(
+        width: usize,
+        height: usize,
+        levels: usize,
+        std: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        check_size(width, height)?;
+        let tensors = (0..levels)
+            .map(|k| {
+                let (h, w) = Self::level_size(width, height, k);
+                gaussian(rng, &[1, 3, h, w], std)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_levels(&tensors, width, height)
+    }
+
+    /// Starts from an image `[1, 3, H, W]` in [0, 1]: its logits in the finest level,
+    /// zeros elsewhere.
+    pub fn from_rgb(rgb: &Tensor, levels: usize) -> Result<Self> {
+        let (height, width) = rgb_dims(rgb)?;
+        let mut tensors = vec![logit(rgb)?.to_dtype(DType::F32)?];
+        for k in 1..levels {
+            let (h, w) = Self::level_size(width, height, k);
+            tensors.push(Tensor::zeros((1, 3, h, w), DType::F32, rgb.device())?);
+        }
+        Self::from_levels(&tensors, width, height)
+    }
+}
+
+impl Parameterization for PyramidImage {
+    fn params(&self) -> Vec<Var> {
+        self.levels.clone()
+    }
+    fn to_logits(&self) -> Result<Tensor> {
+        let mut sum: Option<Tensor> = None;
+        for (level, up) in self.levels.iter().zip(&self.upsample) {
+            let full = match up {
+                None => level.as_tensor().clone(),
+                Some((a_h, a_w_t)) => a_h
+                    .broadcast_matmul(level.as_tensor())?
+                    .broadcast_matmul(a_w_t)?,
+            };
+            sum = Some(match sum {
+                None => full,
+                Some(s) => (s + full)?,
+            });
+        }
+        sum.ok_or_else(|| GuideError::invalid("pyramid levels", "need at least one level"))
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{assert_close, check_gradients, seeded_tensor};
+    use rand::SeedableRng;
+
+    /// An RGB test image in [0, 1] that includes exact black and white pixels.
+    fn test_rgb(h: usize, w: usize, seed: u64) -> Result<Tensor> {
+        let t = ((seeded_tensor(&[1, 3, h, w], seed, DType::F32)? * 0.6)? + 0.5)?;
+        Ok(t.clamp(0.0f32, 1.0f32)?)
+    }
+
+    fn values(t: &Tensor) -> Result<Vec<f64>> {
+        Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?)
+    }
+
+    #[test]
+    fn color_matrix_is_lucids_normalised_by_largest_column_norm() {
+        let m = color_correlation_normalized();
+        let norm0 = (0.26f64 * 0.26 + 0.27 * 0.27 + 0.27 * 0.27).sqrt();
+        assert!((m[0][0] - 0.26 / norm0).abs() < 1e-15 && (m[2][1] + 0.09 / norm0).abs() < 1e-15);
+        let inv = invert3(m);
+        for (i, row) in m.iter().enumerate() {
+            for j in 0..3 {
+                let p: f64 = row
+                    .iter()
+                    .zip(&inv)
+                    .map(|(a, inv_row)| a * inv_row[j])
+                    .sum();
+                assert!((p - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn spectrum_scale_follows_lucid() -> Result<()> {
+        // 4 x 6: fy = [0, .25, -.5, -.25], fx = [0, 1/6, 1/3, 1/2]; floor 1/6.
+        let s = values(&FourierImage::spectrum_scale(6, 4, 1.0)?)?;
+        assert_eq!(s.len(), 16);
+        assert!((s[0] - 6.0).abs() < 1e-12, "DC uses the floor");
+        assert!((s[1] - 6.0).abs() < 1e-12);
+        let f = (0.25f64 * 0.25 + 0.25).sqrt();
+        assert!((s[4 + 3] - 1.0 / f).abs() < 1e-12);
+        let s2 = values(&FourierImage::spectrum_scale(6, 4, 2.0)?)?;
+        assert!((s2[4 + 3] - 1.0 / (f * f)).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn from_rgb_reproduces_the_image() -> Result<()> {
+        for &(h, w) in &[(8, 8), (7, 5), (6, 9), (1, 4)] {
+            let rgb = test_rgb(h, w, 30)?;
+            let want = values(&rgb)?;
+            assert!(
+                want.contains(&0.0) || want.contains(&1.0) || h == 1,
+                "test image should saturate somewhere"
+            );
+            let fourier = FourierImage::from_rgb(&rgb, 1.0)?;
+            assert_eq!((fourier.width(), fourier.height()), (w, h));
+            assert_close(
+                &values(&fourier.to_rgb()?)?,
+                &want,
+                1e-3,
+                &format!("fourier {h}x{w}"),
+            );
+            assert_close(
+                &values(&PixelImage::from_rgb(&rgb)?.to_rgb()?)?,
+                &want,
+                1e-3,
+                "pixels",
+            );
+            assert_close(
+                &values(&PyramidImage::from_rgb(&rgb, 3)?.to_rgb()?)?,
+                &want,
+                1e-3,
+                "pyramid",
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fourier_to_rgb_gradients_match_finite_differences() -> Result<()> {
+        let (h, w) = (4, 5);
+        let re = seeded_tensor(&[3, h, 3], 31, DType::F64)?;
+        let im = seeded_tensor(&[3, h, 3], 32, DType::F64)?;
+        let weights = seeded_tensor(&[1, 3, h, w], 33, DType::F64)?;
+        check_gradients(&[re, im], 1e-6, 1e-6, |xs| {
+            let img = FourierImage::from_spectrum(&xs[0], &xs[1], w, 1.0)?;
+            Ok(img.to_rgb()?.mul(&weights)?.sum_all()?)
+        })
+    }
+
+    #[test]
+    fn pyramid_gradients_match_finite_differences() -> Result<()> {
+        let (h, w) = (5, 6);
+        let levels: Vec<Tensor> = (0..3)
+            .map(|k| {
+                let (lh, lw) = PyramidImage::level_size(w, h, k);
+                seeded_tensor(&[1, 3, lh, lw], 40 + k as u64, DType::F64)
+            })
+            .collect::<Result<_>>()?;
+        assert_eq!(levels[2].dims(), &[1, 3, 2, 2]);
+        let weights = seeded_tensor(&[1, 3, h, w], 44, DType::F64)?;
+        check_gradients(&levels, 1e-6, 1e-6, |xs| {
+            let img = PyramidImage::from_levels(xs, w, h)?;
+            Ok(img.to_rgb()?.mul(&weights)?.sum_all()?)
+        })
+    }
+
+    #[test]
+    fn random_inits_are_seeded_and_sized() -> Result<()> {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let f = FourierImage::random(9, 6, 1.0, FourierImage::DEFAULT_STD, &mut rng)?;
+        assert_eq!(f.params()[0].dims(), &[3, 6, 5]);
+        let rgb = f.to_rgb()?;
+        assert_eq!(rgb.dims(), &[1, 3, 6, 9]);
+        // With lucid's std the image starts near mid-grey but not flat.
+        let v = values(&rgb)?;
+        assert!(
+            v.iter().all(|x| (x - 0.5).abs() < 0.2) && v.iter().any(|x| (x - 0.5).abs() > 1e-4)
+        );
+        let again = FourierImage::random(
+            9,
+            6,
+            1.0,
+            FourierImage::DEFAULT_STD,
+            &mut ChaCha8Rng::seed_from_u64(1),
+        )?;
+        assert_eq!(values(&again.to_rgb()?)?, v);
+        let p = PyramidImage::random(9, 6, 4, 0.1, &mut rng)?;
+        assert_eq!(p.params().len(), 4);
+        assert_eq!(p.to_rgb()?.dims(), &[1, 3, 6, 9]);
+        let px = PixelImage::random(3, 2, 0.1, &mut rng)?;
+        assert_eq!(px.to_rgb()?.dims(), &[1, 3, 2, 3]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() -> Result<()> {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert!(FourierImage::random(0, 4, 1.0, 0.01, &mut rng).is_err());
+        assert!(PyramidImage::random(4, 4, 0, 0.01, &mut rng).is_err());
+        let wrong = Tensor::zeros((3, 4, 4), DType::F32, &Device::Cpu)?;
+        assert!(matches!(
+            PixelImage::from_rgb(&wrong),
+            Err(GuideError::Shape { .. })
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! Training-side data for clipguide's own small CLIP: the synthetic captioned-shapes dataset
+//! and the colour-layout judge that scores generated images against a prompt.
+//!
+//! - [`palette`]: the fixed colour vocabulary and nearest-colour lookup.
+//! - [`shapes`]: scene sampling, antialiased rendering, captions, zero-shot probes, dataset I/O.
+//! - [`judge`]: prompt parsing and the pass/fail colour-layout check, plus the benchmark prompts.
+//!
+//! Architecture invariant: this crate knows nothing about the CLIP model or tensors; it only
+//! produces `image::RgbImage`s and strings, and it never prints.
+
+pub mod judge;
+pub mod palette;
+pub mod shapes;

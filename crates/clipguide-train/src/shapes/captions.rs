@@ -1,0 +1,423 @@
+//! Turns a `SceneSpec` into several English captions from different templates and paraphrases.
+//! The first caption is always the canonical full description; the judge parser reads all of them.
+
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec};
+
+/// How many captions [`captions`] returns per scene (fewer only if paraphrases run out).
+pub const CAPTIONS_PER_SCENE: usize = 5;
+
+/// Number words for counts 0..=9; larger counts fall back to digits.
+pub fn count_word(count: u8) -> String {
+    const WORDS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    WORDS
+        .get(count as usize)
+        .map(|w| w.to_string())
+        .unwrap_or_else(|| count.to_string())
+}
+
+fn article(next_word: &str) -> &'static str {
+    match next_word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+/// Placement paraphrases; index 0 is the canonical one.
+pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
+    match placement {
+        Placement::TopLeft => &["in the top left corner", "at the top left", "in the top left"],
+        Placement::Top => &["at the top", "at the top of the picture"],
+        Placement::TopRight => &[
+            "in the top right corner",
+            "at the top right",
+            "in the top right",
+        ],
+        Placement::Left => &["on the left", "on the left side", "on the left-hand side"],
+        Placement::Center => &["in the center", "in the middle", "in the center of the picture"],
+        Placement::Right => &["on the right", "on the right side", "on the right-hand side"],
+        Placement::BottomLeft => &[
+            "in the bottom left corner",
+            "at the bottom left",
+            "in the bottom left",
+        ],
+        Placement::Bottom => &["at the bottom", "at the bottom of the picture"],
+        Placement::BottomRight => &[
+            "in the bottom right corner",
+            "at the bottom right",
+            "in the bottom right",
+        ],
+    }
+}
+
+/// "a large red circle", "an orange star", "two small blue crosses".
+fn object_phrase(group: &ObjectGroup, with_size: bool, numeral_one: bool) -> String {
+    let noun = if group.count == 1 {
+        group.shape.name()
+    } else {
+        group.shape.plural()
+    };
+    let body = if with_size {
+        format!("{} {} {}", group.size.name(), group.colour.name(), noun)
+    } else {
+        format!("{} {}", group.colour.name(), noun)
+    };
+    if group.count == 1 && !numeral_one {
+        format!("{} {body}", article(&body))
+    } else {
+        format!("{} {body}", count_word(group.count))
+    }
+}
+
+fn pattern_noun(pattern: &BackgroundPattern) -> &'static str {
+    match pattern.kind {
+        PatternKind::Striped => "stripes",
+        PatternKind::Dotted => "dots",
+    }
+}
+
+/// "on a blue background", "on a striped green and white background".
+fn background_on_phrase(scene: &SceneSpec, variant: usize) -> String {
+    let c = scene.background.name();
+    let a = article(c);
+    match &scene.pattern {
+        None if variant % 2 == 0 => format!("on {a} {c} background"),
+        None => format!("against {a} {c} background"),
+        Some(p) if variant % 2 == 0 => {
+            format!("on a {} {c} and {} background", p.kind.name(), p.colour.name())
+        }
+        Some(p) => format!(
+            "on {a} {c} background with {} {}",
+            p.colour.name(),
+            pattern_noun(p)
+        ),
+    }
+}
+
+/// Noun phrase that can start a caption: "a blue picture", "a striped green and white background".
+fn background_noun_phrase(scene: &SceneSpec, variant: usize) -> String {
+    let c = scene.background.name();
+    let a = article(c);
+    match &scene.pattern {
+        None => match variant % 3 {
+            0 => format!("{a} {c} picture"),
+            1 => format!("{a} {c} image"),
+            _ => format!("{a} {c} background"),
+        },
+        Some(p) => format!("a {} {c} and {} background", p.kind.name(), p.colour.name()),
+    }
+}
+
+fn terse_background(scene: &SceneSpec) -> String {
+    let c = scene.background.name();
+    match &scene.pattern {
+        None => format!("{c} background"),
+        Some(p) => format!("{} {c} and {} background", p.kind.name(), p.colour.name()),
+    }
+}
+
+/// "a, b and c".
+fn join_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The canonical caption: every attribute stated, fixed phrasing. Used as caption 0 and by
+/// the zero-shot prompt builders so candidates differ only in the attribute under test.
+pub fn canonical_caption(scene: &SceneSpec) -> String {
+    let items: Vec<String> = scene
+        .groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}",
+                object_phrase(g, true, false),
+                placement_phrases(g.placement)[0]
+            )
+        })
+        .collect();
+    format!("{} {}", join_list(&items), background_on_phrase(scene, 0))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Template {
+    /// "a red circle in the top left corner against a blue background"
+    Full,
+    /// "a red circle on a blue background"
+    NoPlacement,
+    /// "a blue picture with a red circle in the middle"
+    PictureWith,
+    /// "red circle, top left, blue background"
+    Terse,
+    /// "there are two red stars at the top left on a black background"
+    ThereIs,
+    /// "in the top left corner, a red circle on a blue background" (single group only)
+    PlacementFirst,
+}
+
+const TEMPLATES: [Template; 6] = [
+    Template::Full,
+    Template::NoPlacement,
+    Template::PictureWith,
+    Template::Terse,
+    Template::ThereIs,
+    Template::PlacementFirst,
+];
+
+fn random_place(rng: &mut ChaCha8Rng, placement: Placement) -> &'static str {
+    placement_phrases(placement)
+        .choose(rng)
+        .expect("every placement has phrases")
+}
+
+fn random_object(rng: &mut ChaCha8Rng, group: &ObjectGroup) -> String {
+    let with_size = rng.random_bool(0.5);
+    let numeral_one = rng.random_bool(0.15);
+    object_phrase(group, with_size, numeral_one)
+}
+
+fn placed_items(rng: &mut ChaCha8Rng, scene: &SceneSpec) -> Vec<String> {
+    scene
+        .groups
+        .iter()
+        .map(|g| {
+            let obj = random_object(rng, g);
+            format!("{obj} {}", random_place(rng, g.placement))
+        })
+        .collect()
+}
+
+fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Option<String> {
+    let bg_variant = rng.random_range(0..6usize);
+    let caption = match template {
+        Template::Full => format!(
+            "{} {}",
+            join_list(&placed_items(rng, scene)),
+            background_on_phrase(scene, bg_variant)
+        ),
+        Template::NoPlacement => {
+            let items: Vec<String> = scene.groups.iter().map(|g| random_object(rng, g)).collect();
+            format!(
+                "{} {}",
+                join_list(&items),
+                background_on_phrase(scene, bg_variant)
+            )
+        }
+        Template::PictureWith => format!(
+            "{} with {}",
+            background_noun_phrase(scene, bg_variant),
+            join_list(&placed_items(rng, scene))
+        ),
+        Template::Terse => {
+            let with_place = scene.groups.len() > 1 || rng.random_bool(0.5);
+            let mut parts: Vec<String> = scene
+                .groups
+                .iter()
+                .map(|g| {
+                    let what = if g.count == 1 {
+                        format!("{} {}", g.colour.name(), g.shape.name())
+                    } else {
+                        format!(
+                            "{} {} {}",
+                            count_word(g.count),
+                            g.colour.name(),
+                            g.shape.plural()
+                        )
+                    };
+                    match (with_place, scene.groups.len()) {
+                        (false, _) => what,
+                        (true, 1) => format!("{what}, {}", g.placement.words()),
+                        (true, _) => format!("{what} {}", g.placement.words()),
+                    }
+                })
+                .collect();
+            parts.push(terse_background(scene));
+            parts.join(", ")
+        }
+        Template::ThereIs => {
+            let verb = if scene.groups[0].count == 1 {
+                "is"
+            } else {
+                "are"
+            };
+            format!(
+                "there {verb} {} {}",
+                join_list(&placed_items(rng, scene)),
+                background_on_phrase(scene, bg_variant)
+            )
+        }
+        Template::PlacementFirst => {
+            let [g] = scene.groups.as_slice() else {
+                return None;
+            };
+            format!(
+                "{}, {} {}",
+                random_place(rng, g.placement),
+                random_object(rng, g),
+                background_on_phrase(scene, bg_variant)
+            )
+        }
+    };
+    Some(caption)
+}
+
+/// Up to [`CAPTIONS_PER_SCENE`] distinct captions: the canonical caption first, then
+/// paraphrases from shuffled templates. A scene without objects gets just its background.
+pub fn captions(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
+    if scene.groups.is_empty() {
+        return vec![format!("{} with no shapes", background_noun_phrase(scene, 0))];
+    }
+    let mut out = vec![canonical_caption(scene)];
+    let mut order = TEMPLATES.to_vec();
+    order.shuffle(rng);
+    // Two passes over the templates: the second fills in when a paraphrase repeated.
+    for template in order.iter().chain(order.iter()) {
+        if out.len() >= CAPTIONS_PER_SCENE {
+            break;
+        }
+        if let Some(c) = render_template(*template, scene, rng) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::palette::Colour;
+    use crate::shapes::scene::{Shape, Size, StripeDirection};
+    use rand::SeedableRng;
+
+    fn group(
+        shape: Shape,
+        colour: Colour,
+        size: Size,
+        count: u8,
+        placement: Placement,
+    ) -> ObjectGroup {
+        ObjectGroup {
+            shape,
+            colour,
+            size,
+            count,
+            placement,
+            jitter: [0.0, 0.0],
+        }
+    }
+
+    #[test]
+    fn canonical_captions_read_naturally() {
+        let scene = SceneSpec {
+            background: Colour::Black,
+            pattern: None,
+            groups: vec![group(
+                Shape::Star,
+                Colour::Red,
+                Size::Small,
+                2,
+                Placement::TopLeft,
+            )],
+        };
+        assert_eq!(
+            canonical_caption(&scene),
+            "two small red stars in the top left corner on a black background"
+        );
+        let scene = SceneSpec {
+            background: Colour::Green,
+            pattern: Some(BackgroundPattern {
+                kind: PatternKind::Striped,
+                colour: Colour::White,
+                direction: StripeDirection::Diagonal,
+            }),
+            groups: vec![
+                group(Shape::Ring, Colour::Yellow, Size::Large, 1, Placement::Center),
+                group(Shape::Cross, Colour::Orange, Size::Small, 1, Placement::Bottom),
+            ],
+        };
+        assert_eq!(
+            canonical_caption(&scene),
+            "a large yellow ring in the center and a small orange cross at the bottom \
+             on a striped green and white background"
+        );
+    }
+
+    #[test]
+    fn articles_and_plurals() {
+        let g = group(Shape::Cross, Colour::Orange, Size::Large, 1, Placement::Top);
+        assert_eq!(object_phrase(&g, false, false), "an orange cross");
+        assert_eq!(object_phrase(&g, true, false), "a large orange cross");
+        assert_eq!(object_phrase(&g, false, true), "one orange cross");
+        let g = group(Shape::Cross, Colour::Orange, Size::Small, 3, Placement::Top);
+        assert_eq!(object_phrase(&g, false, false), "three orange crosses");
+    }
+
+    #[test]
+    fn captions_mention_the_scene_and_are_varied() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut templates_seen = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let scene = SceneSpec::random(&mut rng);
+            let caps = captions(&scene, &mut rng);
+            assert!(caps.len() >= 4, "{caps:?}");
+            let unique: std::collections::HashSet<_> = caps.iter().collect();
+            assert_eq!(unique.len(), caps.len());
+            for c in &caps {
+                assert!(c.contains(scene.background.name()), "{c}");
+                for g in &scene.groups {
+                    assert!(c.contains(g.colour.name()), "{c} lacks {:?}", g.colour);
+                    let noun = if g.count == 1 {
+                        g.shape.name()
+                    } else {
+                        g.shape.plural()
+                    };
+                    assert!(c.contains(noun), "{c} lacks {noun}");
+                    if g.count > 1 {
+                        assert!(c.contains(&count_word(g.count)), "{c}");
+                    }
+                }
+                if let Some(p) = scene.pattern {
+                    assert!(c.contains(p.colour.name()), "{c}");
+                }
+                templates_seen.insert(c.split(' ').next().unwrap().to_string());
+            }
+        }
+        // Captions start with different words across templates ("a", "there", "in", "red", ...).
+        assert!(templates_seen.len() >= 10, "{templates_seen:?}");
+    }
+
+    #[test]
+    fn terse_and_picture_templates_have_expected_form() {
+        let scene = SceneSpec {
+            background: Colour::Blue,
+            pattern: None,
+            groups: vec![group(
+                Shape::Circle,
+                Colour::Red,
+                Size::Large,
+                1,
+                Placement::Center,
+            )],
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut seen_terse = false;
+        let mut seen_picture = false;
+        for _ in 0..50 {
+            for c in captions(&scene, &mut rng) {
+                seen_terse |= c == "red circle, blue background" || c == "red circle, center, blue background";
+                seen_picture |= c.starts_with("a blue picture with a") || c.starts_with("a blue image with a");
+            }
+        }
+        assert!(seen_terse && seen_picture);
+    }
+}

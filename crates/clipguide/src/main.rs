@@ -1,0 +1,305 @@
+//! `clipguide`: the command-line front end. Argument parsing, wiring and printing only; every
+//! feature is a library call in the `clipguide-*` crates.
+
+mod output;
+mod search;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::{Parser, Subcommand};
+use clipguide_clip::{hub, load_image, Clip, ClipTokenizer};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "clipguide", version, about = "CLIP in Rust: embeddings, similarity, zero-shot classification, search and CLIP-guided generation")]
+struct Cli {
+    /// Checkpoint folder (config.json, model.safetensors, tokenizer.json) or hub id
+    /// (e.g. openai/clip-vit-base-patch32).
+    #[arg(long, global = true)]
+    model: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Token ids and attention mask per text (CLIP BPE, 77 positions).
+    Tokenize {
+        #[arg(required = true)]
+        texts: Vec<String>,
+        /// Pad every row to 77 (CLIP's default) instead of to the longest row.
+        #[arg(long)]
+        max_length: bool,
+    },
+    /// Projected, unnormalised embeddings (transformers' get_text_features / get_image_features).
+    Embed {
+        #[arg(long = "text")]
+        texts: Vec<String>,
+        #[arg(long = "image")]
+        images: Vec<PathBuf>,
+    },
+    /// Cosine similarity, logits and softmax probabilities of images against texts.
+    Similarity {
+        #[arg(long = "image", required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long = "text", required = true)]
+        texts: Vec<String>,
+    },
+    /// Zero-shot classification of an image over labels.
+    Classify {
+        #[arg(long)]
+        image: PathBuf,
+        /// Comma-separated labels.
+        #[arg(long, value_delimiter = ',', required = true)]
+        labels: Vec<String>,
+        #[arg(long, default_value = "a photo of a {}")]
+        template: String,
+    },
+    /// Text-to-image search over a folder (embeddings cached in DIR/.clipguide-search.json).
+    Search {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        text: String,
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+struct Loaded {
+    clip: Clip,
+    /// Identifies the weights, for caches.
+    key: String,
+}
+
+fn load_model(spec: Option<&str>) -> Result<Loaded> {
+    let Some(spec) = spec else {
+        bail!("no model given: pass --model FOLDER_OR_HUB_ID (e.g. --model openai/clip-vit-base-patch32)");
+    };
+    let dir = hub::resolve(spec, true)?;
+    let clip = Clip::load(&dir, &Device::Cpu)?;
+    Ok(Loaded {
+        clip,
+        key: model_key(&dir),
+    })
+}
+
+fn model_key(dir: &Path) -> String {
+    let w = dir.join("model.safetensors");
+    let (len, mtime) = std::fs::metadata(&w)
+        .map(|m| {
+            (
+                m.len(),
+                m.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+    let canon = std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
+    format!("{}:{len}:{mtime}", canon.display())
+}
+
+fn tokenizer_for(spec: Option<&str>) -> Result<ClipTokenizer> {
+    match spec {
+        None => Ok(ClipTokenizer::builtin()),
+        Some(s) => {
+            let dir = hub::resolve(s, true)?;
+            Ok(ClipTokenizer::for_checkpoint(&dir)?)
+        }
+    }
+}
+
+fn load_images(paths: &[PathBuf]) -> Result<Vec<image::RgbImage>> {
+    paths
+        .iter()
+        .map(|p| load_image(p).map_err(Into::into))
+        .collect()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let model = cli.model.as_deref();
+    match cli.command {
+        Command::Tokenize { texts, max_length } => {
+            let tok = tokenizer_for(model)?;
+            let pad = if max_length {
+                clipguide_clip::Padding::MaxLength
+            } else {
+                clipguide_clip::Padding::Longest
+            };
+            let batch = tok.encode_batch(&texts, pad, &Device::Cpu)?;
+            let ids = batch.ids.to_vec2::<u32>()?;
+            let mask = batch.attention_mask.to_vec2::<u32>()?;
+            if cli.json {
+                let rows: Vec<_> = texts
+                    .iter()
+                    .zip(ids.iter().zip(&mask))
+                    .map(|(t, (i, m))| json!({"text": t, "input_ids": i, "attention_mask": m}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for (t, (i, m)) in texts.iter().zip(ids.iter().zip(&mask)) {
+                    let n: u32 = m.iter().sum();
+                    println!("{t:?} ({n} tokens)");
+                    println!("  input_ids:      {i:?}");
+                    println!("  attention_mask: {m:?}");
+                }
+            }
+        }
+        Command::Embed { texts, images } => {
+            if texts.is_empty() && images.is_empty() {
+                bail!("nothing to embed: pass --text TEXT and/or --image PATH");
+            }
+            let m = load_model(model)?;
+            let mut out = serde_json::Map::new();
+            if !texts.is_empty() {
+                let e = m.clip.embed_texts(&texts)?.to_vec2::<f32>()?;
+                if !cli.json {
+                    for (t, v) in texts.iter().zip(&e) {
+                        println!("text  {t:?}: {}", fmt_vec(v));
+                    }
+                }
+                out.insert(
+                    "text_embeds".into(),
+                    json!(texts.iter().zip(&e).map(|(t, v)| json!({"text": t, "embedding": v})).collect::<Vec<_>>()),
+                );
+            }
+            if !images.is_empty() {
+                let imgs = load_images(&images)?;
+                let e = m.clip.embed_images(&imgs)?.to_vec2::<f32>()?;
+                if !cli.json {
+                    for (p, v) in images.iter().zip(&e) {
+                        println!("image {}: {}", p.display(), fmt_vec(v));
+                    }
+                }
+                out.insert(
+                    "image_embeds".into(),
+                    json!(images.iter().zip(&e).map(|(p, v)| json!({"image": p, "embedding": v})).collect::<Vec<_>>()),
+                );
+            }
+            if cli.json {
+                println!("{}", serde_json::to_string(&out)?);
+            }
+        }
+        Command::Similarity { images, texts } => {
+            let m = load_model(model)?;
+            let imgs = load_images(&images)?;
+            let ie = m.clip.embed_images(&imgs)?;
+            let te = m.clip.embed_texts(&texts)?;
+            let s = m.clip.similarity(&ie, &te)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "images": images, "texts": texts,
+                        "cosine": s.cosine, "logits": s.logits, "probs": s.probs,
+                        "logit_scale": m.clip.model.logit_scale()?,
+                    }))?
+                );
+            } else {
+                println!("{:<28} {:<32} {:>8} {:>8} {:>7}", "image", "text", "cosine", "logit", "prob");
+                for (i, p) in images.iter().enumerate() {
+                    for (j, t) in texts.iter().enumerate() {
+                        println!(
+                            "{:<28} {:<32} {:>8.4} {:>8.3} {:>6.1}%",
+                            truncate(&p.display().to_string(), 28),
+                            truncate(t, 32),
+                            s.cosine[i][j],
+                            s.logits[i][j],
+                            100.0 * s.probs[i][j]
+                        );
+                    }
+                }
+            }
+        }
+        Command::Classify {
+            image,
+            labels,
+            template,
+        } => {
+            let labels: Vec<String> = labels
+                .into_iter()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            if labels.len() < 2 {
+                bail!("--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car");
+            }
+            let m = load_model(model)?;
+            let img = load_image(&image)?;
+            let ranked = m.clip.classify(&img, &labels, &template)?;
+            if cli.json {
+                let rows: Vec<_> = ranked
+                    .iter()
+                    .map(|(l, p)| json!({"label": l, "prob": p}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for (i, (l, p)) in ranked.iter().enumerate() {
+                    println!("{:>2}. {:<30} {:>6.2}%", i + 1, l, 100.0 * p);
+                }
+            }
+        }
+        Command::Search { dir, text, top } => {
+            let m = load_model(model)?;
+            let (hits, stats) = search::search(&m.clip, &m.key, &dir, &text, top)
+                .with_context(|| format!("searching {}", dir.display()))?;
+            for (p, e) in &stats.skipped {
+                eprintln!("skipped {}: {e}", p.display());
+            }
+            if cli.json {
+                let rows: Vec<_> = hits
+                    .iter()
+                    .map(|h| json!({"path": h.path, "score": h.score}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "query": text, "results": rows,
+                        "embedded": stats.embedded, "cached": stats.cached,
+                    }))?
+                );
+            } else {
+                eprintln!(
+                    "{} images embedded, {} from cache",
+                    stats.embedded, stats.cached
+                );
+                for (i, h) in hits.iter().enumerate() {
+                    println!("{:>2}. {:.4}  {}", i + 1, h.score, h.path.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fmt_vec(v: &[f32]) -> String {
+    let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
+    format!("[{}{}] (dim {})", head.join(", "), if v.len() > 6 { ", …" } else { "" }, v.len())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 1).collect();
+        format!("{t}…")
+    }
+}

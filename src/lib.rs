@@ -1,0 +1,1 @@
+//! Hosts the workspace-level examples and integration tests; no code of its own.
