@@ -15,7 +15,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cutn = args.next().transpose()?.unwrap_or(32);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let param = FourierImage::random(size, size, 1.0, 0.01, &mut rng)?;
-    let cutouts = Cutouts { cutn, noise_std: 0.05, jitter: 8, ..Cutouts::default() };
+    let cutouts = Cutouts {
+        cutn,
+        noise_std: 0.05,
+        jitter: 8,
+        ..Cutouts::default()
+    };
     for round in 0..3 {
         let t0 = Instant::now();
         let rgb = param.to_rgb()?;
@@ -25,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t2 = Instant::now();
         let grads = batch.sqr()?.mean_all()?.backward()?;
         let t3 = Instant::now();
-        assert!(param.params().iter().all(|v| grads.get(v.as_tensor()).is_some()));
+        assert!(param
+            .params()
+            .iter()
+            .all(|v| grads.get(v.as_tensor()).is_some()));
         println!(
             "round {round}: {size}x{size}, {cutn} cutouts -> {:?}: render {:?}, cutouts {:?}, backward {:?}",
             batch.dims(),

@@ -37,5 +37,7 @@ pub use loss::{
 };
 pub use optim::{Adam, AdamConfig, LrSchedule};
 pub use param::{FourierImage, Parameterization, PixelImage, PyramidImage};
-pub use resample::{crop_resize, crop_resize_matrix, resize_matrix, Crop, ResizeKind};
+pub use resample::{
+    crop_resize, crop_resize_dense, crop_resize_matrix, resize_matrix, Crop, ResizeKind, Span,
+};
 pub use schedule::{GuideSchedule, Keyframes, PromptSchedule, PromptSpec};

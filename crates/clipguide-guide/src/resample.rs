@@ -4,7 +4,9 @@
 //! Windows may reach outside the input; samples there repeat the edge pixel (this is what
 //! lets cutouts be translated past the border). Rows of every matrix sum to one.
 
-use candle_core::{DType, Device, Tensor};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, WithDType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GuideError, Result};
@@ -157,10 +159,11 @@ fn touched(in_len: usize, span: Span) -> (usize, usize) {
     (lo as usize, (hi - lo + 1) as usize)
 }
 
-/// Crops `crop` out of `x` (`[..., H, W]`) and resamples it to `[..., out_h, out_w]` as
-/// `A_h · X · A_wᵀ`. The input is first narrowed to the pixels the window touches, so the
-/// cost scales with the window rather than the image. Differentiable with respect to `x`.
-pub fn crop_resize(
+/// [`crop_resize`] written as the two dense matmuls `A_h · X · A_wᵀ` on the pixels the
+/// window touches. Same result; kept as the reference formulation and for callers who want
+/// candle's own ops only. Slower: candle's matmul backward also computes the (unused)
+/// gradient of the constant matrices, and the matrices are mostly zeros.
+pub fn crop_resize_dense(
     x: &Tensor,
     crop: Crop,
     out_h: usize,
@@ -202,6 +205,176 @@ pub fn crop_resize(
     )?;
     let window = x.narrow(rank - 2, r0, rn)?.narrow(rank - 1, c0, cn)?;
     Ok(a_h.broadcast_matmul(&window)?.broadcast_matmul(&a_w.t()?)?)
+}
+
+/// One axis of a resampling as bands: per output sample the first input index and the
+/// contiguous run of weights from there (edge clamping keeps the run contiguous).
+#[derive(Debug)]
+struct Banded {
+    in_len: usize,
+    bands: Vec<(usize, Vec<f64>)>,
+}
+
+impl Banded {
+    fn new(in_len: usize, span: Span, out_len: usize, kind: ResizeKind) -> Result<Self> {
+        let dense = crop_resize_weights(in_len, span, out_len, kind)?;
+        let bands = dense
+            .chunks(in_len)
+            .map(|row| {
+                let first = row.iter().position(|&v| v != 0.0).unwrap_or(0);
+                let last = row.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+                (first, row[first..=last.max(first)].to_vec())
+            })
+            .collect();
+        Ok(Self { in_len, bands })
+    }
+
+    fn out_len(&self) -> usize {
+        self.bands.len()
+    }
+}
+
+/// `out = A_h · X · A_wᵀ` per plane with banded A's, so the cost is proportional to the
+/// output size times the filter width instead of the dense matrix sizes.
+fn banded_forward<T: WithDType>(x: &[T], planes: usize, rows: &Banded, cols: &Banded) -> Vec<T> {
+    let (h, w) = (rows.in_len, cols.in_len);
+    let (oh, ow) = (rows.out_len(), cols.out_len());
+    let mut out = Vec::with_capacity(planes * oh * ow);
+    let mut tmp = vec![0.0f64; w];
+    for p in 0..planes {
+        let plane = &x[p * h * w..(p + 1) * h * w];
+        for (first_row, row_weights) in &rows.bands {
+            tmp.iter_mut().for_each(|v| *v = 0.0);
+            for (k, &a) in row_weights.iter().enumerate() {
+                let src = &plane[(first_row + k) * w..(first_row + k + 1) * w];
+                for (t, s) in tmp.iter_mut().zip(src) {
+                    *t += a * s.to_f64();
+                }
+            }
+            for (first_col, col_weights) in &cols.bands {
+                let acc: f64 = col_weights
+                    .iter()
+                    .zip(&tmp[*first_col..])
+                    .map(|(b, t)| b * t)
+                    .sum();
+                out.push(T::from_f64(acc));
+            }
+        }
+    }
+    out
+}
+
+/// The adjoint of [`banded_forward`]: `A_hᵀ · G · A_w` per plane, in f64.
+fn banded_adjoint(g: &[f64], planes: usize, rows: &Banded, cols: &Banded) -> Vec<f64> {
+    let (h, w) = (rows.in_len, cols.in_len);
+    let (oh, ow) = (rows.out_len(), cols.out_len());
+    let mut out = vec![0.0f64; planes * h * w];
+    let mut tmp = vec![0.0f64; w];
+    for p in 0..planes {
+        let plane = &mut out[p * h * w..(p + 1) * h * w];
+        for (i, (first_row, row_weights)) in rows.bands.iter().enumerate() {
+            tmp.iter_mut().for_each(|v| *v = 0.0);
+            for (j, (first_col, col_weights)) in cols.bands.iter().enumerate() {
+                let gij = g[(p * oh + i) * ow + j];
+                for (t, b) in tmp[*first_col..].iter_mut().zip(col_weights) {
+                    *t += b * gij;
+                }
+            }
+            for (k, &a) in row_weights.iter().enumerate() {
+                let dst = &mut plane[(first_row + k) * w..(first_row + k + 1) * w];
+                for (d, t) in dst.iter_mut().zip(&tmp) {
+                    *d += a * t;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The candle op behind [`crop_resize`].
+struct BandedResize {
+    rows: Arc<Banded>,
+    cols: Arc<Banded>,
+}
+
+impl CustomOp1 for BandedResize {
+    fn name(&self) -> &'static str {
+        "banded-crop-resize"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("crop_resize needs a contiguous input");
+        };
+        let dims = layout.shape().dims();
+        let planes = layout.shape().elem_count() / (self.rows.in_len * self.cols.in_len);
+        let mut out_dims = dims.to_vec();
+        let n = out_dims.len();
+        out_dims[n - 2] = self.rows.out_len();
+        out_dims[n - 1] = self.cols.out_len();
+        let out = match storage {
+            CpuStorage::F32(v) => CpuStorage::F32(banded_forward(
+                &v[start..end],
+                planes,
+                &self.rows,
+                &self.cols,
+            )),
+            CpuStorage::F64(v) => CpuStorage::F64(banded_forward(
+                &v[start..end],
+                planes,
+                &self.rows,
+                &self.cols,
+            )),
+            _ => candle_core::bail!("crop_resize supports f32 and f64"),
+        };
+        Ok((out, Shape::from(out_dims)))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let g = grad_res
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let planes = arg.elem_count() / (self.rows.in_len * self.cols.in_len);
+        let grad = banded_adjoint(&g, planes, &self.rows, &self.cols);
+        Ok(Some(
+            Tensor::from_vec(grad, arg.shape(), arg.device())?.to_dtype(arg.dtype())?,
+        ))
+    }
+}
+
+/// Crops `crop` out of `x` (`[..., H, W]`) and resamples it to `[..., out_h, out_w]`:
+/// mathematically `A_h · X · A_wᵀ` with the matrices of [`crop_resize_matrix`], computed
+/// as a custom op that skips their zeros (a 512² → 224² cutout touches ~3 input pixels
+/// per output sample along each axis). Differentiable with respect to `x`; f32 or f64.
+pub fn crop_resize(
+    x: &Tensor,
+    crop: Crop,
+    out_h: usize,
+    out_w: usize,
+    kind: ResizeKind,
+) -> Result<Tensor> {
+    let rank = x.rank();
+    if rank < 2 {
+        return Err(GuideError::Shape {
+            what: "image",
+            got: x.dims().to_vec(),
+            expected: "[..., H, W]",
+        });
+    }
+    let (h, w) = (x.dims()[rank - 2], x.dims()[rank - 1]);
+    let rows = Arc::new(Banded::new(h, crop.rows(), out_h, kind)?);
+    let cols = Arc::new(Banded::new(w, crop.cols(), out_w, kind)?);
+    Ok(x.contiguous()?.apply_op1(BandedResize { rows, cols })?)
 }
 
 #[cfg(test)]
@@ -383,6 +556,53 @@ mod tests {
             })?;
         }
         Ok(())
+    }
+
+    #[test]
+    fn banded_and_dense_formulations_agree() -> Result<()> {
+        let x = seeded_tensor(&[1, 3, 13, 10], 14, DType::F32)?;
+        for kind in [ResizeKind::Bilinear, ResizeKind::Area] {
+            for crop in [
+                Crop {
+                    top: 2,
+                    left: -3,
+                    height: 11,
+                    width: 9,
+                },
+                Crop {
+                    top: 0,
+                    left: 0,
+                    height: 3,
+                    width: 3,
+                },
+            ] {
+                let a = crop_resize(&x, crop, 5, 7, kind)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let b = crop_resize_dense(&x, crop, 5, 7, kind)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let (a, b): (Vec<f64>, Vec<f64>) = (
+                    a.iter().map(|&v| v as f64).collect(),
+                    b.iter().map(|&v| v as f64).collect(),
+                );
+                assert_close(&a, &b, 1e-6, &format!("{kind:?} {crop:?}"));
+            }
+        }
+        let weights = seeded_tensor(&[1, 2, 4, 3], 15, DType::F64)?;
+        let x = seeded_tensor(&[1, 2, 6, 7], 16, DType::F64)?;
+        let crop = Crop {
+            top: 1,
+            left: -2,
+            height: 5,
+            width: 6,
+        };
+        check_gradients(std::slice::from_ref(&x), 1e-6, 1e-7, |xs| {
+            Ok(crop_resize_dense(&xs[0], crop, 4, 3, ResizeKind::Area)?
+                .mul(&weights)?
+                .sqr()?
+                .sum_all()?)
+        })
     }
 
     #[test]

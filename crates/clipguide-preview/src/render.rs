@@ -231,10 +231,14 @@ impl Renderer {
         self.adapter.device_type == wgpu::DeviceType::Cpu
     }
 
+    // Used by the window to present on its surface.
+    #[cfg_attr(not(feature = "window"), allow(dead_code))]
     pub(crate) fn device(&self) -> &wgpu::Device {
         &self.device
     }
 
+    // Used by the window to present on its surface.
+    #[cfg_attr(not(feature = "window"), allow(dead_code))]
     pub(crate) fn queue(&self) -> &wgpu::Queue {
         &self.queue
     }
@@ -547,6 +551,8 @@ impl Renderer {
             })
     }
 
+    // Used by the window to present on its surface.
+    #[cfg_attr(not(feature = "window"), allow(dead_code))]
     pub(crate) fn format(&self) -> wgpu::TextureFormat {
         self.format
     }

@@ -10,7 +10,7 @@ fn main() {
             for (gi, g) in scene.groups.iter().enumerate() {
                 if scene.groups.iter().filter(|o| o.colour == g.colour).count() > 1 { continue; }
                 let v = judge(&img, &JudgeTarget::from_group(&scene, gi).unwrap());
-                if !v.pass { println!("FAIL size {size} {i} {scene:?} {v:?}"); }
+                if !v.pass || v.object_in_region < 2.0 * v.object_elsewhere { println!("LOW size {size} {i} g{gi} {scene:?} {v:?}"); }
                 min_region = min_region.min(v.object_in_region);
                 min_ratio = min_ratio.min(v.object_in_region / v.object_elsewhere.max(1e-6));
                 min_border = min_border.min(v.background_border);

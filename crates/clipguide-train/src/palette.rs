@@ -70,6 +70,19 @@ impl Palette {
     }
 }
 
+/// Whether every antialiased mix of `a` and `b` (25/50/75%) is still nearest to `a` or `b`.
+/// Fine patterns in a pair that fails this (black and white blend to gray) fill the image with
+/// a third colour that no caption mentions, so scene sampling avoids such pattern pairs.
+pub fn blends_cleanly(a: Colour, b: Colour) -> bool {
+    let (ca, cb) = (a.rgb(), b.rgb());
+    [0.25f32, 0.5, 0.75].iter().all(|&t| {
+        let mix: [u8; 3] =
+            std::array::from_fn(|i| (ca[i] as f32 * (1.0 - t) + cb[i] as f32 * t).round() as u8);
+        let nearest = Colour::nearest(mix);
+        nearest == a || nearest == b
+    })
+}
+
 /// Squared Euclidean distance between two sRGB triples.
 pub fn rgb_distance_sq(a: [u8; 3], b: [u8; 3]) -> u32 {
     a.iter()
@@ -171,6 +184,21 @@ mod tests {
         assert_eq!(Colour::nearest([255, 0, 0]), Colour::Red);
         assert_eq!(Colour::nearest([0, 0, 0]), Colour::Black);
         assert_eq!(Colour::nearest([255, 255, 255]), Colour::White);
+    }
+
+    #[test]
+    fn clean_blends_exclude_pairs_that_mix_into_a_third_colour() {
+        // Black and white mix to gray; red and yellow mix to orange.
+        assert!(!blends_cleanly(Colour::Black, Colour::White));
+        assert!(!blends_cleanly(Colour::Red, Colour::Yellow));
+        assert!(blends_cleanly(Colour::Red, Colour::Orange));
+        assert!(blends_cleanly(Colour::Blue, Colour::Cyan));
+        let clean = Colour::ALL
+            .iter()
+            .flat_map(|&a| Colour::ALL.iter().map(move |&b| (a, b)))
+            .filter(|&(a, b)| a != b && blends_cleanly(a, b))
+            .count();
+        assert!(clean >= 40, "only {clean} ordered pairs blend cleanly");
     }
 
     #[test]

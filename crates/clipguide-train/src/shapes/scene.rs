@@ -6,7 +6,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::palette::Colour;
+use crate::palette::{blends_cleanly, Colour};
 
 /// Object shape vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -268,25 +268,27 @@ impl SceneSpec {
         let max_count = config.max_count.clamp(1, 3);
         let pattern_p = config.pattern_probability.clamp(0.0, 1.0);
 
-        let background = *Colour::ALL.choose(rng).expect("palette is not empty");
+        let background = pick(rng, &Colour::ALL);
         let pattern = if rng.random_bool(pattern_p) {
-            let others: Vec<Colour> = Colour::ALL
+            let partners: Vec<Colour> = Colour::ALL
                 .iter()
                 .copied()
-                .filter(|&c| c != background)
+                .filter(|&c| c != background && blends_cleanly(background, c))
                 .collect();
-            Some(BackgroundPattern {
-                kind: *[PatternKind::Striped, PatternKind::Dotted]
-                    .choose(rng)
-                    .expect("non-empty"),
-                colour: *others.choose(rng).expect("non-empty"),
-                direction: *[
+            let kind = pick(rng, &[PatternKind::Striped, PatternKind::Dotted]);
+            let direction = pick(
+                rng,
+                &[
                     StripeDirection::Horizontal,
                     StripeDirection::Vertical,
                     StripeDirection::Diagonal,
-                ]
-                .choose(rng)
-                .expect("non-empty"),
+                ],
+            );
+            // A background with no clean partner simply stays plain.
+            partners.choose(rng).map(|&colour| BackgroundPattern {
+                kind,
+                colour,
+                direction,
             })
         } else {
             None
@@ -319,23 +321,23 @@ impl SceneSpec {
             let size = if count > 1 {
                 Size::Small
             } else {
-                *Size::ALL.choose(rng).expect("non-empty")
+                pick(rng, &Size::ALL)
             };
             let jitter = if count > 1 { GROUP_JITTER } else { SINGLE_JITTER };
             groups.push(ObjectGroup {
-                shape: *Shape::ALL.choose(rng).expect("non-empty"),
-                colour: *object_colours.choose(rng).expect("non-empty"),
+                shape: pick(rng, &Shape::ALL),
+                colour: pick(rng, &object_colours),
                 size,
                 count,
-                placement: *Placement::ALL.choose(rng).expect("non-empty"),
+                placement: pick(rng, &Placement::ALL),
                 jitter: random_jitter(rng, jitter),
             });
         } else {
             while groups.len() < n_groups {
-                let shape = *Shape::ALL.choose(rng).expect("non-empty");
-                let colour = *object_colours.choose(rng).expect("non-empty");
-                let placement = *Placement::ALL.choose(rng).expect("non-empty");
-                let size = *Size::ALL.choose(rng).expect("non-empty");
+                let shape = pick(rng, &Shape::ALL);
+                let colour = pick(rng, &object_colours);
+                let placement = pick(rng, &Placement::ALL);
+                let size = pick(rng, &Size::ALL);
                 let jitter = random_jitter(rng, SINGLE_JITTER);
                 // Distinct cells keep objects apart; distinct (shape, colour) keeps captions unambiguous.
                 let clash = groups.iter().any(|g| {
@@ -374,6 +376,11 @@ impl SceneSpec {
     }
 }
 
+/// Uniform choice from a non-empty constant table.
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, table: &[T]) -> T {
+    table[rng.random_range(0..table.len())]
+}
+
 fn random_jitter(rng: &mut ChaCha8Rng, bound: f32) -> [f32; 2] {
     [
         rng.random_range(-bound..=bound),
@@ -400,6 +407,7 @@ mod tests {
                 assert_ne!(g.colour, s.background);
                 if let Some(p) = s.pattern {
                     assert_ne!(p.colour, s.background);
+                    assert!(blends_cleanly(p.colour, s.background), "{p:?}");
                     assert_ne!(p.colour, g.colour);
                 }
                 assert!(g.jitter.iter().all(|j| j.abs() <= SINGLE_JITTER));

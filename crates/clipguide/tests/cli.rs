@@ -1,0 +1,174 @@
+//! The `clipguide` binary end to end on the random-weight fixture checkpoint: outputs agree with
+//! the transformers reference, `--json` is machine-readable, and bad input gets a clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    let p = root().join("tests/fixtures").join(rel);
+    assert!(p.exists(), "missing fixture {}: run python3 tools/make_fixtures.py", p.display());
+    p
+}
+
+fn clipguide(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clipguide"))
+        .args(args)
+        .env_remove("HF_ENDPOINT")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("running clipguide")
+}
+
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let out = clipguide(args);
+    assert!(
+        out.status.success(),
+        "clipguide {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+fn err_text(args: &[&str]) -> String {
+    let out = clipguide(args);
+    assert!(!out.status.success(), "clipguide {args:?} should fail");
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!e.contains("panicked"), "panic instead of an error:\n{e}");
+    e
+}
+
+fn write_png(path: &Path, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) {
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb(f(x, y)))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn tokenize_matches_clip_framing() {
+    let v = ok_json(&["tokenize", "--json", "--max-length", "a photo of a cat"]);
+    let ids: Vec<u64> = serde_json::from_value(v[0]["input_ids"].clone()).unwrap();
+    assert_eq!(&ids[..7], &[49406, 320, 1125, 539, 320, 2368, 49407]);
+    assert_eq!(ids.len(), 77);
+    let mask: Vec<u64> = serde_json::from_value(v[0]["attention_mask"].clone()).unwrap();
+    assert_eq!(mask.iter().sum::<u64>(), 7);
+}
+
+#[test]
+fn embed_text_matches_transformers_reference() {
+    let model = fixture("tiny-clip-quickgelu");
+    let reference = candle_core::safetensors::load(
+        model.join("reference.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let want = reference["text_embeds"].get(0).unwrap().to_vec1::<f32>().unwrap();
+    let v = ok_json(&[
+        "embed",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "a photo of a cat",
+    ]);
+    let got: Vec<f32> = serde_json::from_value(v["text_embeds"][0]["embedding"].clone()).unwrap();
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-4 * scale, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn similarity_and_classify_are_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let red = dir.path().join("red.png");
+    write_png(&red, 40, 30, |_, _| [220, 20, 20]);
+    let model = fixture("tiny-clip-quickgelu");
+    let m = model.to_str().unwrap();
+    let s = ok_json(&[
+        "similarity", "--json", "--model", m, "--image", red.to_str().unwrap(),
+        "--text", "a photo of a cat", "--text", "a photo of a dog", "--text", "a photo of a car",
+    ]);
+    let probs: Vec<Vec<f32>> = serde_json::from_value(s["probs"].clone()).unwrap();
+    let cos: Vec<Vec<f32>> = serde_json::from_value(s["cosine"].clone()).unwrap();
+    let total: f32 = probs[0].iter().sum();
+    assert!((total - 1.0).abs() < 1e-5, "probabilities sum to {total}");
+    let c = ok_json(&[
+        "classify", "--json", "--model", m, "--image", red.to_str().unwrap(),
+        "--labels", "cat,dog,car",
+    ]);
+    // classify's ranking is the similarity table's, sorted.
+    let best = cos[0]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0;
+    assert_eq!(c[0]["label"], ["cat", "dog", "car"][best]);
+    let p0 = c[0]["prob"].as_f64().unwrap() as f32;
+    assert!((p0 - probs[0][best]).abs() < 1e-5);
+}
+
+#[test]
+fn search_caches_and_refreshes_embeddings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, rgb) in [("a.png", [250, 0, 0]), ("b.png", [0, 0, 250]), ("c.png", [0, 250, 0])] {
+        write_png(&dir.path().join(name), 48, 48, |x, _| if x < 24 { rgb } else { [255, 255, 255] });
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
+    let model = fixture("tiny-clip-quickgelu");
+    let m = model.to_str().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let first = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "2"]);
+    assert_eq!(first["embedded"], 3);
+    assert_eq!(first["cached"], 0);
+    assert_eq!(first["results"].as_array().unwrap().len(), 2);
+    let second = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "3"]);
+    assert_eq!(second["embedded"], 0);
+    assert_eq!(second["cached"], 3);
+    // Same embeddings whether computed or cached: identical scores.
+    assert_eq!(first["results"][0], second["results"][0]);
+    // A changed file is re-embedded, the others come from the cache.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_png(&dir.path().join("b.png"), 64, 48, |_, y| if y < 10 { [0, 0, 0] } else { [9, 9, 200] });
+    let third = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red"]);
+    assert_eq!(third["embedded"], 1);
+    assert_eq!(third["cached"], 2);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let model = fixture("tiny-clip-quickgelu");
+    let m = model.to_str().unwrap();
+    let e = err_text(&["embed", "--model", m, "--image", "/nonexistent/cat.png"]);
+    assert!(e.contains("/nonexistent/cat.png") && e.contains("not found"), "{e}");
+    let e = err_text(&["embed", "--model", "/nonexistent/model/dir", "--text", "x"]);
+    assert!(e.contains("owner/name"), "{e}");
+    let e = err_text(&["classify", "--model", m, "--image", "x.png", "--labels", "cat"]);
+    assert!(e.contains("at least two"), "{e}");
+
+    // A checkpoint whose weights are truncated: named, with the fix.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model.join("config.json"), dir.path().join("config.json")).unwrap();
+    let bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
+    assert!(e.contains("model.safetensors") && e.contains("corrupt"), "{e}");
+
+    // Weights from another model: the mismatching tensor is named.
+    std::fs::copy(fixture("tiny-clip-gelu/model.safetensors"), dir.path().join("model.safetensors")).unwrap();
+    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
+    assert!(e.contains("does not match") && e.contains("text_model"), "{e}");
+
+    // Unknown activation in config.json.
+    let cfg = std::fs::read_to_string(model.join("config.json")).unwrap();
+    std::fs::write(dir.path().join("config.json"), cfg.replace("quick_gelu", "swishy")).unwrap();
+    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
+    assert!(e.contains("swishy"), "{e}");
+}
