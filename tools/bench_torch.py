@@ -91,7 +91,9 @@ def main() -> int:
     tokenizer = Tokenizer.from_file(str(TOKENIZER_JSON))
     tokenizer.enable_truncation(77)
     tokenizer.enable_padding(length=77, pad_id=49407, pad_token="<|endoftext|>")
-    prompts = [f"a photo of a {label}" for label in synthetic_labels(1000)]
+    # The same 1,000 labels the Rust benchmark reads (written once from synthetic_labels(1000)).
+    labels = (ROOT / "tools" / "bench_labels.txt").read_text().split()
+    prompts = [f"a photo of a {label}" for label in labels]
 
     def tokenize():
         return torch.tensor([e.ids for e in tokenizer.encode_batch(prompts)], dtype=torch.int64)

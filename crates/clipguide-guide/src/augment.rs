@@ -129,8 +129,12 @@ impl Cutouts {
 
     /// Draws `cutn` cutouts for an `h × w` image. Sides lie in
     /// `[max(1, round(min_size_frac · min(h, w))), min(h, w)]`; positions are uniform over
-    /// the windows that stay within `jitter` pixels of the image.
+    /// the windows that stay within `jitter` pixels of the image. An empty image gives no
+    /// cutouts (and [`Self::apply`] then reports the problem).
     pub fn sample(&self, rng: &mut ChaCha8Rng, h: usize, w: usize) -> Vec<CutoutSpec> {
+        if h == 0 || w == 0 {
+            return Vec::new();
+        }
         let max_size = h.min(w).max(1);
         let min_size =
             ((self.min_size_frac as f64 * max_size as f64).round() as usize).clamp(1, max_size);
@@ -384,6 +388,16 @@ mod tests {
             &candle_core::Device::Cpu
         )?)
         .is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn empty_image_gives_no_cutouts_and_apply_reports_it() -> Result<()> {
+        let c = Cutouts::default();
+        assert!(c.sample(&mut rng(1), 0, 10).is_empty());
+        let image = seeded_tensor(&[1, 3, 4, 4], 1, DType::F32)?;
+        let err = c.apply(&image, &[], &mut rng(1)).unwrap_err();
+        assert!(err.to_string().contains("no cutouts"), "{err}");
         Ok(())
     }
 

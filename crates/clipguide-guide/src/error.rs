@@ -68,6 +68,19 @@ pub enum GuideError {
         source: std::io::Error,
     },
 
+    /// The CLIP model failed (tokenising, embedding, or a pixel batch it rejects).
+    #[error("CLIP model: {0}")]
+    Clip(#[from] clipguide_clip::ClipError),
+
+    /// An image file (init image, image prompt, PNG with parameters) could not be used.
+    #[error("image {path}: {problem}")]
+    Image {
+        /// The file.
+        path: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
     /// An optimiser step found parameters that received no gradient, which means some op on
     /// the path from parameters to loss is not differentiable in candle.
     #[error("no gradient reached {missing} of {total} parameters; an op between the parameters and the loss has no backward in candle")]

@@ -3,10 +3,10 @@
 //!
 //! Every op on the path from the parameters to the loss is differentiable in candle; the
 //! few ops candle lacks (inverse real FFT, the spherical distance) are custom ops with a
-//! hand-written backward, checked against finite differences in the tests. The crate knows
-//! nothing about the CLIP model: the generator loop composes these pieces with it:
+//! hand-written backward, checked against finite differences in the tests. Only
+//! [`generator`] knows the CLIP model; it composes the other pieces with it, one step being:
 //!
-//! ```ignore
+//! ```text
 //! let rgb = param.to_rgb()?;
 //! let specs = cutouts.sample(&mut rng, param.height(), param.width());
 //! let batch = clip_normalize(&cutouts.apply(&rgb, &specs, &mut rng)?)?;
@@ -19,10 +19,12 @@
 pub mod augment;
 pub mod error;
 pub mod fft;
+pub mod generator;
 pub mod loss;
 pub mod noise;
 pub mod optim;
 pub mod param;
+pub mod png_meta;
 pub mod resample;
 pub mod schedule;
 
@@ -31,6 +33,10 @@ pub(crate) mod testutil;
 
 pub use augment::{clip_normalize, CutoutSpec, Cutouts, CLIP_MEAN, CLIP_STD};
 pub use error::{GuideError, Result};
+pub use generator::{
+    parse_size, GenerateConfig, Generator, ImagePrompt, ParamKind, PromptSimilarity, RunOutcome,
+    StepReport,
+};
 pub use loss::{
     cosine_distance, cosine_loss, range_penalty, spherical_distance, spherical_loss,
     total_variation, Distance, RangeLoss, TvKind, TvLoss,

@@ -475,6 +475,29 @@ impl<'de> Visitor<'de> for PromptScheduleVisitor {
     }
 }
 
+/// Serialised as the table form (`[{ step, text, weight, stop }, ...]`), which the
+/// deserialiser reads back to an equal schedule.
+impl Serialize for PromptSchedule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            step: usize,
+            text: &'a str,
+            weight: f32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stop: Option<usize>,
+        }
+        serializer.collect_seq(self.keyframes.iter().flat_map(|(step, prompts)| {
+            prompts.iter().map(move |p| Entry {
+                step: *step,
+                text: &p.text,
+                weight: p.weight,
+                stop: p.stop,
+            })
+        }))
+    }
+}
+
 impl<'de> Deserialize<'de> for PromptSchedule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         deserializer.deserialize_any(PromptScheduleVisitor)
@@ -496,7 +519,7 @@ fn default_range_bounds() -> [f64; 2] {
 
 /// A whole run as one TOML file (see `schedules/example.toml`). Every ramp is a
 /// [`Keyframes`]: a number or `[[step, value], ...]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuideSchedule {
     /// Optimisation steps.
@@ -542,6 +565,26 @@ pub struct GuideSchedule {
 }
 
 impl GuideSchedule {
+    /// `steps` steps of `prompts` with every other field at the file format's default.
+    pub fn new(steps: usize, prompts: PromptSchedule) -> Self {
+        Self {
+            steps,
+            seed: 0,
+            prompts,
+            distance: Distance::default(),
+            cutouts: Cutouts::default(),
+            cutn: None,
+            cut_pow: None,
+            lr: default_lr(),
+            weight_decay: 0.0,
+            guidance_weight: default_one(),
+            tv_weight: default_zero(),
+            tv_kind: TvKind::default(),
+            range_weight: default_zero(),
+            range_bounds: default_range_bounds(),
+        }
+    }
+
     /// Parses and validates a schedule from TOML text.
     pub fn from_toml_str(s: &str) -> Result<Self> {
         Self::parse_named(s, "<string>")
@@ -796,5 +839,22 @@ mod tests {
                 "error for {text:?} should mention {needle}: {msg}"
             );
         }
+    }
+
+    #[test]
+    fn schedules_round_trip_through_json_and_toml() {
+        let s = GuideSchedule::from_toml_str(include_str!("../schedules/example.toml")).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        let back: GuideSchedule = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.prompts, s.prompts);
+        assert_eq!(back.cutn, s.cutn);
+        assert_eq!(back.lr, s.lr);
+        assert_eq!(back.cutouts, s.cutouts);
+        let toml_text = toml::to_string(&s).unwrap();
+        let again = GuideSchedule::from_toml_str(&toml_text).unwrap();
+        assert_eq!(again.prompts, s.prompts);
+        assert_eq!(again.tv_weight, s.tv_weight);
+        // The stop of a prompt survives (the example's bokeh prompt stops at 200).
+        assert!(json.contains("\"stop\":200"), "{json}");
     }
 }

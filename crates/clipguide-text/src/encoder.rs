@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_no_bias, Embedding as EmbeddingLayer, Linear, VarBuilder};
 use clipguide_clip::nn::{causal_mask, Encoder};
-use clipguide_clip::text::gather_rows;
-use clipguide_clip::{Activation, ClipConfig, ClipTokenizer, TextConfig, TextTransformer};
+use clipguide_clip::text::{gather_rows, TextTransformer};
+use clipguide_clip::{Activation, ClipConfig, ClipTokenizer, TextConfig};
 
 use crate::chunking::{ChunkConfig, ChunkMode, ChunkedPrompt, CLIP_COMMA};
 use crate::conditioning::ConditioningError;
@@ -420,8 +420,13 @@ impl TextEncoder {
                         trigger: slot.trigger,
                     });
                 }
-                // Slot positions count the body; BOS is position 0 of the 77 ids.
-                index[c * len + 1 + slot.position] = (offsets[slot.trigger] + slot.vector) as u32;
+                // Slot positions index the chunk's ids, BOS included.
+                let at = index.get_mut(c * len + slot.position).ok_or(
+                    ConditioningError::MissingInversion {
+                        trigger: slot.trigger,
+                    },
+                )?;
+                *at = (offsets[slot.trigger] + slot.vector) as u32;
             }
         }
         let mut table = vec![embeds.reshape((chunks * len, dim))?];
@@ -444,24 +449,50 @@ impl TextEncoder {
     ) -> Result<EncodedChunks, ConditioningError> {
         let n = self.num_layers();
         let (stop, final_norm) = layer.resolve(n)?;
-        let (h, at_layer) = self.run_layers(token_embeds, if pooled { n } else { stop }, stop)?;
-        let hidden = if final_norm {
-            self.tower.final_layer_norm(&at_layer)?
-        } else {
-            at_layer
-        };
+        let (last, at_layer) =
+            self.run_layers(token_embeds, if pooled { n } else { stop }, stop)?;
         let pooled = if pooled {
-            let last = if final_norm && stop == n {
-                hidden.clone()
-            } else {
-                self.tower.final_layer_norm(&h)?
-            };
-            let eos = self.tower.eos_positions(ids)?;
-            Some(gather_rows(&last, &eos)?)
+            Some(self.pooled_at_eos(&last, ids)?)
         } else {
             None
         };
-        Ok(EncodedChunks { hidden, pooled })
+        Ok(EncodedChunks {
+            hidden: self.maybe_norm(at_layer, final_norm)?,
+            pooled,
+        })
+    }
+
+    /// [`TextEncoder::encode_chunks`] with the pooled state always computed.
+    pub(crate) fn encode_chunks_pooled(
+        &self,
+        prompt: &ChunkedPrompt,
+        inversions: &[Tensor],
+        layer: LayerChoice,
+    ) -> Result<(Tensor, Tensor), ConditioningError> {
+        let ids = prompt.ids_tensor(self.device())?;
+        let embeds = self.tower.token_embedding().forward(&ids)?;
+        let embeds = self.fill_inversions(&embeds, prompt, inversions)?;
+        let n = self.num_layers();
+        let (stop, final_norm) = layer.resolve(n)?;
+        let (last, at_layer) = self.run_layers(&embeds, n, stop)?;
+        Ok((
+            self.maybe_norm(at_layer, final_norm)?,
+            self.pooled_at_eos(&last, &ids)?,
+        ))
+    }
+
+    fn maybe_norm(&self, xs: Tensor, final_norm: bool) -> Result<Tensor, ConditioningError> {
+        Ok(if final_norm {
+            self.tower.final_layer_norm(&xs)?
+        } else {
+            xs
+        })
+    }
+
+    /// transformers' `pooler_output`: the final-layer-normed last layer at each row's EOS.
+    fn pooled_at_eos(&self, last: &Tensor, ids: &Tensor) -> Result<Tensor, ConditioningError> {
+        let eos = self.tower.eos_positions(ids)?;
+        Ok(gather_rows(&self.tower.final_layer_norm(last)?, &eos)?)
     }
 
     /// Adds positions and runs the first `run` layers; returns the last output and the one after
@@ -493,14 +524,19 @@ impl TextEncoder {
     /// Pooled (and, with `project`, projected) states of ids `[B, L]`, computed on the shortest
     /// prefix that still holds every row's EOS: the causal mask makes the EOS state independent of
     /// what follows it, so this equals the 77-position result at a fraction of the cost.
-    pub fn pooled_shortest(&self, ids: &Tensor, project: bool) -> Result<Tensor, ConditioningError> {
+    pub fn pooled_shortest(
+        &self,
+        ids: &Tensor,
+        project: bool,
+    ) -> Result<Tensor, ConditioningError> {
         let ids = ids.to_dtype(DType::U32)?;
         let eos = self.tower.eos_positions(&ids)?;
+        // Pooling reads the EOS position, so everything after the latest EOS can go.
         let keep = eos.iter().copied().max().map_or(1, |p| p + 1);
         let ids = ids.narrow(1, 0, keep.min(ids.dims2()?.1))?;
         let embeds = self.tower.token_embedding().forward(&ids)?;
         let (last, _) = self.run_layers(&embeds, self.num_layers(), self.num_layers())?;
-        let pooled = gather_rows(&self.tower.final_layer_norm(&last)?, &eos)?;
+        let pooled = self.pooled_at_eos(&last, &ids)?;
         if project {
             self.project(&pooled)
         } else {

@@ -6,7 +6,9 @@ use image::{imageops, Rgb, RgbImage};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().unwrap_or_else(|| "/tmp/shapes_sheet.png".into());
+    let out = args
+        .next()
+        .unwrap_or_else(|| "/tmp/shapes_sheet.png".into());
     let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0);
     let upscale: u32 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     const SIZE: u32 = 64;

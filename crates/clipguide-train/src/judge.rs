@@ -113,6 +113,9 @@ pub fn judge(image: &RgbImage, target: &JudgeTarget) -> Verdict {
 
 /// Judges `image` against `target`. Every pixel is mapped to its nearest palette colour;
 /// the image is split into the same 3×3 grid the dataset places objects on.
+///
+/// Meant for images of 64 px or more: below that, antialiased edges of small objects and fine
+/// patterns are a large share of the pixels and can map to a third palette colour.
 pub fn judge_with(image: &RgbImage, target: &JudgeTarget, thresholds: &JudgeThresholds) -> Verdict {
     let (w, h) = image.dimensions();
     let band = (w.min(h) as f32 / 16.0).round().max(1.0) as u32;
@@ -134,13 +137,23 @@ pub fn judge_with(image: &RgbImage, target: &JudgeTarget, thresholds: &JudgeThre
             border_total += 1;
         }
     }
-    let ratio = |num: u64, den: u64| if den == 0 { 0.0 } else { num as f32 / den as f32 };
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f32 / den as f32
+        }
+    };
     let mut cell_fractions = [0.0f32; 9];
     for i in 0..9 {
         cell_fractions[i] = ratio(cell_hits[i], cell_totals[i]);
     }
     let best = (0..9)
-        .max_by(|&a, &b| cell_fractions[a].total_cmp(&cell_fractions[b]).then(b.cmp(&a)))
+        .max_by(|&a, &b| {
+            cell_fractions[a]
+                .total_cmp(&cell_fractions[b])
+                .then(b.cmp(&a))
+        })
         .unwrap_or(4);
     let region = target.placement.map(|p| p.index()).unwrap_or(best);
     let object_in_region = cell_fractions[region];
@@ -377,21 +390,30 @@ mod tests {
         let t = parse_prompt("two small red stars at the top left on a black background").unwrap();
         assert_eq!(
             (t.object, t.count, t.placement, t.shape),
-            (Colour::Red, Some(2), Some(Placement::TopLeft), Some(Shape::Star))
+            (
+                Colour::Red,
+                Some(2),
+                Some(Placement::TopLeft),
+                Some(Shape::Star)
+            )
         );
-        let t = parse_prompt("a striped green and white background with a large yellow ring").unwrap();
+        let t =
+            parse_prompt("a striped green and white background with a large yellow ring").unwrap();
         assert_eq!(
             (t.object, t.background, t.shape),
             (Colour::Yellow, Colour::Green, Some(Shape::Ring))
         );
-        let t = parse_prompt("an orange cross at the bottom of the picture against a grey background")
-            .unwrap();
+        let t =
+            parse_prompt("an orange cross at the bottom of the picture against a grey background")
+                .unwrap();
         assert_eq!(
             (t.object, t.background, t.placement),
             (Colour::Orange, Colour::Gray, Some(Placement::Bottom))
         );
-        let t = parse_prompt("in the bottom-right corner, a pink triangle on a green background with white dots")
-            .unwrap();
+        let t = parse_prompt(
+            "in the bottom-right corner, a pink triangle on a green background with white dots",
+        )
+        .unwrap();
         assert_eq!(
             (t.object, t.background, t.placement),
             (Colour::Pink, Colour::Green, Some(Placement::BottomRight))
@@ -401,7 +423,11 @@ mod tests {
     #[test]
     fn rejects_unjudgeable_prompts() {
         assert_eq!(parse_prompt(""), None);
-        assert_eq!(parse_prompt("a circle on a blue background"), None, "no object colour");
+        assert_eq!(
+            parse_prompt("a circle on a blue background"),
+            None,
+            "no object colour"
+        );
         assert_eq!(parse_prompt("a red circle"), None, "no background");
         assert_eq!(
             parse_prompt("a red circle and a green square on a blue background"),

@@ -35,18 +35,66 @@ pub struct Palette;
 
 impl Palette {
     pub const COLOURS: [NamedColour; 12] = [
-        NamedColour { colour: Colour::Red, name: "red", rgb: [220, 30, 30] },
-        NamedColour { colour: Colour::Green, name: "green", rgb: [30, 170, 50] },
-        NamedColour { colour: Colour::Blue, name: "blue", rgb: [30, 60, 220] },
-        NamedColour { colour: Colour::Yellow, name: "yellow", rgb: [245, 220, 30] },
-        NamedColour { colour: Colour::Orange, name: "orange", rgb: [245, 130, 20] },
-        NamedColour { colour: Colour::Purple, name: "purple", rgb: [130, 40, 170] },
-        NamedColour { colour: Colour::White, name: "white", rgb: [245, 245, 245] },
-        NamedColour { colour: Colour::Black, name: "black", rgb: [15, 15, 15] },
-        NamedColour { colour: Colour::Pink, name: "pink", rgb: [245, 120, 190] },
-        NamedColour { colour: Colour::Cyan, name: "cyan", rgb: [30, 210, 220] },
-        NamedColour { colour: Colour::Brown, name: "brown", rgb: [120, 70, 30] },
-        NamedColour { colour: Colour::Gray, name: "gray", rgb: [128, 128, 128] },
+        NamedColour {
+            colour: Colour::Red,
+            name: "red",
+            rgb: [220, 30, 30],
+        },
+        NamedColour {
+            colour: Colour::Green,
+            name: "green",
+            rgb: [30, 170, 50],
+        },
+        NamedColour {
+            colour: Colour::Blue,
+            name: "blue",
+            rgb: [30, 60, 220],
+        },
+        NamedColour {
+            colour: Colour::Yellow,
+            name: "yellow",
+            rgb: [245, 220, 30],
+        },
+        NamedColour {
+            colour: Colour::Orange,
+            name: "orange",
+            rgb: [245, 130, 20],
+        },
+        NamedColour {
+            colour: Colour::Purple,
+            name: "purple",
+            rgb: [130, 40, 170],
+        },
+        NamedColour {
+            colour: Colour::White,
+            name: "white",
+            rgb: [245, 245, 245],
+        },
+        NamedColour {
+            colour: Colour::Black,
+            name: "black",
+            rgb: [15, 15, 15],
+        },
+        NamedColour {
+            colour: Colour::Pink,
+            name: "pink",
+            rgb: [245, 120, 190],
+        },
+        NamedColour {
+            colour: Colour::Cyan,
+            name: "cyan",
+            rgb: [30, 210, 220],
+        },
+        NamedColour {
+            colour: Colour::Brown,
+            name: "brown",
+            rgb: [120, 70, 30],
+        },
+        NamedColour {
+            colour: Colour::Gray,
+            name: "gray",
+            rgb: [128, 128, 128],
+        },
     ];
 
     /// Number of colours in the vocabulary.
@@ -179,7 +227,12 @@ mod tests {
         for entry in &Palette::COLOURS {
             assert_eq!(Palette::nearest(entry.rgb), entry.colour.index());
             let nudged = entry.rgb.map(|v| v.saturating_add(12).saturating_sub(5));
-            assert_eq!(Colour::nearest(nudged), entry.colour, "nudged {}", entry.name);
+            assert_eq!(
+                Colour::nearest(nudged),
+                entry.colour,
+                "nudged {}",
+                entry.name
+            );
         }
         assert_eq!(Colour::nearest([255, 0, 0]), Colour::Red);
         assert_eq!(Colour::nearest([0, 0, 0]), Colour::Black);

@@ -19,7 +19,10 @@ fn same_seed_gives_identical_items_and_different_seeds_differ() {
     let differing = (0..8)
         .filter(|&i| a.get(i).0.as_raw() != c.get(i).0.as_raw())
         .count();
-    assert!(differing >= 7, "only {differing} of 8 items differ across seeds");
+    assert!(
+        differing >= 7,
+        "only {differing} of 8 items differ across seeds"
+    );
     // Neighbouring items of one seed are different scenes too.
     assert_ne!(a.get(0).2, a.get(1).2);
 }
@@ -75,7 +78,11 @@ fn write_dataset_round_trips() {
         assert_eq!(record.file, format!("images/{i:06}.png"));
         let on_disk = image::open(out.join(&record.file)).unwrap().to_rgb8();
         let (img, caps, scene) = ds.get(i);
-        assert_eq!(on_disk.as_raw(), img.as_raw(), "image {i} differs after PNG round trip");
+        assert_eq!(
+            on_disk.as_raw(),
+            img.as_raw(),
+            "image {i} differs after PNG round trip"
+        );
         assert_eq!(record.captions, caps);
         assert_eq!(record.scene, scene);
     }

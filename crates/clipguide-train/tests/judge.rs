@@ -2,7 +2,7 @@
 
 use clipguide_train::judge::{judge, judge_suite, parse_prompt, JudgeTarget};
 use clipguide_train::palette::Colour;
-use clipguide_train::shapes::{render, Placement, SceneConfig, ShapesDataset};
+use clipguide_train::shapes::{render, Placement, SceneConfig, ShapesDataset, Size};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -88,7 +88,10 @@ fn object_in_any_wrong_place_fails() {
             let mut scene = target.to_scene();
             scene.groups[0].placement = wrong;
             let v = judge(&render(&scene, 64), &target);
-            assert!(!v.pass, "{prompt} passed with the object at {wrong:?}: {v:?}");
+            assert!(
+                !v.pass,
+                "{prompt} passed with the object at {wrong:?}: {v:?}"
+            );
             assert!(v.object_ok && v.background_ok && !v.placement_ok, "{v:?}");
         }
     }
@@ -130,7 +133,11 @@ fn uniform_noise_fails_every_suite_prompt() {
 fn prompt_without_placement_accepts_any_place() {
     let target = parse_prompt("a red circle on a blue background").unwrap();
     assert_eq!(target.placement, None);
-    for place in [Placement::TopLeft, Placement::Center, Placement::BottomRight] {
+    for place in [
+        Placement::TopLeft,
+        Placement::Center,
+        Placement::BottomRight,
+    ] {
         let mut scene = target.to_scene();
         scene.groups[0].placement = place;
         let v = judge(&render(&scene, 64), &target);
@@ -144,4 +151,22 @@ fn degenerate_images_do_not_panic() {
     let target = parse_prompt("a red circle on a blue background").unwrap();
     assert!(!judge(&RgbImage::new(0, 0), &target).pass);
     assert!(!judge(&RgbImage::new(1, 1), &target).pass);
+}
+
+#[test]
+fn a_bigger_blob_of_the_object_colour_elsewhere_fails() {
+    // The asked-for cell does hold a red circle, but most red is in the opposite corner.
+    let target = parse_prompt("a red circle in the top left corner on a blue background").unwrap();
+    let mut scene = target.to_scene();
+    scene.groups[0].size = Size::Small;
+    let mut decoy = scene.groups[0];
+    decoy.size = Size::Large;
+    decoy.placement = Placement::BottomRight;
+    scene.groups.push(decoy);
+    let v = judge(&render(&scene, 64), &target);
+    assert!(v.object_in_region > 0.15, "{v:?}");
+    assert!(!v.placement_ok && !v.pass, "{v:?}");
+    // Without the decoy the same image passes.
+    scene.groups.pop();
+    assert!(judge(&render(&scene, 64), &target).pass);
 }

@@ -40,7 +40,10 @@ fn cell_fractions(img: &RgbImage, colour: Colour) -> [f64; 9] {
 /// 4-connected components of pixels nearest to `colour`, ignoring specks under `min_pixels`.
 fn components(img: &RgbImage, colour: Colour, min_pixels: usize) -> usize {
     let (w, h) = img.dimensions();
-    let mask: Vec<bool> = img.pixels().map(|p| Colour::nearest(p.0) == colour).collect();
+    let mask: Vec<bool> = img
+        .pixels()
+        .map(|p| Colour::nearest(p.0) == colour)
+        .collect();
     let mut seen = vec![false; mask.len()];
     let mut n = 0;
     for start in 0..mask.len() {
@@ -103,7 +106,10 @@ fn counted_objects_are_separate_blobs_in_their_cell() {
     for count in 1..=3u8 {
         for placement in Placement::ALL {
             for shape in [Shape::Circle, Shape::Square, Shape::Star, Shape::Cross] {
-                let img = render(&scene(shape, Size::Small, count, placement, [0.02, -0.02]), 64);
+                let img = render(
+                    &scene(shape, Size::Small, count, placement, [0.02, -0.02]),
+                    64,
+                );
                 assert_eq!(
                     components(&img, Colour::Yellow, 10),
                     count as usize,
@@ -111,7 +117,11 @@ fn counted_objects_are_separate_blobs_in_their_cell() {
                 );
                 let f = cell_fractions(&img, Colour::Yellow);
                 let best = (0..9).max_by(|&a, &b| f[a].total_cmp(&f[b])).unwrap();
-                assert_eq!(best, placement.index(), "{count} {shape:?} at {placement:?}: {f:?}");
+                assert_eq!(
+                    best,
+                    placement.index(),
+                    "{count} {shape:?} at {placement:?}: {f:?}"
+                );
             }
         }
     }
@@ -119,7 +129,10 @@ fn counted_objects_are_separate_blobs_in_their_cell() {
 
 #[test]
 fn edges_are_antialiased_with_intermediate_colours() {
-    let img = render(&scene(Shape::Circle, Size::Large, 1, Placement::Center, [0.0, 0.0]), 64);
+    let img = render(
+        &scene(Shape::Circle, Size::Large, 1, Placement::Center, [0.0, 0.0]),
+        64,
+    );
     let (fg, bg) = (Colour::Yellow.rgb(), Colour::Blue.rgb());
     let mut intermediate = 0;
     for p in img.pixels() {

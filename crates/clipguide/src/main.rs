@@ -1,8 +1,10 @@
 //! `clipguide`: the command-line front end. Argument parsing, wiring and printing only; every
 //! feature is a library call in the `clipguide-*` crates.
 
+mod encode;
 mod output;
 mod search;
+mod train_cmd;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -59,6 +61,14 @@ enum Command {
         #[arg(long, default_value = "a photo of a {}")]
         template: String,
     },
+    /// Text conditioning for diffusion UNets (sd1 / sd2 / sdxl) written to safetensors.
+    Encode(encode::EncodeArgs),
+    /// Write the synthetic captioned-shapes dataset to a folder.
+    Dataset(train_cmd::DatasetArgs),
+    /// Train a small CLIP contrastively (on the synthetic shapes by default).
+    Train(train_cmd::TrainArgs),
+    /// Zero-shot accuracy per attribute and retrieval recall on held-out shapes.
+    Eval(train_cmd::EvalArgs),
     /// Text-to-image search over a folder (embeddings cached in DIR/.clipguide-search.json).
     Search {
         #[arg(long)]
@@ -256,6 +266,16 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{:>2}. {:<30} {:>6.2}%", i + 1, l, 100.0 * p);
                 }
             }
+        }
+        Command::Encode(mut a) => {
+            a.model = cli.model.clone();
+            encode::run(a, cli.json)?
+        }
+        Command::Dataset(a) => train_cmd::dataset(a, cli.json)?,
+        Command::Train(a) => train_cmd::train(a)?,
+        Command::Eval(a) => {
+            let m = load_model(model)?;
+            train_cmd::eval(a, &m.clip, cli.json)?
         }
         Command::Search { dir, text, top } => {
             let m = load_model(model)?;

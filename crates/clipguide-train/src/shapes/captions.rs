@@ -31,7 +31,11 @@ fn article(next_word: &str) -> &'static str {
 /// Placement paraphrases; index 0 is the canonical one.
 pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
     match placement {
-        Placement::TopLeft => &["in the top left corner", "at the top left", "in the top left"],
+        Placement::TopLeft => &[
+            "in the top left corner",
+            "at the top left",
+            "in the top left",
+        ],
         Placement::Top => &["at the top", "at the top of the picture"],
         Placement::TopRight => &[
             "in the top right corner",
@@ -39,8 +43,16 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
             "in the top right",
         ],
         Placement::Left => &["on the left", "on the left side", "on the left-hand side"],
-        Placement::Center => &["in the center", "in the middle", "in the center of the picture"],
-        Placement::Right => &["on the right", "on the right side", "on the right-hand side"],
+        Placement::Center => &[
+            "in the center",
+            "in the middle",
+            "in the center of the picture",
+        ],
+        Placement::Right => &[
+            "on the right",
+            "on the right side",
+            "on the right-hand side",
+        ],
         Placement::BottomLeft => &[
             "in the bottom left corner",
             "at the bottom left",
@@ -85,11 +97,17 @@ fn pattern_noun(pattern: &BackgroundPattern) -> &'static str {
 fn background_on_phrase(scene: &SceneSpec, variant: usize) -> String {
     let c = scene.background.name();
     let a = article(c);
+    // Even variants use the canonical "on a ... background" form.
+    let canonical_form = variant.is_multiple_of(2);
     match &scene.pattern {
-        None if variant % 2 == 0 => format!("on {a} {c} background"),
+        None if canonical_form => format!("on {a} {c} background"),
         None => format!("against {a} {c} background"),
-        Some(p) if variant % 2 == 0 => {
-            format!("on a {} {c} and {} background", p.kind.name(), p.colour.name())
+        Some(p) if canonical_form => {
+            format!(
+                "on a {} {c} and {} background",
+                p.kind.name(),
+                p.colour.name()
+            )
         }
         Some(p) => format!(
             "on {a} {c} background with {} {}",
@@ -273,7 +291,10 @@ fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) 
 /// paraphrases from shuffled templates. A scene without objects gets just its background.
 pub fn captions(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
     if scene.groups.is_empty() {
-        return vec![format!("{} with no shapes", background_noun_phrase(scene, 0))];
+        return vec![format!(
+            "{} with no shapes",
+            background_noun_phrase(scene, 0)
+        )];
     }
     let mut out = vec![canonical_caption(scene)];
     let mut order = TEMPLATES.to_vec();
@@ -341,8 +362,20 @@ mod tests {
                 direction: StripeDirection::Diagonal,
             }),
             groups: vec![
-                group(Shape::Ring, Colour::Yellow, Size::Large, 1, Placement::Center),
-                group(Shape::Cross, Colour::Orange, Size::Small, 1, Placement::Bottom),
+                group(
+                    Shape::Ring,
+                    Colour::Yellow,
+                    Size::Large,
+                    1,
+                    Placement::Center,
+                ),
+                group(
+                    Shape::Cross,
+                    Colour::Orange,
+                    Size::Small,
+                    1,
+                    Placement::Bottom,
+                ),
             ],
         };
         assert_eq!(
@@ -414,8 +447,10 @@ mod tests {
         let mut seen_picture = false;
         for _ in 0..50 {
             for c in captions(&scene, &mut rng) {
-                seen_terse |= c == "red circle, blue background" || c == "red circle, center, blue background";
-                seen_picture |= c.starts_with("a blue picture with a") || c.starts_with("a blue image with a");
+                seen_terse |= c == "red circle, blue background"
+                    || c == "red circle, center, blue background";
+                seen_picture |=
+                    c.starts_with("a blue picture with a") || c.starts_with("a blue image with a");
             }
         }
         assert!(seen_terse && seen_picture);

@@ -11,8 +11,8 @@ pub use captions::{
     canonical_caption, captions, count_word, placement_phrases, CAPTIONS_PER_SCENE,
 };
 pub use dataset::{
-    read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError,
-    DatasetSummary, ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
+    read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
+    ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
 pub use scene::{

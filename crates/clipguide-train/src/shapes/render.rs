@@ -331,10 +331,16 @@ mod tests {
     fn ring_has_a_hole_and_cross_has_empty_corners() {
         let img = render(&one_object(Shape::Ring, Placement::Center, Size::Large), 64);
         assert_eq!(Colour::nearest(img.get_pixel(32, 32).0), Colour::Blue);
-        let img = render(&one_object(Shape::Cross, Placement::Center, Size::Large), 64);
+        let img = render(
+            &one_object(Shape::Cross, Placement::Center, Size::Large),
+            64,
+        );
         assert_eq!(Colour::nearest(img.get_pixel(32, 32).0), Colour::Red);
         // Quarter-way to the corner of the bounding box lies outside both arms.
-        assert_eq!(Colour::nearest(img.get_pixel(32 + 8, 32 + 8).0), Colour::Blue);
+        assert_eq!(
+            Colour::nearest(img.get_pixel(32 + 8, 32 + 8).0),
+            Colour::Blue
+        );
     }
 
     #[test]

@@ -323,7 +323,11 @@ impl SceneSpec {
             } else {
                 pick(rng, &Size::ALL)
             };
-            let jitter = if count > 1 { GROUP_JITTER } else { SINGLE_JITTER };
+            let jitter = if count > 1 {
+                GROUP_JITTER
+            } else {
+                SINGLE_JITTER
+            };
             groups.push(ObjectGroup {
                 shape: pick(rng, &Shape::ALL),
                 colour: pick(rng, &object_colours),
@@ -340,9 +344,9 @@ impl SceneSpec {
                 let size = pick(rng, &Size::ALL);
                 let jitter = random_jitter(rng, SINGLE_JITTER);
                 // Distinct cells keep objects apart; distinct (shape, colour) keeps captions unambiguous.
-                let clash = groups.iter().any(|g| {
-                    g.placement == placement || (g.shape == shape && g.colour == colour)
-                });
+                let clash = groups
+                    .iter()
+                    .any(|g| g.placement == placement || (g.shape == shape && g.colour == colour));
                 if !clash {
                     groups.push(ObjectGroup {
                         shape,

@@ -180,7 +180,11 @@ mod tests {
         let by = |a| tasks.iter().find(|t| t.attribute == a).unwrap();
 
         let colour = by(Attribute::ObjectColour);
-        assert_eq!(colour.candidates.len(), 11, "all colours but the blue background");
+        assert_eq!(
+            colour.candidates.len(),
+            11,
+            "all colours but the blue background"
+        );
         assert_eq!(
             colour.candidates[colour.correct],
             "two small red stars in the top left corner on a blue background"
@@ -218,7 +222,10 @@ mod tests {
         assert_eq!(shape.candidates[shape.correct], "a star");
         assert_eq!(shape.candidates.len(), 6);
         let count = zero_shot_task(&s, Attribute::Count, PromptStyle::Isolated).unwrap();
-        assert_eq!(count.candidates, vec!["one shape", "two shapes", "three shapes"]);
+        assert_eq!(
+            count.candidates,
+            vec!["one shape", "two shapes", "three shapes"]
+        );
     }
 
     #[test]

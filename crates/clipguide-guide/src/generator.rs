@@ -1,0 +1,847 @@
+//! The generation loop: a parameterised image optimised with Adam so that CLIP's embeddings of
+//! its cutouts approach (or, for negative weights, leave) the prompts' embeddings.
+//!
+//! [`GenerateConfig`] is plain data (serde), so a run can be stored in a PNG and re-made;
+//! [`Generator`] composes the building blocks of this crate with a loaded [`Clip`].
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use clipguide_clip::Clip;
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{clip_normalize, CutoutSpec, Cutouts};
+use crate::error::{GuideError, Result};
+use crate::loss::total_variation;
+use crate::noise::gaussian;
+use crate::optim::{Adam, AdamConfig};
+use crate::param::{FourierImage, Parameterization, PixelImage, PyramidImage};
+use crate::resample::{crop_resize, Crop, ResizeKind};
+use crate::schedule::{GuideSchedule, PromptSchedule};
+
+/// Which parameterisation the image is optimised in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    /// [`PixelImage`]: one logit per pixel and channel.
+    Pixels,
+    /// [`FourierImage`]: a decorrelated, frequency-scaled spectrum (the default).
+    #[default]
+    Fourier,
+    /// [`PyramidImage`]: a sum of upsampled levels.
+    Pyramid,
+}
+
+impl std::str::FromStr for ParamKind {
+    type Err = GuideError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pixels" | "pixel" => Ok(Self::Pixels),
+            "fourier" => Ok(Self::Fourier),
+            "pyramid" => Ok(Self::Pyramid),
+            other => Err(GuideError::invalid(
+                "parameterisation",
+                format!("`{other}`: expected pixels, fourier or pyramid"),
+            )),
+        }
+    }
+}
+
+/// An image whose CLIP embedding is a target, like a text prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePrompt {
+    /// The image file.
+    pub path: PathBuf,
+    /// Loss weight; negative pushes away.
+    #[serde(default = "one")]
+    pub weight: f32,
+    /// The prompt contributes nothing from this step on.
+    #[serde(default)]
+    pub stop: Option<usize>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl ImagePrompt {
+    /// Parses `PATH[:weight[:stop]]`; as with text prompts only trailing numeric fields are
+    /// weight and stop, so paths with colons work.
+    pub fn parse(s: &str) -> Result<Self> {
+        let spec = crate::schedule::PromptSpec::parse(s)?;
+        Ok(Self {
+            path: PathBuf::from(spec.text),
+            weight: spec.weight,
+            stop: spec.stop,
+        })
+    }
+}
+
+/// Parses an image size `WxH` (also `W×H`, or a single number for a square).
+pub fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        GuideError::invalid(
+            "image size",
+            format!("`{s}`: expected WIDTHxHEIGHT with both from 1 to 8192, e.g. 256x256"),
+        )
+    };
+    let t = s.trim().to_ascii_lowercase().replace('×', "x");
+    let (w, h) = match t.split_once('x') {
+        Some((w, h)) => (w.trim(), h.trim()),
+        None => (t.as_str(), t.as_str()),
+    };
+    let w: usize = w.parse().map_err(|_| bad())?;
+    let h: usize = h.parse().map_err(|_| bad())?;
+    if !(1..=8192).contains(&w) || !(1..=8192).contains(&h) {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// Everything that determines a run. Same config, same model, same bytes out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateConfig {
+    /// Image width in pixels.
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Parameterisation of the image.
+    #[serde(default)]
+    pub param: ParamKind,
+    /// Frequency decay exponent of the Fourier parameterisation.
+    #[serde(default = "default_decay")]
+    pub decay: f64,
+    /// Levels of the pyramid parameterisation.
+    #[serde(default = "default_levels")]
+    pub levels: usize,
+    /// Standard deviation of the random init; `None` picks the parameterisation's own
+    /// ([`GenerateConfig::default_init_std`]).
+    #[serde(default)]
+    pub init_std: Option<f64>,
+    /// Start from this image (resized to width × height) instead of noise.
+    #[serde(default)]
+    pub init_image: Option<PathBuf>,
+    /// Weight of the mean squared difference to the init image (0: only start from it).
+    #[serde(default)]
+    pub init_weight: f32,
+    /// Images whose embeddings are targets.
+    #[serde(default)]
+    pub image_prompts: Vec<ImagePrompt>,
+    /// Weight of a random target embedding drawn from the seed (0: none).
+    #[serde(default)]
+    pub noise_prompt_weight: f32,
+    /// Steps, seed, prompts over time, cutouts, losses and learning rate.
+    pub schedule: GuideSchedule,
+}
+
+fn default_decay() -> f64 {
+    GenerateConfig::DEFAULT_DECAY
+}
+fn default_levels() -> usize {
+    GenerateConfig::DEFAULT_LEVELS
+}
+
+impl GenerateConfig {
+    /// Default Fourier decay: 1.5 leaves less high-frequency noise than lucid's 1.0, which
+    /// the PyTorch measurements found necessary for recognisable colour layouts.
+    pub const DEFAULT_DECAY: f64 = 1.5;
+    /// Default pyramid depth.
+    pub const DEFAULT_LEVELS: usize = 4;
+
+    /// A run of `steps` steps at `width × height` towards `prompts`, with the defaults:
+    /// Fourier (decay 1.5), 32 cutouts with flips, 8 px jitter and noise up to 0.1, spherical
+    /// distance, Adam at a constant 0.05.
+    pub fn new(width: usize, height: usize, steps: usize, prompts: PromptSchedule) -> Self {
+        let mut schedule = GuideSchedule::new(steps, prompts);
+        schedule.cutouts = Cutouts {
+            cutn: 32,
+            jitter: 8,
+            noise_std: 0.1,
+            flip_prob: 0.5,
+            ..Cutouts::default()
+        };
+        Self {
+            width,
+            height,
+            param: ParamKind::default(),
+            decay: Self::DEFAULT_DECAY,
+            levels: Self::DEFAULT_LEVELS,
+            init_std: None,
+            init_image: None,
+            init_weight: 0.0,
+            image_prompts: Vec::new(),
+            noise_prompt_weight: 0.0,
+            schedule,
+        }
+    }
+
+    /// The init std used when `init_std` is `None`: lucid's 0.01 for the spectrum, 0.1 for
+    /// pixel logits, 0.1/levels per pyramid level (so the sum has a similar spread).
+    pub fn default_init_std(&self) -> f64 {
+        match self.param {
+            ParamKind::Fourier => FourierImage::DEFAULT_STD,
+            ParamKind::Pixels => 0.1,
+            ParamKind::Pyramid => 0.1 / self.levels.max(1) as f64,
+        }
+    }
+
+    /// Checks every field, naming the one at fault.
+    pub fn validate(&self) -> Result<()> {
+        if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
+            return Err(GuideError::invalid(
+                "image size",
+                format!(
+                    "{}x{}: width and height must be between 1 and 8192",
+                    self.width, self.height
+                ),
+            ));
+        }
+        if !(self.decay.is_finite() && self.decay >= 0.0) {
+            return Err(GuideError::invalid(
+                "decay",
+                format!(
+                    "{} must be a non-negative number (1.0-1.5 is common)",
+                    self.decay
+                ),
+            ));
+        }
+        if self.param == ParamKind::Pyramid && self.levels == 0 {
+            return Err(GuideError::invalid(
+                "levels",
+                "the pyramid needs at least 1 level",
+            ));
+        }
+        if let Some(std) = self.init_std {
+            if !(std.is_finite() && std >= 0.0) {
+                return Err(GuideError::invalid(
+                    "init_std",
+                    format!("{std} must be a non-negative number"),
+                ));
+            }
+        }
+        for (what, w) in [
+            ("init_weight", self.init_weight),
+            ("noise_prompt_weight", self.noise_prompt_weight),
+        ] {
+            if !w.is_finite() {
+                return Err(GuideError::invalid(what, format!("{w} must be finite")));
+            }
+        }
+        self.schedule.validate()
+    }
+}
+
+/// What a target is, for reports and logs.
+#[derive(Clone, Debug)]
+enum TargetKind {
+    Text,
+    Image { weight: f32, stop: Option<usize> },
+    Noise { weight: f32 },
+}
+
+struct Target {
+    label: String,
+    kind: TargetKind,
+    /// `[1, P]`.
+    embedding: Tensor,
+}
+
+/// The similarity of the current image to one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromptSimilarity {
+    /// The prompt text, `image:PATH` or `noise`.
+    pub prompt: String,
+    /// The target's weight at this step (0 when it is not active).
+    pub weight: f32,
+    /// Mean cosine between this step's cutout embeddings and the target.
+    pub similarity: f32,
+}
+
+/// What one optimisation step did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 0-based index of the step that was taken.
+    pub step: usize,
+    /// Total loss (prompts + penalties) before the update.
+    pub loss: f32,
+    /// One entry per target, text prompts first in order of appearance.
+    pub per_prompt_similarity: Vec<PromptSimilarity>,
+    /// Learning rate used for the update.
+    pub lr: f64,
+    /// Cutouts used in this step.
+    pub cutn: usize,
+}
+
+impl StepReport {
+    /// The weighted mean similarity over active targets (negative weights count against),
+    /// a single "how well does it match" number for progress displays.
+    pub fn weighted_similarity(&self) -> f32 {
+        let total: f32 = self
+            .per_prompt_similarity
+            .iter()
+            .map(|p| p.weight.abs())
+            .sum();
+        if total == 0.0 {
+            return 0.0;
+        }
+        self.per_prompt_similarity
+            .iter()
+            .map(|p| p.weight * p.similarity)
+            .sum::<f32>()
+            / total
+    }
+}
+
+/// How a [`Generator::run`] ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// Steps taken in this call.
+    pub reports: Vec<StepReport>,
+    /// The callback asked to stop before the last step.
+    pub stopped_early: bool,
+}
+
+/// The parts of one forward pass.
+struct Forward {
+    loss: Tensor,
+    /// `[B, P]` cutout embeddings, detached.
+    embeddings: Tensor,
+    /// `[B, 3, S, S]` cutouts in [0, 1] before normalisation, detached.
+    cutouts: Tensor,
+}
+
+/// A CLIP-guided image under optimisation.
+pub struct Generator<'a> {
+    clip: &'a Clip,
+    config: GenerateConfig,
+    param: Box<dyn Parameterization>,
+    vars: Vec<Var>,
+    opt: Adam,
+    rng: ChaCha8Rng,
+    targets: Vec<Target>,
+    text_index: HashMap<String, usize>,
+    init: Option<Tensor>,
+    image_size: usize,
+    step: usize,
+    last_cutouts: Option<Tensor>,
+}
+
+/// Separates the noise-prompt stream from the main one, so adding a noise prompt does not
+/// change the cutouts of a run.
+const NOISE_PROMPT_STREAM: u64 = 0x6e6f_6973_6550;
+
+impl<'a> Generator<'a> {
+    /// Validates `config`, embeds every text and image prompt once, and initialises the image
+    /// from the seed (or the init image).
+    pub fn new(clip: &'a Clip, config: GenerateConfig) -> Result<Self> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.schedule.seed);
+        let init = match &config.init_image {
+            Some(path) => Some(load_rgb_tensor(path, config.width, config.height)?),
+            None => None,
+        };
+        let std = config.init_std.unwrap_or_else(|| config.default_init_std());
+        let (w, h) = (config.width, config.height);
+        let param: Box<dyn Parameterization> = match (config.param, &init) {
+            (ParamKind::Fourier, None) => {
+                Box::new(FourierImage::random(w, h, config.decay, std, &mut rng)?)
+            }
+            (ParamKind::Fourier, Some(rgb)) => Box::new(FourierImage::from_rgb(rgb, config.decay)?),
+            (ParamKind::Pixels, None) => Box::new(PixelImage::random(w, h, std, &mut rng)?),
+            (ParamKind::Pixels, Some(rgb)) => Box::new(PixelImage::from_rgb(rgb)?),
+            (ParamKind::Pyramid, None) => {
+                Box::new(PyramidImage::random(w, h, config.levels, std, &mut rng)?)
+            }
+            (ParamKind::Pyramid, Some(rgb)) => {
+                Box::new(PyramidImage::from_rgb(rgb, config.levels)?)
+            }
+        };
+        Self::assemble(clip, config, param, init, rng)
+    }
+
+    /// Like [`Self::new`] but optimising a given parameterisation (its size must match the
+    /// config); the init image, if any, still serves as the init-weight target.
+    pub fn with_parameterization(
+        clip: &'a Clip,
+        config: GenerateConfig,
+        param: Box<dyn Parameterization>,
+    ) -> Result<Self> {
+        config.validate()?;
+        if (param.width(), param.height()) != (config.width, config.height) {
+            return Err(GuideError::invalid(
+                "parameterisation",
+                format!(
+                    "is {}x{} but the config asks for {}x{}",
+                    param.width(),
+                    param.height(),
+                    config.width,
+                    config.height
+                ),
+            ));
+        }
+        let init = match &config.init_image {
+            Some(path) => Some(load_rgb_tensor(path, config.width, config.height)?),
+            None => None,
+        };
+        let rng = ChaCha8Rng::seed_from_u64(config.schedule.seed);
+        Self::assemble(clip, config, param, init, rng)
+    }
+
+    fn assemble(
+        clip: &'a Clip,
+        config: GenerateConfig,
+        param: Box<dyn Parameterization>,
+        init: Option<Tensor>,
+        rng: ChaCha8Rng,
+    ) -> Result<Self> {
+        let device = clip.device().clone();
+        let image_size = clip.model.config().vision.image_size;
+        let texts: Vec<String> = config
+            .schedule
+            .prompts
+            .texts()
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let mut targets = Vec::new();
+        let mut text_index = HashMap::new();
+        // One batch for all texts: each is embedded once per run, whatever the schedule does.
+        let text_embeds = clip.embed_texts(&texts)?.to_dtype(DType::F32)?;
+        for (i, text) in texts.iter().enumerate() {
+            text_index.insert(text.clone(), targets.len());
+            targets.push(Target {
+                label: text.clone(),
+                kind: TargetKind::Text,
+                embedding: text_embeds.narrow(0, i, 1)?,
+            });
+        }
+        for prompt in &config.image_prompts {
+            let img = clipguide_clip::load_image(&prompt.path).map_err(|e| GuideError::Image {
+                path: prompt.path.display().to_string(),
+                problem: format!("cannot be used as an image prompt: {e}"),
+            })?;
+            targets.push(Target {
+                label: format!("image:{}", prompt.path.display()),
+                kind: TargetKind::Image {
+                    weight: prompt.weight,
+                    stop: prompt.stop,
+                },
+                embedding: clip.embed_images(&[img])?.to_dtype(DType::F32)?,
+            });
+        }
+        if config.noise_prompt_weight != 0.0 {
+            let mut noise_rng =
+                ChaCha8Rng::seed_from_u64(config.schedule.seed ^ NOISE_PROMPT_STREAM);
+            let dim = clip.model.config().projection_dim;
+            targets.push(Target {
+                label: "noise".into(),
+                kind: TargetKind::Noise {
+                    weight: config.noise_prompt_weight,
+                },
+                embedding: gaussian(&mut noise_rng, &[1, dim], 1.0)?.to_device(&device)?,
+            });
+        }
+        let vars = param.params();
+        let opt = Adam::new(
+            vars.clone(),
+            AdamConfig::adamw(config.schedule.lr.at(0), config.schedule.weight_decay),
+        )?;
+        let init = match init {
+            Some(t) => Some(t.to_device(&device)?),
+            None => None,
+        };
+        Ok(Self {
+            clip,
+            config,
+            param,
+            vars,
+            opt,
+            rng,
+            targets,
+            text_index,
+            init,
+            image_size,
+            step: 0,
+            last_cutouts: None,
+        })
+    }
+
+    /// The config this generator runs.
+    pub fn config(&self) -> &GenerateConfig {
+        &self.config
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Whether every configured step has been taken.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.config.schedule.steps
+    }
+
+    /// The trainable variables (e.g. to inspect gradients).
+    pub fn params(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// The cutout settings at `step`, rendered at the model's input size.
+    pub fn cutouts_at(&self, step: usize) -> Cutouts {
+        let mut c = self.config.schedule.cutouts_at(step);
+        c.out_size = self.image_size;
+        c
+    }
+
+    /// `(weight, target index)` of every active target at `step`.
+    fn weights_at(&self, step: usize) -> Vec<f32> {
+        let mut weights = vec![0.0f32; self.targets.len()];
+        for (text, w) in self.config.schedule.prompts.at(step) {
+            if let Some(&i) = self.text_index.get(&text) {
+                weights[i] = w;
+            }
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            match t.kind {
+                TargetKind::Text => {}
+                TargetKind::Image { weight, stop } => {
+                    if stop.is_none_or(|s| step < s) {
+                        weights[i] = weight;
+                    }
+                }
+                TargetKind::Noise { weight } => weights[i] = weight,
+            }
+        }
+        weights
+    }
+
+    /// The loss at `step` for the given cutouts; `rng` draws their noise.
+    fn forward(&self, step: usize, specs: &[CutoutSpec], rng: &mut ChaCha8Rng) -> Result<Forward> {
+        let schedule = &self.config.schedule;
+        let cut = self.cutouts_at(step);
+        let logits = self.param.to_logits()?;
+        let rgb = candle_nn::ops::sigmoid(&logits)?;
+        let cutouts = cut.apply(&rgb, specs, rng)?;
+        let embeddings = self.clip.model.image_features(&clip_normalize(&cutouts)?)?;
+        let guidance = schedule.guidance_weight.at(step) as f64;
+        let mut loss = Tensor::zeros((), DType::F32, rgb.device())?;
+        for (target, weight) in self.targets.iter().zip(self.weights_at(step)) {
+            if weight != 0.0 {
+                let d = schedule.distance.loss(&embeddings, &target.embedding)?;
+                loss = (loss + (d * (weight as f64 * guidance))?)?;
+            }
+        }
+        let tv = schedule.tv_weight.at(step);
+        if tv != 0.0 {
+            loss = (loss + (total_variation(&rgb, schedule.tv_kind)? * tv as f64)?)?;
+        }
+        let range = schedule.range_weight.at(step);
+        if range != 0.0 {
+            let [lo, hi] = schedule.range_bounds;
+            loss = (loss + (crate::loss::range_penalty(&logits, lo, hi)? * range as f64)?)?;
+        }
+        if let (Some(init), true) = (&self.init, self.config.init_weight != 0.0) {
+            let mse = (&rgb - init)?.sqr()?.mean_all()?;
+            loss = (loss + (mse * self.config.init_weight as f64)?)?;
+        }
+        Ok(Forward {
+            loss,
+            embeddings: embeddings.detach(),
+            cutouts: cutouts.detach(),
+        })
+    }
+
+    /// The loss of the current image at the current step for fixed cutouts (no random noise
+    /// unless a spec asks for it; that noise is drawn from a fixed seed). Differentiable with
+    /// respect to [`Self::params`]: this is the function a step differentiates.
+    pub fn loss_with_cutouts(&self, specs: &[CutoutSpec]) -> Result<Tensor> {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        Ok(self.forward(self.step, specs, &mut rng)?.loss)
+    }
+
+    /// One optimisation step: sample cutouts, embed, compute the loss, update the image.
+    pub fn step(&mut self) -> Result<StepReport> {
+        let step = self.step;
+        let lr = self.config.schedule.lr.at(step);
+        let cut = self.cutouts_at(step);
+        let mut rng = self.rng.clone();
+        let specs = cut.sample(&mut rng, self.param.height(), self.param.width());
+        let fwd = self.forward(step, &specs, &mut rng)?;
+        self.rng = rng;
+        let loss = fwd.loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+        if !loss.is_finite() {
+            return Err(GuideError::invalid(
+                "loss",
+                format!("became {loss} at step {step}; lower the learning rate"),
+            ));
+        }
+        let grads = fwd.loss.backward()?;
+        self.opt.set_lr(lr);
+        // Fails (MissingGradient) if any op between the parameters and the loss dropped the
+        // gradient; CLIP's weights are plain tensors, so only the parameters are tracked.
+        self.opt.step(&grads)?;
+        let similarity = self.similarities(&fwd.embeddings)?;
+        let weights = self.weights_at(step);
+        let per_prompt_similarity = self
+            .targets
+            .iter()
+            .zip(similarity)
+            .zip(weights)
+            .map(|((t, similarity), weight)| PromptSimilarity {
+                prompt: t.label.clone(),
+                weight,
+                similarity,
+            })
+            .collect();
+        self.last_cutouts = Some(fwd.cutouts);
+        self.step += 1;
+        Ok(StepReport {
+            step,
+            loss,
+            per_prompt_similarity,
+            lr,
+            cutn: specs.len(),
+        })
+    }
+
+    /// Mean cosine of the embeddings `[B, P]` with every target.
+    fn similarities(&self, embeddings: &Tensor) -> Result<Vec<f32>> {
+        if self.targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let targets: Vec<Tensor> = self.targets.iter().map(|t| t.embedding.clone()).collect();
+        let targets = Tensor::cat(&targets, 0)?;
+        let cos = normalize_rows(embeddings)?.matmul(&normalize_rows(&targets)?.t()?)?;
+        Ok(cos.mean(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+    }
+
+    /// Cosine similarity of the whole current image (area-resized to the model's input size,
+    /// no augmentation) with every target, in report order: a steadier measure than the
+    /// per-step cutout similarity.
+    pub fn image_similarity(&self) -> Result<Vec<PromptSimilarity>> {
+        let rgb = self.param.to_rgb()?.detach();
+        let s = self.image_size;
+        let whole = Crop {
+            top: 0,
+            left: 0,
+            height: self.param.height(),
+            width: self.param.width(),
+        };
+        let kind = if self.param.height().max(self.param.width()) > s {
+            ResizeKind::Area
+        } else {
+            ResizeKind::Bilinear
+        };
+        let x = crop_resize(&rgb, whole, s, s, kind)?;
+        let emb = self.clip.model.image_features(&clip_normalize(&x)?)?;
+        let weights = self.weights_at(self.step.min(self.config.schedule.steps.saturating_sub(1)));
+        Ok(self
+            .targets
+            .iter()
+            .zip(self.similarities(&emb)?)
+            .zip(weights)
+            .map(|((t, similarity), weight)| PromptSimilarity {
+                prompt: t.label.clone(),
+                weight,
+                similarity,
+            })
+            .collect())
+    }
+
+    /// Runs the remaining steps, calling `on_step` after each; `ControlFlow::Break` stops
+    /// early (e.g. on Ctrl-C) with the image as it is.
+    pub fn run<F>(&mut self, mut on_step: F) -> Result<RunOutcome>
+    where
+        F: FnMut(&Self, &StepReport) -> ControlFlow<()>,
+    {
+        let mut reports = Vec::new();
+        while !self.is_done() {
+            let report = self.step()?;
+            let flow = on_step(self, &report);
+            reports.push(report);
+            if flow.is_break() {
+                return Ok(RunOutcome {
+                    stopped_early: !self.is_done(),
+                    reports,
+                });
+            }
+        }
+        Ok(RunOutcome {
+            reports,
+            stopped_early: false,
+        })
+    }
+
+    /// The current image as `[1, 3, H, W]` in (0, 1).
+    pub fn rgb(&self) -> Result<Tensor> {
+        Ok(self.param.to_rgb()?.detach())
+    }
+
+    /// The current image, 8 bits per channel.
+    pub fn image(&self) -> Result<RgbImage> {
+        tensor_to_image(&self.param.to_rgb()?.squeeze(0)?)
+    }
+
+    /// The cutouts CLIP saw in the last step (before normalisation), for a preview; empty
+    /// before the first step.
+    pub fn cutout_images(&self) -> Result<Vec<RgbImage>> {
+        let Some(batch) = &self.last_cutouts else {
+            return Ok(Vec::new());
+        };
+        (0..batch.dim(0)?)
+            .map(|i| tensor_to_image(&batch.get(i)?))
+            .collect()
+    }
+}
+
+fn normalize_rows(x: &Tensor) -> Result<Tensor> {
+    let x = x.to_dtype(DType::F32)?;
+    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + 1e-12)?.sqrt()?;
+    Ok(x.broadcast_div(&norm)?)
+}
+
+/// `[3, H, W]` in [0, 1] (values outside are clamped) to an 8-bit image.
+pub fn tensor_to_image(t: &Tensor) -> Result<RgbImage> {
+    let (c, h, w) = t.dims3()?;
+    if c != 3 {
+        return Err(GuideError::Shape {
+            what: "image tensor",
+            got: t.dims().to_vec(),
+            expected: "[3, H, W]",
+        });
+    }
+    let v = t
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .permute((1, 2, 0))?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let bytes = v
+        .iter()
+        .map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    RgbImage::from_raw(w as u32, h as u32, bytes).ok_or_else(|| {
+        GuideError::invalid("image tensor", format!("{w}x{h} does not fit its data"))
+    })
+}
+
+/// An 8-bit image as `[1, 3, H, W]` f32 in [0, 1].
+pub fn image_to_tensor(img: &RgbImage) -> Result<Tensor> {
+    let (w, h) = img.dimensions();
+    let data: Vec<f32> = img.as_raw().iter().map(|&b| b as f32 / 255.0).collect();
+    Ok(
+        Tensor::from_vec(data, (h as usize, w as usize, 3), &Device::Cpu)?
+            .permute((2, 0, 1))?
+            .contiguous()?
+            .unsqueeze(0)?,
+    )
+}
+
+/// Loads an image file resized to exactly `width × height` (Lanczos3) as `[1, 3, H, W]`.
+fn load_rgb_tensor(path: &std::path::Path, width: usize, height: usize) -> Result<Tensor> {
+    if !path.exists() {
+        return Err(GuideError::Image {
+            path: path.display().to_string(),
+            problem: "init image not found; check the path given to --init".into(),
+        });
+    }
+    let img = clipguide_clip::load_image(path).map_err(|e| GuideError::Image {
+        path: path.display().to_string(),
+        problem: format!("cannot be used as the init image: {e}"),
+    })?;
+    let img = if img.dimensions() == (width as u32, height as u32) {
+        img
+    } else {
+        image::imageops::resize(
+            &img,
+            width as u32,
+            height as u32,
+            image::imageops::FilterType::Lanczos3,
+        )
+    };
+    image_to_tensor(&img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tensor_round_trip_is_exact() -> Result<()> {
+        let mut img = RgbImage::new(5, 3);
+        for (i, p) in img.pixels_mut().enumerate() {
+            *p = image::Rgb([(i * 17) as u8, 255 - (i * 13) as u8, (i * 7 % 256) as u8]);
+        }
+        let t = image_to_tensor(&img)?;
+        assert_eq!(t.dims(), &[1, 3, 3, 5]);
+        // Channel 1 of pixel (row 0, col 1) is 255 - 13.
+        let v = t.get(0)?.get(1)?.get(0)?.get(1)?.to_scalar::<f32>()?;
+        assert!((v - 242.0 / 255.0).abs() < 1e-7);
+        assert_eq!(tensor_to_image(&t.squeeze(0)?)?, img);
+        Ok(())
+    }
+
+    #[test]
+    fn sizes_and_image_prompts_parse() {
+        assert_eq!(parse_size("256x192").unwrap(), (256, 192));
+        assert_eq!(parse_size(" 64 X 32 ").unwrap(), (64, 32));
+        assert_eq!(parse_size("128").unwrap(), (128, 128));
+        for bad in ["", "0x10", "10x", "axb", "9000x10", "-5x5"] {
+            let err = parse_size(bad).unwrap_err().to_string();
+            assert!(err.contains("WIDTHxHEIGHT"), "{bad}: {err}");
+        }
+        let p = ImagePrompt::parse("C:/pics/a.png:0.5:10").unwrap();
+        assert_eq!(p.path, PathBuf::from("C:/pics/a.png"));
+        assert_eq!((p.weight, p.stop), (0.5, Some(10)));
+        assert_eq!(ImagePrompt::parse("b.png").unwrap().weight, 1.0);
+    }
+
+    #[test]
+    fn param_kind_parses_and_rejects() {
+        assert_eq!("Pyramid".parse::<ParamKind>().unwrap(), ParamKind::Pyramid);
+        assert_eq!("pixels".parse::<ParamKind>().unwrap(), ParamKind::Pixels);
+        let err = "vqgan".parse::<ParamKind>().unwrap_err().to_string();
+        assert!(err.contains("vqgan") && err.contains("fourier"), "{err}");
+    }
+
+    #[test]
+    fn config_validation_names_the_field() {
+        let prompts = PromptSchedule::parse("a").unwrap();
+        let mut c = GenerateConfig::new(0, 10, 5, prompts.clone());
+        assert!(c.validate().unwrap_err().to_string().contains("image size"));
+        c = GenerateConfig::new(10, 10, 5, prompts);
+        c.decay = f64::NAN;
+        assert!(c.validate().unwrap_err().to_string().contains("decay"));
+        c.decay = 1.0;
+        c.schedule.steps = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("steps"));
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let mut c = GenerateConfig::new(
+            48,
+            32,
+            7,
+            PromptSchedule::parse("0:a red circle|3:a blue square:-0.5:6").unwrap(),
+        );
+        c.param = ParamKind::Pyramid;
+        c.image_prompts.push(ImagePrompt {
+            path: "x.png".into(),
+            weight: 0.5,
+            stop: Some(3),
+        });
+        let json = serde_json::to_string(&c).unwrap();
+        let back: GenerateConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        assert_eq!(back.schedule.prompts, c.schedule.prompts);
+        assert_eq!(back.param, ParamKind::Pyramid);
+    }
+}

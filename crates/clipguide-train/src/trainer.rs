@@ -1,0 +1,589 @@
+//! Contrastive pre-training of a small CLIP on the synthetic shapes (the CLIP paper's symmetric
+//! InfoNCE with a learnable temperature), through the same `ClipModel` code that loads checkpoints.
+//! Checkpoints are ordinary HF-layout folders; the trainer state beside them makes `--resume`
+//! continue bit-exactly.
+
+use crate::adamw::{AdamW, AdamWConfig};
+use crate::shapes::{SceneConfig, ShapesDataset};
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{VarBuilder, VarMap};
+use clipguide_clip::{
+    l2_normalize, preprocess::normalize, Activation, ClipConfig, ClipModel, ClipTokenizer, Padding,
+    TextConfig, VisionConfig, CLIP_MEAN, CLIP_STD,
+};
+use image::RgbImage;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Clip(#[from] clipguide_clip::ClipError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Dataset(#[from] crate::shapes::DatasetError),
+}
+
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// Image-side augmentation and adversarial training, for perceptually aligned gradients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AugmentConfig {
+    /// Max std of additive Gaussian pixel noise (drawn uniformly in [0, max] per image).
+    pub noise_std: f32,
+    /// Max shift in pixels (wrap-free: edges repeat).
+    pub max_shift: i32,
+    /// Brightness/contrast jitter amplitude (kept small so colour names stay true).
+    pub colour_jitter: f32,
+    /// Probability of a 3×3 box blur.
+    pub blur_prob: f64,
+    /// PGD steps against the contrastive loss (0 = off).
+    pub pgd_steps: usize,
+    /// PGD L∞ radius in [0,1] pixel units.
+    pub pgd_eps: f32,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            noise_std: 0.08,
+            max_shift: 3,
+            colour_jitter: 0.08,
+            blur_prob: 0.3,
+            pgd_steps: 0,
+            pgd_eps: 4.0 / 255.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+    pub seed: u64,
+    pub image_size: usize,
+    pub checkpoint_every: usize,
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 3000,
+            batch: 64,
+            lr: 1e-3,
+            warmup: 200,
+            weight_decay: 0.05,
+            grad_clip: 1.0,
+            seed: 0,
+            image_size: 64,
+            checkpoint_every: 250,
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// The shipped model's shape: small enough to train on 2 cores in a session.
+pub fn small_clip_config(image_size: usize) -> ClipConfig {
+    ClipConfig {
+        text: TextConfig {
+            hidden_size: 128,
+            intermediate_size: 512,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            hidden_act: Activation::QuickGelu,
+            ..TextConfig::default()
+        },
+        vision: VisionConfig {
+            hidden_size: 128,
+            intermediate_size: 512,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            image_size,
+            patch_size: 16,
+            hidden_act: Activation::QuickGelu,
+            ..VisionConfig::default()
+        },
+        projection_dim: 128,
+        logit_scale_init_value: 2.6592,
+    }
+}
+
+/// Where the data comes from.
+pub enum DataSource {
+    /// Procedural shapes, streamed (item i of `seed` is rendered on demand).
+    Shapes(ShapesDataset),
+    /// A folder of image + caption pairs (`captions.jsonl` with {"file","captions"} or
+    /// `name.png` + `name.txt`).
+    Folder(Vec<(PathBuf, Vec<String>)>),
+}
+
+impl DataSource {
+    pub fn shapes(seed: u64, size: u32) -> Result<Self> {
+        Ok(Self::Shapes(ShapesDataset::with_config(
+            seed,
+            size,
+            SceneConfig::default(),
+        )?))
+    }
+
+    /// Reads a folder of pairs: captions.jsonl, or image files with a same-named .txt.
+    pub fn folder(dir: &Path) -> Result<Self> {
+        let jsonl = dir.join(crate::shapes::CAPTIONS_FILE);
+        let mut pairs = vec![];
+        if jsonl.exists() {
+            for rec in crate::shapes::read_captions(&jsonl)? {
+                pairs.push((dir.join(&rec.file), rec.captions));
+            }
+        } else {
+            let rd = std::fs::read_dir(dir).map_err(|e| TrainError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+            let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            for f in files {
+                let ext = f
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if !["png", "jpg", "jpeg", "webp", "bmp"].contains(&ext.as_str()) {
+                    continue;
+                }
+                if let Ok(t) = std::fs::read_to_string(f.with_extension("txt")) {
+                    let caps: Vec<String> = t
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect();
+                    if !caps.is_empty() {
+                        pairs.push((f, caps));
+                    }
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Err(TrainError::Invalid(format!(
+                "{}: no image/caption pairs found. Provide captions.jsonl (lines of {{\"file\": ..., \"captions\": [...]}}) or image files with a .txt caption file of the same name.",
+                dir.display()
+            )));
+        }
+        Ok(Self::Folder(pairs))
+    }
+
+    fn item(&self, index: usize, size: usize) -> Result<(RgbImage, Vec<String>)> {
+        match self {
+            Self::Shapes(ds) => {
+                let (img, caps, _) = ds.get(index);
+                Ok((img, caps))
+            }
+            Self::Folder(pairs) => {
+                let (path, caps) = &pairs[index % pairs.len()];
+                let img = clipguide_clip::load_image(path)?;
+                let p = clipguide_clip::ImageProcessor::for_size(size);
+                Ok((p.resize_and_crop(&img), caps.clone()))
+            }
+        }
+    }
+}
+
+/// Per-step statistics for progress display and logs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStats {
+    pub step: usize,
+    pub loss: f32,
+    pub accuracy: f32,
+    pub logit_scale: f32,
+    pub lr: f64,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub model_config: ClipConfig,
+    varmap: VarMap,
+    model: ClipModel,
+    opt: AdamW,
+    tokenizer: ClipTokenizer,
+    data: DataSource,
+    step: usize,
+    device: Device,
+}
+
+/// A generator that depends only on (seed, step, stream): resuming at any step replays it.
+fn rng_for(seed: u64, step: usize, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step as u64);
+    r.set_stream(stream);
+    r
+}
+
+/// Augments one rendered image in place: shift, colour jitter, blur, noise. Returns [3,S,S] in [0,1].
+fn augment(img: &RgbImage, a: &AugmentConfig, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let (w, h) = (img.width() as i32, img.height() as i32);
+    let (dx, dy) = if a.max_shift > 0 {
+        (
+            rng.random_range(-a.max_shift..=a.max_shift),
+            rng.random_range(-a.max_shift..=a.max_shift),
+        )
+    } else {
+        (0, 0)
+    };
+    let gain = 1.0 + rng.random_range(-a.colour_jitter..=a.colour_jitter.max(0.0));
+    let bias = rng.random_range(-a.colour_jitter..=a.colour_jitter.max(0.0)) * 0.5;
+    let blur = rng.random_bool(a.blur_prob.clamp(0.0, 1.0));
+    let noise = rng.random_range(0.0..=a.noise_std.max(0.0));
+    let n = (w * h) as usize;
+    let mut out = vec![0f32; 3 * n];
+    let px = |x: i32, y: i32, c: usize| -> f32 {
+        let x = (x - dx).clamp(0, w - 1) as u32;
+        let y = (y - dy).clamp(0, h - 1) as u32;
+        img.get_pixel(x, y)[c] as f32 / 255.0
+    };
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let v = if blur {
+                    let mut s = 0.0;
+                    for oy in -1..=1 {
+                        for ox in -1..=1 {
+                            s += px(x + ox, y + oy, c);
+                        }
+                    }
+                    s / 9.0
+                } else {
+                    px(x, y, c)
+                };
+                out[c * n + (y * w + x) as usize] = v * gain + bias;
+            }
+        }
+    }
+    if noise > 0.0 {
+        for v in out.iter_mut() {
+            // Box–Muller on the seeded stream, so runs are reproducible.
+            let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+            let u2: f32 = rng.random();
+            *v += noise * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+        }
+    }
+    out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+    out
+}
+
+/// Deterministic init: normal(0, 0.02) for matrices and embeddings, ones for norm weights
+/// (names ending in layer_norm*/…norm*.weight), zeros for biases, CLIP's init for the temperature.
+fn reinit_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for name in names {
+        let var = &data[name];
+        let shape = var.shape().clone();
+        let n = shape.elem_count();
+        let is_norm = name.contains("norm") || name.contains("layrnorm");
+        let vals: Vec<f32> = if name == "logit_scale" {
+            vec![2.6592]
+        } else if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else if is_norm && name.ends_with(".weight") {
+            vec![1.0; n]
+        } else {
+            (0..n)
+                .map(|_| {
+                    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+                    let u2: f32 = rng.random();
+                    0.02 * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+                })
+                .collect()
+        };
+        var.set(&Tensor::from_vec(vals, shape, var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Symmetric InfoNCE: mean of image→text and text→image cross-entropy over in-batch pairs.
+/// Returns (loss, in-batch image→text accuracy).
+pub fn contrastive_loss(
+    image_embeds: &Tensor,
+    text_embeds: &Tensor,
+    log_scale: &Tensor,
+) -> Result<(Tensor, f32)> {
+    let b = image_embeds.dim(0)?;
+    let i = l2_normalize(image_embeds)?;
+    let t = l2_normalize(text_embeds)?;
+    let logits = i.matmul(&t.t()?)?.broadcast_mul(&log_scale.exp()?)?;
+    let labels = Tensor::arange(0u32, b as u32, image_embeds.device())?;
+    let l1 = candle_nn::loss::cross_entropy(&logits, &labels)?;
+    let l2 = candle_nn::loss::cross_entropy(&logits.t()?, &labels)?;
+    let loss = ((l1 + l2)? * 0.5)?;
+    let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+    let acc = pred
+        .iter()
+        .enumerate()
+        .filter(|(k, p)| **p as usize == *k)
+        .count() as f32
+        / b as f32;
+    Ok((loss, acc))
+}
+
+const TRAINER_STATE: &str = "trainer_state.safetensors";
+const TRAINER_META: &str = "trainer_state.json";
+
+#[derive(Serialize, Deserialize)]
+struct TrainerMeta {
+    step: usize,
+    config: TrainConfig,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig, data: DataSource, device: &Device) -> Result<Self> {
+        if config.batch < 2 {
+            return Err(TrainError::Invalid(
+                "--batch must be at least 2: the contrastive loss needs negatives in the batch"
+                    .into(),
+            ));
+        }
+        let model_config = small_clip_config(config.image_size);
+        let varmap = VarMap::new();
+        let model =
+            ClipModel::new(&model_config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        // candle's CPU init RNG cannot be seeded, so re-draw every parameter from our own seeded
+        // stream: same seed, same initial weights.
+        reinit_seeded(&varmap, config.seed)?;
+        let opt = AdamW::new(
+            varmap.all_vars(),
+            AdamWConfig {
+                lr: config.lr,
+                weight_decay: config.weight_decay,
+                ..AdamWConfig::default()
+            },
+        )?;
+        Ok(Self {
+            config,
+            model_config,
+            varmap,
+            model,
+            opt,
+            tokenizer: ClipTokenizer::builtin(),
+            data,
+            step: 0,
+            device: device.clone(),
+        })
+    }
+
+    /// Continues from `dir`'s checkpoint and trainer state (bit-exact: same weights, optimiser
+    /// moments and data stream position).
+    pub fn resume(
+        dir: &Path,
+        data: DataSource,
+        device: &Device,
+        steps: Option<usize>,
+    ) -> Result<Self> {
+        let meta_path = dir.join(TRAINER_META);
+        let meta: TrainerMeta =
+            serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| {
+                TrainError::Io {
+                    path: meta_path.clone(),
+                    source: e,
+                }
+            })?)
+            .map_err(|e| TrainError::Invalid(format!("{}: {e}", meta_path.display())))?;
+        let mut config = meta.config;
+        if let Some(s) = steps {
+            config.steps = s;
+        }
+        let mut t = Self::new(config, data, device)?;
+        t.varmap.load(dir.join("model.safetensors")).map_err(|e| {
+            TrainError::Invalid(format!("{}: {e}", dir.join("model.safetensors").display()))
+        })?;
+        let state = candle_core::safetensors::load(dir.join(TRAINER_STATE), device)?;
+        t.opt.load_state(&state)?;
+        t.step = meta.step;
+        Ok(t)
+    }
+
+    pub fn step_index(&self) -> usize {
+        self.step
+    }
+
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    fn lr_at(&self, step: usize) -> f64 {
+        let c = &self.config;
+        if step < c.warmup {
+            return c.lr * (step + 1) as f64 / c.warmup as f64;
+        }
+        let p = (step - c.warmup) as f64 / (c.steps.saturating_sub(c.warmup)).max(1) as f64;
+        let min = 0.05 * c.lr;
+        min + 0.5 * (c.lr - min) * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos())
+    }
+
+    fn batch(&self, step: usize) -> Result<(Tensor, Tensor)> {
+        let c = &self.config;
+        let mut rng = rng_for(c.seed, step, 1);
+        let s = c.image_size;
+        let mut pixels = Vec::with_capacity(c.batch * 3 * s * s);
+        let mut caps = Vec::with_capacity(c.batch);
+        for k in 0..c.batch {
+            let (img, captions) = self.data.item(step * c.batch + k, s)?;
+            pixels.extend(augment(&img, &c.augment, &mut rng));
+            caps.push(captions[rng.random_range(0..captions.len())].clone());
+        }
+        let px = Tensor::from_vec(pixels, (c.batch, 3, s, s), &self.device)?;
+        let ids = self
+            .tokenizer
+            .encode_batch(&caps, Padding::Longest, &self.device)?
+            .ids;
+        Ok((px, ids))
+    }
+
+    /// A few PGD steps that push the images to raise the contrastive loss (kept in [0,1] and an
+    /// L∞ ball): training on them gives the image tower gradients that look like the data.
+    fn adversarial(&self, px: &Tensor, text_embeds: &Tensor) -> Result<Tensor> {
+        let a = &self.config.augment;
+        let eps = a.pgd_eps as f64;
+        let alpha = 2.5 * eps / a.pgd_steps as f64;
+        let t = text_embeds.detach();
+        let mut x = px.clone();
+        for _ in 0..a.pgd_steps {
+            let v = Var::from_tensor(&x)?;
+            let e = self
+                .model
+                .image_features(&normalize(v.as_tensor(), &CLIP_MEAN, &CLIP_STD)?)?;
+            let (loss, _) = contrastive_loss(&e, &t, &self.model.log_logit_scale().detach())?;
+            let g = loss.backward()?;
+            let g = g
+                .get(v.as_tensor())
+                .ok_or_else(|| TrainError::Invalid("PGD: no gradient reached the pixels".into()))?;
+            let stepped = (&x + (g.sign()? * alpha)?)?;
+            let lo = (px - eps)?.clamp(0f32, 1f32)?;
+            let hi = (px + eps)?.clamp(0f32, 1f32)?;
+            x = stepped.maximum(&lo)?.minimum(&hi)?.detach();
+        }
+        Ok(x)
+    }
+
+    /// One optimisation step.
+    pub fn train_step(&mut self) -> Result<StepStats> {
+        let step = self.step;
+        let t0 = std::time::Instant::now();
+        let (mut px, ids) = self.batch(step)?;
+        let t_batch = t0.elapsed();
+        if self.config.augment.pgd_steps > 0 {
+            let t = self.model.text_features(&ids)?;
+            px = self.adversarial(&px, &t)?;
+        }
+        let pixel_values = normalize(&px, &CLIP_MEAN, &CLIP_STD)?;
+        let image_embeds = self.model.image_features(&pixel_values)?;
+        let text_embeds = self.model.text_features(&ids)?;
+        let (loss, accuracy) =
+            contrastive_loss(&image_embeds, &text_embeds, self.model.log_logit_scale())?;
+        let t_fwd = t0.elapsed();
+        let mut grads = loss.backward()?;
+        let t_bwd = t0.elapsed();
+        crate::adamw::clip_grad_norm(&mut grads, &self.varmap.all_vars(), self.config.grad_clip)?;
+        let lr = self.lr_at(step);
+        self.opt.set_lr(lr);
+        self.opt.step(&grads)?;
+        if std::env::var("CLIPGUIDE_PROFILE").is_ok() {
+            eprintln!("batch {:?} fwd {:?} bwd {:?} opt {:?}", t_batch, t_fwd - t_batch, t_bwd - t_fwd, t0.elapsed() - t_bwd);
+        }
+        // CLIP clamps the learned temperature so logits stay ≤ 100×cosine.
+        let ls = self.model.log_logit_scale();
+        let max = 100f32.ln();
+        let v = ls.to_scalar::<f32>()?;
+        if v > max {
+            for var in self.varmap.all_vars() {
+                if var.as_tensor().id() == ls.id() {
+                    var.set(&Tensor::new(max, &self.device)?)?;
+                }
+            }
+        }
+        self.step += 1;
+        Ok(StepStats {
+            step: self.step,
+            loss: loss.to_scalar::<f32>()?,
+            accuracy,
+            logit_scale: self.model.logit_scale()?,
+            lr,
+        })
+    }
+
+    /// Writes an HF-layout checkpoint (config.json, model.safetensors, tokenizer.json) plus the
+    /// trainer state; files are written to temporaries and renamed.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let io = |path: &Path| {
+            let p = path.to_path_buf();
+            move |e: std::io::Error| TrainError::Io { path: p, source: e }
+        };
+        let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
+        let cfg = serde_json::to_string_pretty(&self.model_config.to_hf_json()).expect("json");
+        std::fs::write(tmp("config.json"), cfg).map_err(io(&tmp("config.json")))?;
+        self.varmap.save(tmp("model.safetensors"))?;
+        std::fs::write(
+            tmp("tokenizer.json"),
+            clipguide_clip::tokenizer::BUILTIN_TOKENIZER_JSON,
+        )
+        .map_err(io(&tmp("tokenizer.json")))?;
+        candle_core::safetensors::save(&self.opt.state(), tmp(TRAINER_STATE))?;
+        let meta = serde_json::to_string_pretty(&TrainerMeta {
+            step: self.step,
+            config: self.config.clone(),
+        })
+        .expect("json");
+        std::fs::write(tmp(TRAINER_META), meta).map_err(io(&tmp(TRAINER_META)))?;
+        for name in [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            TRAINER_STATE,
+            TRAINER_META,
+        ] {
+            std::fs::rename(tmp(name), dir.join(name)).map_err(io(&dir.join(name)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `src`'s weights to `dst` as float16 (for shipping), with its config and tokenizer.
+pub fn export_f16(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).map_err(|e| TrainError::Io {
+        path: dst.to_path_buf(),
+        source: e,
+    })?;
+    let t = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu)?;
+    let t: std::collections::HashMap<String, Tensor> = t
+        .into_iter()
+        .map(|(k, v)| v.to_dtype(DType::F16).map(|v| (k, v)))
+        .collect::<candle_core::Result<_>>()?;
+    candle_core::safetensors::save(&t, dst.join("model.safetensors"))?;
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dst.join(f)).map_err(|e| TrainError::Io {
+            path: src.join(f),
+            source: e,
+        })?;
+    }
+    Ok(())
+}

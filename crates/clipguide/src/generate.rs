@@ -1,0 +1,446 @@
+//! `clipguide generate`: turns arguments (and an optional schedule file or PNG) into a
+//! `GenerateConfig`, runs the generator with progress, frames, GIF, log and Ctrl-C handling.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clipguide_clip::Clip;
+use clipguide_guide::png_meta::{ascii_json, read_png_text, save_png_with_text, PARAMS_KEY};
+use clipguide_guide::{
+    parse_size, Distance, GenerateConfig, Generator, GuideSchedule, ImagePrompt, LrSchedule,
+    ParamKind, PromptSchedule, PromptSpec, StepReport,
+};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+/// Default image side when neither `--size` nor the schedule or PNG gives one.
+const DEFAULT_SIZE: usize = 256;
+/// Default number of steps.
+const DEFAULT_STEPS: usize = 300;
+/// GIF frames to aim for when `--save-every` does not set the spacing.
+const GIF_FRAMES: usize = 60;
+
+/// Embedding distance, as spelled on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LossArg {
+    /// 2·asin(‖x̂−ŷ‖/2)², as VQGAN+CLIP.
+    Spherical,
+    /// 1 − cos.
+    Cosine,
+}
+
+/// Arguments of `clipguide generate`.
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// Prompts, each `text[:weight[:stop]]`; a negative weight pushes away, `stop` is the step
+    /// from which the prompt no longer counts (write `\:` for a colon inside the text).
+    pub prompts: Vec<String>,
+    /// Output PNG (the generation parameters are stored in it).
+    #[arg(short, long, default_value = "out.png")]
+    pub output: PathBuf,
+    /// Image size `WxH` (default 256x256).
+    #[arg(long, conflicts_with_all = ["width", "height"])]
+    pub size: Option<String>,
+    /// Image width (height defaults to the same).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Image height (width defaults to the same).
+    #[arg(long)]
+    pub height: Option<usize>,
+    /// Optimisation steps (default 300).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Constant learning rate (default 0.05; a schedule file can give a warm-up/cosine).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of init, cutouts and noise (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Image parameterisation: pixels, fourier or pyramid (default fourier).
+    #[arg(long)]
+    pub param: Option<ParamKind>,
+    /// Fourier frequency decay exponent (default 1.5).
+    #[arg(long)]
+    pub decay: Option<f64>,
+    /// Cutouts per step (default 32).
+    #[arg(long)]
+    pub cutn: Option<usize>,
+    /// Cutout size bias; above 1 favours small cutouts (default 1).
+    #[arg(long)]
+    pub cut_pow: Option<f32>,
+    /// Embedding distance (default spherical).
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
+    /// Total-variation weight (default 0).
+    #[arg(long)]
+    pub tv_weight: Option<f32>,
+    /// Weight of the penalty on logits outside [-4, 4] (default 0).
+    #[arg(long)]
+    pub range_weight: Option<f32>,
+    /// Start from this image.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Pull towards the init image with this weight (default 0).
+    #[arg(long)]
+    pub init_weight: Option<f32>,
+    /// Image prompt `PATH[:weight[:stop]]` (repeatable).
+    #[arg(long = "image-prompt")]
+    pub image_prompts: Vec<String>,
+    /// Weight of a random target embedding drawn from the seed.
+    #[arg(long)]
+    pub noise_prompt_weight: Option<f32>,
+    /// Guidance schedule TOML (see crates/clipguide-guide/schedules/example.toml); flags
+    /// given on the command line override its values.
+    #[arg(long)]
+    pub schedule: Option<PathBuf>,
+    /// Prompt keyframes, e.g. "0:a red circle|150:a blue square" (added to the prompts).
+    #[arg(long)]
+    pub prompt_schedule: Option<String>,
+    /// Write a frame every N steps into --frames-dir.
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    /// Folder for --save-every frames (default: OUTPUT_frames next to the output).
+    #[arg(long)]
+    pub frames_dir: Option<PathBuf>,
+    /// Write the progression as an animated GIF.
+    #[arg(long)]
+    pub gif: Option<PathBuf>,
+    /// Write loss and per-prompt similarity per step as JSON.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Re-make an image from the parameters stored in a PNG written by this command (other
+    /// flags override them).
+    #[arg(long)]
+    pub from_png: Option<PathBuf>,
+}
+
+fn parse_prompts(texts: &[String]) -> Result<Vec<(usize, PromptSpec)>> {
+    texts
+        .iter()
+        .map(|t| {
+            PromptSpec::parse(t)
+                .map(|p| (0, p))
+                .with_context(|| format!("prompt {t:?}"))
+        })
+        .collect()
+}
+
+/// The stored config of a PNG written by `generate`.
+pub fn config_from_png(path: &Path) -> Result<GenerateConfig> {
+    let text = read_png_text(path, PARAMS_KEY)?.with_context(|| {
+        format!(
+            "{} has no `{PARAMS_KEY}` text chunk: only PNGs written by `clipguide generate` can be re-made",
+            path.display()
+        )
+    })?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: the stored parameters are not JSON", path.display()))?;
+    let config = v.get("config").cloned().unwrap_or(v);
+    serde_json::from_value(config).with_context(|| {
+        format!(
+            "{}: the stored parameters do not match this version's format",
+            path.display()
+        )
+    })
+}
+
+/// Builds the run's config: PNG or schedule file or defaults, then the flags on top.
+pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
+    let mut prompt_entries = parse_prompts(&args.prompts)?;
+    if let Some(s) = &args.prompt_schedule {
+        let sched = PromptSchedule::parse(s).context("--prompt-schedule")?;
+        for (step, prompts) in sched.keyframes() {
+            prompt_entries.extend(prompts.iter().map(|p| (*step, p.clone())));
+        }
+    }
+    let given_prompts = if prompt_entries.is_empty() {
+        None
+    } else {
+        Some(PromptSchedule::from_entries(prompt_entries).context("prompts")?)
+    };
+
+    let mut cfg = if let Some(png) = &args.from_png {
+        config_from_png(png)?
+    } else {
+        let schedule = match &args.schedule {
+            Some(path) => {
+                let mut s = GuideSchedule::from_file(path)?;
+                if let Some(p) = &given_prompts {
+                    s.prompts = p.clone();
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        let prompts = match (&schedule, &given_prompts) {
+            (Some(s), _) => s.prompts.clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => bail!(
+                "no prompts: give at least one PROMPT (e.g. \"a red circle:1\"), --prompt-schedule, --schedule FILE or --from-png IMAGE"
+            ),
+        };
+        let mut c = GenerateConfig::new(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_STEPS, prompts);
+        if let Some(s) = schedule {
+            c.schedule = s;
+        }
+        c
+    };
+    if args.from_png.is_some() {
+        if let Some(p) = given_prompts {
+            cfg.schedule.prompts = p;
+        }
+    }
+
+    if let Some(size) = &args.size {
+        (cfg.width, cfg.height) = parse_size(size)?;
+    }
+    match (args.width, args.height) {
+        (Some(w), Some(h)) => (cfg.width, cfg.height) = (w, h),
+        (Some(w), None) => (cfg.width, cfg.height) = (w, w),
+        (None, Some(h)) => (cfg.width, cfg.height) = (h, h),
+        (None, None) => {}
+    }
+    let s = &mut cfg.schedule;
+    if let Some(v) = args.steps {
+        s.steps = v;
+    }
+    if let Some(v) = args.lr {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("--lr {v}: the learning rate must be a positive number such as 0.05");
+        }
+        s.lr = LrSchedule::Constant { lr: v };
+    }
+    if let Some(v) = args.seed {
+        s.seed = v;
+    }
+    if let Some(v) = args.cutn {
+        s.cutouts.cutn = v;
+        s.cutn = None;
+    }
+    if let Some(v) = args.cut_pow {
+        s.cutouts.cut_pow = v;
+        s.cut_pow = None;
+    }
+    if let Some(v) = args.loss {
+        s.distance = match v {
+            LossArg::Spherical => Distance::Spherical,
+            LossArg::Cosine => Distance::Cosine,
+        };
+    }
+    if let Some(v) = args.tv_weight {
+        s.tv_weight = clipguide_guide::Keyframes::constant(v);
+    }
+    if let Some(v) = args.range_weight {
+        s.range_weight = clipguide_guide::Keyframes::constant(v);
+    }
+    if let Some(v) = args.param {
+        cfg.param = v;
+    }
+    if let Some(v) = args.decay {
+        cfg.decay = v;
+    }
+    if let Some(p) = &args.init {
+        if !p.exists() {
+            bail!(
+                "init image {} not found: check the path given to --init",
+                p.display()
+            );
+        }
+        cfg.init_image = Some(p.clone());
+    }
+    if let Some(v) = args.init_weight {
+        cfg.init_weight = v;
+    }
+    if !args.image_prompts.is_empty() {
+        cfg.image_prompts = args
+            .image_prompts
+            .iter()
+            .map(|s| ImagePrompt::parse(s).with_context(|| format!("--image-prompt {s:?}")))
+            .collect::<Result<_>>()?;
+        for p in &cfg.image_prompts {
+            if !p.path.exists() {
+                bail!(
+                    "image prompt {} not found: --image-prompt takes PATH[:weight[:stop]]",
+                    p.path.display()
+                );
+            }
+        }
+    }
+    if let Some(v) = args.noise_prompt_weight {
+        cfg.noise_prompt_weight = v;
+    }
+    if args.save_every == Some(0) {
+        bail!("--save-every 0: give the number of steps between frames, at least 1");
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn params_text(cfg: &GenerateConfig) -> Result<String> {
+    let v = json!({
+        "generator": "clipguide",
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": cfg,
+    });
+    Ok(ascii_json(&serde_json::to_string(&v)?))
+}
+
+fn frames_dir(args: &GenerateArgs) -> PathBuf {
+    args.frames_dir.clone().unwrap_or_else(|| {
+        let stem = args
+            .output
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        args.output.with_file_name(format!("{stem}_frames"))
+    })
+}
+
+fn write_gif(path: &Path, frames: &[RgbImage]) -> Result<()> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    let mut bytes = Vec::new();
+    {
+        let mut enc = GifEncoder::new_with_speed(&mut bytes, 10);
+        enc.set_repeat(Repeat::Infinite)?;
+        for f in frames {
+            let rgba = image::DynamicImage::ImageRgb8(f.clone()).to_rgba8();
+            let delay = image::Delay::from_numer_denom_ms(80, 1);
+            enc.encode_frame(image::Frame::from_parts(rgba, 0, 0, delay))?;
+        }
+    }
+    clipguide_guide::png_meta::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// Runs `clipguide generate` with a loaded model.
+pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
+    let mut cfg = build_config(&args)?;
+    let steps = cfg.schedule.steps;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second handler in the same process (e.g. tests) is refused; the first still works.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let frames = args.save_every.map(|_| frames_dir(&args));
+    if let Some(dir) = &frames {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let gif_every = args.save_every.unwrap_or((steps / GIF_FRAMES).max(1));
+
+    let mut gen = Generator::new(model, cfg.clone())?;
+    let pb = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(steps as u64)
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut gif_frames = Vec::new();
+    if args.gif.is_some() {
+        gif_frames.push(gen.image()?);
+    }
+    let started = Instant::now();
+    let mut side_error: Option<anyhow::Error> = None;
+    let outcome = gen.run(|g, report: &StepReport| {
+        pb.set_position((report.step + 1) as u64);
+        pb.set_message(format!(
+            "loss {:.4} sim {:.3}",
+            report.loss,
+            report.weighted_similarity()
+        ));
+        let done = report.step + 1;
+        let mut save = || -> Result<()> {
+            if let (Some(dir), Some(every)) = (&frames, args.save_every) {
+                if done % every == 0 {
+                    let path = dir.join(format!("frame_{done:05}.png"));
+                    g.image()?
+                        .save(&path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+            if args.gif.is_some() && done % gif_every == 0 {
+                gif_frames.push(g.image()?);
+            }
+            Ok(())
+        };
+        if let Err(e) = save() {
+            side_error = Some(e);
+            return ControlFlow::Break(());
+        }
+        if stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    pb.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(e) = side_error {
+        return Err(e);
+    }
+    let done = gen.steps_done();
+    // The stored parameters re-make exactly this image: every schedule is a function of the
+    // step index, so a run stopped early equals a run configured with fewer steps.
+    cfg.schedule.steps = done;
+    let image = gen.image()?;
+    save_png_with_text(&args.output, &image, PARAMS_KEY, &params_text(&cfg)?)?;
+    if let Some(gif) = &args.gif {
+        if done % gif_every != 0 {
+            gif_frames.push(image.clone());
+        }
+        write_gif(gif, &gif_frames)?;
+    }
+    let final_similarity = gen.image_similarity()?;
+    if let Some(log) = &args.log {
+        let v = json!({
+            "config": cfg,
+            "stopped_early": outcome.stopped_early,
+            "seconds": seconds,
+            "final_image_similarity": final_similarity,
+            "steps": outcome.reports,
+        });
+        clipguide_guide::png_meta::write_atomic(log, serde_json::to_string_pretty(&v)?.as_bytes())?;
+    }
+    let per_step = seconds / done.max(1) as f64;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({
+                "output": args.output,
+                "steps": done,
+                "stopped_early": outcome.stopped_early,
+                "seconds": seconds,
+                "seconds_per_step": per_step,
+                "final_image_similarity": final_similarity,
+            }))?
+        );
+    } else {
+        if outcome.stopped_early {
+            eprintln!("stopped after {done} of {steps} steps; writing the current image");
+        }
+        eprintln!(
+            "{} ({}x{}, {done} steps, {:.2} it/s)",
+            args.output.display(),
+            cfg.width,
+            cfg.height,
+            1.0 / per_step
+        );
+        for p in &final_similarity {
+            eprintln!(
+                "  similarity {:.4}  weight {:>5}  {}",
+                p.similarity, p.weight, p.prompt
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `clipguide dataset`, `train` and `eval`: thin wrappers over `clipguide_train`.
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use clipguide_train::trainer::{DataSource, TrainConfig, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct DatasetArgs {
+    /// Dataset kind (only "shapes").
+    pub kind: String,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 64)]
+    pub size: u32,
+}
+
+pub fn dataset(a: DatasetArgs, json: bool) -> Result<()> {
+    if a.kind != "shapes" {
+        bail!("unknown dataset kind {:?}: only \"shapes\" exists", a.kind);
+    }
+    let summary = clipguide_train::shapes::write_dataset(&a.out, a.count, a.seed, a.size)?;
+    if json {
+        println!("{}", serde_json::to_string(&serde_json::json!({"out": a.out, "count": a.count, "seed": a.seed, "size": a.size}))?);
+    } else {
+        let _ = summary;
+        println!("wrote {} images and captions.jsonl to {}", a.count, a.out.display());
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DataKind {
+    Shapes,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// "shapes" (procedural, streamed) or a folder of image+caption pairs.
+    #[arg(long, default_value = "shapes")]
+    pub data: String,
+    /// Output checkpoint folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: usize,
+    /// PGD steps of adversarial training per batch (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub pgd_steps: usize,
+    /// Max Gaussian noise std of the augmentation.
+    #[arg(long, default_value_t = 0.08)]
+    pub noise: f32,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Write a JSON line per step here.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let dev = Device::Cpu;
+    let data = if a.data == "shapes" {
+        DataSource::shapes(a.seed, a.image_size as u32)?
+    } else {
+        DataSource::folder(std::path::Path::new(&a.data))?
+    };
+    let mut trainer = if a.resume {
+        Trainer::resume(&a.out, data, &dev, Some(a.steps))
+            .with_context(|| format!("resuming from {}", a.out.display()))?
+    } else {
+        let mut cfg = TrainConfig {
+            steps: a.steps,
+            batch: a.batch,
+            lr: a.lr,
+            warmup: a.warmup,
+            seed: a.seed,
+            image_size: a.image_size,
+            checkpoint_every: a.checkpoint_every,
+            ..TrainConfig::default()
+        };
+        cfg.augment.pgd_steps = a.pgd_steps;
+        cfg.augment.noise_std = a.noise;
+        Trainer::new(cfg, data, &dev)?
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let total = trainer.config.steps;
+    let pb = ProgressBar::new(total as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+            .expect("valid template"),
+    );
+    pb.set_position(trainer.step_index() as u64);
+    let mut log = match &a.log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let start_step = trainer.step_index();
+    while trainer.step_index() < total {
+        let s = trainer.train_step()?;
+        let done = trainer.step_index() - start_step;
+        let ips = (done * trainer.config.batch) as f64 / started.elapsed().as_secs_f64();
+        pb.set_position(s.step as u64);
+        pb.set_message(format!(
+            "loss {:.3} acc {:.0}% scale {:.1} {:.0} img/s",
+            s.loss,
+            100.0 * s.accuracy,
+            s.logit_scale,
+            ips
+        ));
+        if let Some(f) = log.as_mut() {
+            use std::io::Write;
+            writeln!(f, "{}", serde_json::to_string(&s)?)?;
+        }
+        if s.step % trainer.config.checkpoint_every == 0 || s.step == total {
+            trainer.save(&a.out)?;
+        }
+        if stop.load(Ordering::SeqCst) {
+            trainer.save(&a.out)?;
+            pb.abandon_with_message(format!("interrupted: checkpoint at step {} saved to {}", s.step, a.out.display()));
+            return Ok(());
+        }
+    }
+    pb.finish_with_message(format!("done: {}", a.out.display()));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long, default_value = "shapes")]
+    pub data: String,
+    #[arg(long, default_value_t = 500)]
+    pub count: usize,
+    #[arg(long, default_value_t = 12345)]
+    pub seed: u64,
+}
+
+pub fn eval(a: EvalArgs, clip: &clipguide_clip::Clip, json: bool) -> Result<()> {
+    if a.data != "shapes" {
+        bail!("--data: only \"shapes\" can be evaluated");
+    }
+    let r = clipguide_train::eval::evaluate(clip, a.count, a.seed)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("zero-shot accuracy on {} held-out scenes (seed {}):", r.count, r.seed);
+        for (k, v) in &r.accuracy {
+            println!("  {k:<18} {:>6.1}%", 100.0 * v);
+        }
+        println!("  retrieval R@1      {:>6.1}%", 100.0 * r.recall_at_1);
+        println!("  retrieval R@5      {:>6.1}%", 100.0 * r.recall_at_5);
+    }
+    Ok(())
+}

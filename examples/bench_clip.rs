@@ -1,0 +1,83 @@
+//! Benchmark of the CLIP towers (random weights, OpenAI ViT-B/32 shapes), the counterpart of
+//! tools/bench_torch.py; prints one JSON line of median seconds. Run both with tools/bench.sh.
+//!
+//! Cases: `image_fwd_bwd_b8_224` (vision tower + projection, batch 8, backward to the pixels) and
+//! `text_1000_labels` (1,000 "a photo of a {label}" prompts, batches of 100, padded to the
+//! longest prompt — the causal mask makes that equal to padding to 77), plus the same text work
+//! padded to 77 for comparison.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use clipguide_clip::{ClipConfig, ClipModel, ClipTokenizer, Padding};
+use std::time::Instant;
+
+fn median(mut f: impl FnMut(), runs: usize) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// ViT-B/32-shaped model with random frozen weights (plain tensors, not Vars, so backward
+/// only goes to the pixels).
+fn random_model(dev: &Device) -> ClipModel {
+    let cfg = ClipConfig::default();
+    let vm = VarMap::new();
+    ClipModel::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, dev)).unwrap();
+    let tensors = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    ClipModel::new(&cfg, VarBuilder::from_tensors(tensors, DType::F32, dev)).unwrap()
+}
+
+fn main() {
+    let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let dev = Device::Cpu;
+    let model = random_model(&dev);
+    let px = Tensor::randn(0f32, 1f32, (8, 3, 224, 224), &dev).unwrap();
+    let image = median(
+        || {
+            let v = Var::from_tensor(&px).unwrap();
+            let loss = model.image_features(v.as_tensor()).unwrap().sum_all().unwrap();
+            let g = loss.backward().unwrap();
+            assert!(g.get(v.as_tensor()).is_some(), "no pixel gradient");
+        },
+        runs,
+    );
+
+    let labels = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/bench_labels.txt")).unwrap();
+    let prompts: Vec<String> = labels.split_whitespace().map(|l| format!("a photo of a {l}")).collect();
+    let tok = ClipTokenizer::builtin();
+    let text = |pad: Padding| {
+        for chunk in prompts.chunks(100) {
+            let b = tok.encode_batch(chunk, pad, &dev).unwrap();
+            let e = model.text_features(&b.ids).unwrap();
+            assert_eq!(e.dims(), &[chunk.len(), 512]);
+        }
+    };
+    let text_runs = runs.min(3);
+    let text_longest = median(|| text(Padding::Longest), text_runs);
+    let text_77 = median(|| text(Padding::MaxLength), 1);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .unwrap_or(0.0)
+        / 1024.0;
+    println!(
+        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}}}"
+    );
+}

@@ -1,0 +1,68 @@
+//! The generation benchmark: every prompt of `clipguide_train::judge::judge_suite()` at
+//! 128×128 with the generator's defaults, judged by colour layout; prints the pass rate and
+//! the seconds per run (one JSON line at the end, for BENCHMARKS.md).
+//!
+//! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::Device;
+use clipguide_clip::Clip;
+use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
+use clipguide_train::judge::{judge, judge_suite, parse_prompt};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut model: Option<PathBuf> = None;
+    let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--model" => model = Some(value()?.into()),
+            "--steps" => steps = value()?.parse()?,
+            "--seed" => seed = value()?.parse()?,
+            "--out" => out = Some(value()?.into()),
+            other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR]").into()),
+        }
+    }
+    let model = model.ok_or("--model DIR is required (a CLIP checkpoint folder)")?;
+    let clip = Clip::load(&model, &Device::Cpu)?;
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir)?;
+    }
+    let suite = judge_suite();
+    let (mut passed, mut seconds) = (0usize, 0.0f64);
+    for (i, prompt) in suite.iter().enumerate() {
+        let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
+        let mut cfg = GenerateConfig::new(128, 128, steps, PromptSchedule::parse(prompt)?);
+        cfg.schedule.seed = seed;
+        let start = Instant::now();
+        let mut gen = Generator::new(&clip, cfg)?;
+        gen.run(|_, _| std::ops::ControlFlow::Continue(()))?;
+        let took = start.elapsed().as_secs_f64();
+        seconds += took;
+        let image = gen.image()?;
+        let verdict = judge(&image, &target);
+        passed += verdict.pass as usize;
+        println!(
+            "{:>2} {} {:5.1}s  object {:.2} elsewhere {:.2} border {:.2}  {prompt}",
+            i + 1,
+            if verdict.pass { "PASS" } else { "fail" },
+            took,
+            verdict.object_in_region,
+            verdict.object_elsewhere,
+            verdict.background_border,
+        );
+        if let Some(dir) = &out {
+            image.save(dir.join(format!("{:02}.png", i + 1)))?;
+        }
+    }
+    println!(
+        "{{\"suite\": {}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": 128}}",
+        suite.len(),
+        passed as f64 / suite.len() as f64,
+        seconds / suite.len() as f64
+    );
+    Ok(())
+}

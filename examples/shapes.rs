@@ -1,0 +1,55 @@
+//! A prompt from the shapes vocabulary rendered by CLIP guidance and checked by the colour-layout
+//! judge. Takes a checkpoint folder for now; it will default to the embedded model.
+//!
+//! `cargo run --release --example shapes -- MODEL_DIR ["a red circle in the center on a blue background"] [out.png]`
+
+use candle_core::Device;
+use clipguide_clip::Clip;
+use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
+use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
+use clipguide_train::judge::{judge, parse_prompt};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let model = args
+        .next()
+        .ok_or("usage: shapes MODEL_DIR [PROMPT] [OUT.png]")?;
+    let prompt = args
+        .next()
+        .unwrap_or_else(|| "a red circle in the center on a blue background".into());
+    let out = args.next().unwrap_or_else(|| "shapes.png".into());
+    let clip = Clip::load(model.as_ref(), &Device::Cpu)?;
+    let cfg = GenerateConfig::new(128, 128, 200, PromptSchedule::parse(&prompt)?);
+    let mut gen = Generator::new(&clip, cfg.clone())?;
+    gen.run(|_, r| {
+        if r.step % 50 == 0 {
+            eprintln!(
+                "step {:>3}  loss {:.4}  sim {:.3}",
+                r.step,
+                r.loss,
+                r.weighted_similarity()
+            );
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    let image = gen.image()?;
+    save_png_with_text(
+        out.as_ref(),
+        &image,
+        PARAMS_KEY,
+        &ascii_json(&serde_json::to_string(&cfg)?),
+    )?;
+    match parse_prompt(&prompt) {
+        Some(target) => {
+            let v = judge(&image, &target);
+            println!(
+                "{out}: judge {} (object in region {:.2}, border {:.2})",
+                if v.pass { "PASS" } else { "fail" },
+                v.object_in_region,
+                v.background_border
+            );
+        }
+        None => println!("{out}: prompt is outside the judge's vocabulary, not judged"),
+    }
+    Ok(())
+}
