@@ -3,6 +3,8 @@
 //!
 //! Every op from pixels to embeddings is differentiable, so guidance can take gradients.
 
+#[cfg(feature = "builtin-model")]
+pub mod builtin;
 pub mod config;
 pub mod error;
 pub mod hub;

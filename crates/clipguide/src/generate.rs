@@ -361,14 +361,14 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
         let done = report.step + 1;
         let mut save = || -> Result<()> {
             if let (Some(dir), Some(every)) = (&frames, args.save_every) {
-                if done % every == 0 {
+                if done.is_multiple_of(every) {
                     let path = dir.join(format!("frame_{done:05}.png"));
                     g.image()?
                         .save(&path)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
             }
-            if args.gif.is_some() && done % gif_every == 0 {
+            if args.gif.is_some() && done.is_multiple_of(gif_every) {
                 gif_frames.push(g.image()?);
             }
             Ok(())
@@ -395,7 +395,7 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
     let image = gen.image()?;
     save_png_with_text(&args.output, &image, PARAMS_KEY, &params_text(&cfg)?)?;
     if let Some(gif) = &args.gif {
-        if done % gif_every != 0 {
+        if !done.is_multiple_of(gif_every) {
             gif_frames.push(image.clone());
         }
         write_gif(gif, &gif_frames)?;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 #[command(name = "clipguide", version, about = "CLIP in Rust: embeddings, similarity, zero-shot classification, search and CLIP-guided generation")]
 struct Cli {
     /// Checkpoint folder (config.json, model.safetensors, tokenizer.json) or hub id
-    /// (e.g. openai/clip-vit-base-patch32).
+    /// (e.g. openai/clip-vit-base-patch32). Default: the built-in shapes CLIP.
     #[arg(long, global = true)]
     model: Option<String>,
     /// Print machine-readable JSON instead of tables.
@@ -67,6 +67,11 @@ enum Command {
     Dataset(train_cmd::DatasetArgs),
     /// Train a small CLIP contrastively (on the synthetic shapes by default).
     Train(train_cmd::TrainArgs),
+    /// Copy a checkpoint with its weights converted to float16 (how the built-in model is shipped).
+    ExportF16 {
+        src: PathBuf,
+        dst: PathBuf,
+    },
     /// Zero-shot accuracy per attribute and retrieval recall on held-out shapes.
     Eval(train_cmd::EvalArgs),
     /// Text-to-image search over a folder (embeddings cached in DIR/.clipguide-search.json).
@@ -99,7 +104,14 @@ struct Loaded {
 
 fn load_model(spec: Option<&str>) -> Result<Loaded> {
     let Some(spec) = spec else {
-        bail!("no model given: pass --model FOLDER_OR_HUB_ID (e.g. --model openai/clip-vit-base-patch32)");
+        let clip = Clip::builtin(&Device::Cpu)?;
+        return Ok(Loaded {
+            clip,
+            key: format!(
+                "builtin:{}",
+                clipguide_clip::builtin::MODEL_SAFETENSORS.len()
+            ),
+        });
     };
     let dir = hub::resolve(spec, true)?;
     let clip = Clip::load(&dir, &Device::Cpu)?;
@@ -270,6 +282,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Encode(mut a) => {
             a.model = cli.model.clone();
             encode::run(a, cli.json)?
+        }
+        Command::ExportF16 { src, dst } => {
+            clipguide_train::trainer::export_f16(&src, &dst)
+                .with_context(|| format!("exporting {} to {}", src.display(), dst.display()))?;
+            println!("wrote {}", dst.display());
         }
         Command::Dataset(a) => train_cmd::dataset(a, cli.json)?,
         Command::Train(a) => train_cmd::train(a)?,
