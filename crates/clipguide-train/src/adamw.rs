@@ -27,6 +27,8 @@ impl Default for AdamWConfig {
 }
 
 pub struct AdamW {
+    /// Parameter names, in the order of `vars`; state is saved under these names.
+    names: Vec<String>,
     vars: Vec<Var>,
     m: Vec<Var>,
     v: Vec<Var>,
@@ -35,7 +37,10 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    pub fn new(vars: Vec<Var>, cfg: AdamWConfig) -> Result<Self> {
+    /// `named` must be in a stable order (sorted by name): it fixes the summation order of the
+    /// gradient norm and thus bit-exact resumes.
+    pub fn new(named: Vec<(String, Var)>, cfg: AdamWConfig) -> Result<Self> {
+        let (names, vars): (Vec<String>, Vec<Var>) = named.into_iter().unzip();
         let m = vars
             .iter()
             .map(|v| Var::zeros(v.shape(), v.dtype(), v.device()))
@@ -45,6 +50,7 @@ impl AdamW {
             .map(|v| Var::zeros(v.shape(), v.dtype(), v.device()))
             .collect::<Result<_>>()?;
         Ok(Self {
+            names,
             vars,
             m,
             v: v2,
@@ -81,12 +87,16 @@ impl AdamW {
         Ok(())
     }
 
-    /// Moments and step count, keyed by parameter index.
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// Moments and step count, keyed by parameter name.
     pub fn state(&self) -> HashMap<String, Tensor> {
         let mut s = HashMap::new();
-        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
-            s.insert(format!("m.{i}"), m.as_tensor().clone());
-            s.insert(format!("v.{i}"), v.as_tensor().clone());
+        for ((name, m), v) in self.names.iter().zip(&self.m).zip(&self.v) {
+            s.insert(format!("m.{name}"), m.as_tensor().clone());
+            s.insert(format!("v.{name}"), v.as_tensor().clone());
         }
         s.insert(
             "t".into(),
@@ -96,14 +106,14 @@ impl AdamW {
     }
 
     pub fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
-        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+        for ((name, m), v) in self.names.iter().zip(&self.m).zip(&self.v) {
             let get = |k: String| {
                 s.get(&k)
                     .cloned()
                     .ok_or_else(|| candle_core::Error::Msg(format!("trainer state lacks {k}: the checkpoint was written by another model shape")))
             };
-            m.set(&get(format!("m.{i}"))?)?;
-            v.set(&get(format!("v.{i}"))?)?;
+            m.set(&get(format!("m.{name}"))?)?;
+            v.set(&get(format!("v.{name}"))?)?;
         }
         self.t = s
             .get("t")

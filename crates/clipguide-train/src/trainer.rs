@@ -285,6 +285,14 @@ fn augment(img: &RgbImage, a: &AugmentConfig, rng: &mut ChaCha8Rng) -> Vec<f32> 
     out
 }
 
+/// The model's parameters sorted by checkpoint name (a VarMap iterates in hash order).
+fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 /// Deterministic init: normal(0, 0.02) for matrices and embeddings, ones for norm weights
 /// (names ending in layer_norm*/…norm*.weight), zeros for biases, CLIP's init for the temperature.
 fn reinit_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
@@ -367,7 +375,7 @@ impl Trainer {
         // stream: same seed, same initial weights.
         reinit_seeded(&varmap, config.seed)?;
         let opt = AdamW::new(
-            varmap.all_vars(),
+            sorted_vars(&varmap),
             AdamWConfig {
                 lr: config.lr,
                 weight_decay: config.weight_decay,
@@ -499,7 +507,7 @@ impl Trainer {
         let t_fwd = t0.elapsed();
         let mut grads = loss.backward()?;
         let t_bwd = t0.elapsed();
-        crate::adamw::clip_grad_norm(&mut grads, &self.varmap.all_vars(), self.config.grad_clip)?;
+        crate::adamw::clip_grad_norm(&mut grads, self.opt.vars(), self.config.grad_clip)?;
         let lr = self.lr_at(step);
         self.opt.set_lr(lr);
         self.opt.step(&grads)?;

@@ -2,6 +2,7 @@
 //! feature is a library call in the `clipguide-*` crates.
 
 mod encode;
+mod generate;
 mod output;
 mod search;
 mod train_cmd;
@@ -61,6 +62,8 @@ enum Command {
         #[arg(long, default_value = "a photo of a {}")]
         template: String,
     },
+    /// CLIP-guided image generation: optimise an image until CLIP sees the prompts in it.
+    Generate(generate::GenerateArgs),
     /// Text conditioning for diffusion UNets (sd1 / sd2 / sdxl) written to safetensors.
     Encode(encode::EncodeArgs),
     /// Write the synthetic captioned-shapes dataset to a folder.
@@ -278,6 +281,10 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{:>2}. {:<30} {:>6.2}%", i + 1, l, 100.0 * p);
                 }
             }
+        }
+        Command::Generate(a) => {
+            let m = load_model(model)?;
+            generate::run(a, &m.clip, cli.json)?
         }
         Command::Encode(mut a) => {
             a.model = cli.model.clone();
