@@ -15,6 +15,7 @@ use clipguide_train::judge::{judge, judge_suite, parse_prompt};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
+    let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -23,20 +24,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--steps" => steps = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(value()?.into()),
+            "--limit" => limit = value()?.parse()?,
+            "--cutn" => cutn = Some(value()?.parse()?),
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR]").into()),
         }
     }
-    let model = model.ok_or("--model DIR is required (a CLIP checkpoint folder)")?;
-    let clip = Clip::load(&model, &Device::Cpu)?;
+    // Without --model: the built-in shapes CLIP.
+    let clip = match &model {
+        Some(m) => Clip::load(m, &Device::Cpu)?,
+        None => Clip::builtin(&Device::Cpu)?,
+    };
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir)?;
     }
     let suite = judge_suite();
     let (mut passed, mut seconds) = (0usize, 0.0f64);
-    for (i, prompt) in suite.iter().enumerate() {
+    for (i, prompt) in suite.iter().enumerate().take(limit) {
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
         let mut cfg = GenerateConfig::new(128, 128, steps, PromptSchedule::parse(prompt)?);
         cfg.schedule.seed = seed;
+        if let Some(n) = cutn {
+            cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
+        }
         let start = Instant::now();
         let mut gen = Generator::new(&clip, cfg)?;
         gen.run(|_, _| std::ops::ControlFlow::Continue(()))?;

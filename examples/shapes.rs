@@ -1,7 +1,7 @@
-//! A prompt from the shapes vocabulary rendered by CLIP guidance and checked by the colour-layout
-//! judge. Takes a checkpoint folder for now; it will default to the embedded model.
+//! A prompt from the shapes vocabulary rendered by CLIP guidance with the built-in model and
+//! checked by the colour-layout judge.
 //!
-//! `cargo run --release --example shapes -- MODEL_DIR ["a red circle in the center on a blue background"] [out.png]`
+//! `cargo run --release --example shapes -- ["a red circle in the center on a blue background"] [out.png]`
 
 use candle_core::Device;
 use clipguide_clip::Clip;
@@ -11,14 +11,11 @@ use clipguide_train::judge::{judge, parse_prompt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let model = args
-        .next()
-        .ok_or("usage: shapes MODEL_DIR [PROMPT] [OUT.png]")?;
     let prompt = args
         .next()
         .unwrap_or_else(|| "a red circle in the center on a blue background".into());
     let out = args.next().unwrap_or_else(|| "shapes.png".into());
-    let clip = Clip::load(model.as_ref(), &Device::Cpu)?;
+    let clip = Clip::builtin(&Device::Cpu)?;
     let cfg = GenerateConfig::new(128, 128, 200, PromptSchedule::parse(&prompt)?);
     let mut gen = Generator::new(&clip, cfg.clone())?;
     gen.run(|_, r| {

@@ -1,11 +1,13 @@
 //! `clipguide generate`: turns arguments (and an optional schedule file or PNG) into a
-//! `GenerateConfig`, runs the generator with progress, frames, GIF, log and Ctrl-C handling.
+//! `GenerateConfig`, runs the generator with progress, frames, GIF, log, preview and Ctrl-C handling.
 
+use std::io::Cursor;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clipguide_clip::Clip;
@@ -14,6 +16,7 @@ use clipguide_guide::{
     parse_size, Distance, GenerateConfig, Generator, GuideSchedule, ImagePrompt, LrSchedule,
     ParamKind, PromptSchedule, PromptSpec, StepReport,
 };
+use clipguide_preview::{spawn_preview, Control, Filter, PreviewFrame, PreviewWindow, Renderer};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -24,6 +27,44 @@ const DEFAULT_SIZE: usize = 256;
 const DEFAULT_STEPS: usize = 300;
 /// GIF frames to aim for when `--save-every` does not set the spacing.
 const GIF_FRAMES: usize = 60;
+/// Size of the layout `--preview-png` renders.
+const PREVIEW_PNG_SIZE: (u32, u32) = (768, 576);
+/// How long a paused run sleeps between looks at the preview's controls.
+const PAUSE_POLL: Duration = Duration::from_millis(50);
+
+/// Preview resampling, as spelled on the command line.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum FilterArg {
+    /// Nearest pixel: shows the real pixels.
+    Nearest,
+    /// Bilinear.
+    #[default]
+    Linear,
+}
+
+impl From<FilterArg> for Filter {
+    fn from(f: FilterArg) -> Filter {
+        match f {
+            FilterArg::Nearest => Filter::Nearest,
+            FilterArg::Linear => Filter::Linear,
+        }
+    }
+}
+
+/// Renders `frame` in the preview layout headlessly (same shaders as the window) and writes
+/// it as a PNG atomically, so a reader never sees half a file.
+pub fn write_preview_png(frame: &PreviewFrame, size: (u32, u32), path: &Path) -> Result<()> {
+    let renderer = Renderer::new_headless().context("starting the headless preview renderer")?;
+    let rgba = renderer
+        .render_to_image(frame, size.0, size.1)
+        .with_context(|| format!("rendering the preview at {}x{}", size.0, size.1))?;
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgba8(rgba)
+        .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    clipguide_guide::png_meta::write_atomic(path, &bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
 
 /// Embedding distance, as spelled on the command line.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -117,6 +158,20 @@ pub struct GenerateArgs {
     /// flags override them).
     #[arg(long)]
     pub from_png: Option<PathBuf>,
+    /// Show the run live in a window: Space pauses/resumes, S saves the current image as
+    /// OUTPUT-stepN.png, Esc stops and writes the result. Without a display the run goes on.
+    #[arg(long)]
+    pub preview: bool,
+    /// Send a frame to the preview every N steps.
+    #[arg(long, default_value_t = 5)]
+    pub preview_every: usize,
+    /// Resampling of the preview's image and cutouts.
+    #[arg(long, value_enum, default_value_t = FilterArg::Linear)]
+    pub preview_filter: FilterArg,
+    /// At the end, render the preview layout (image, cutouts, status, plot) to this PNG
+    /// without a window (for servers).
+    #[arg(long)]
+    pub preview_png: Option<PathBuf>,
 }
 
 fn parse_prompts(texts: &[String]) -> Result<Vec<(usize, PromptSpec)>> {
@@ -274,6 +329,9 @@ pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
     if let Some(v) = args.noise_prompt_weight {
         cfg.noise_prompt_weight = v;
     }
+    if args.preview_every == 0 {
+        bail!("--preview-every 0: give the number of steps between preview frames, at least 1");
+    }
     if args.save_every == Some(0) {
         bail!("--save-every 0: give the number of steps between frames, at least 1");
     }
@@ -349,9 +407,16 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
     if args.gif.is_some() {
         gif_frames.push(gen.image()?);
     }
+    let mut preview = if args.preview {
+        LivePreview::open(args.preview_every, args.preview_filter.into())
+    } else {
+        None
+    };
+    let mut history: Vec<f32> = Vec::new();
     let started = Instant::now();
     let mut side_error: Option<anyhow::Error> = None;
     let outcome = gen.run(|g, report: &StepReport| {
+        history.push(report.weighted_similarity());
         pb.set_position((report.step + 1) as u64);
         pb.set_message(format!(
             "loss {:.4} sim {:.3}",
@@ -377,6 +442,17 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
             side_error = Some(e);
             return ControlFlow::Break(());
         }
+        if let Some(p) = &mut preview {
+            let save_frame = || save_step_png(g, done, &args.output, &cfg);
+            match p.after_step(g, done, &history, &stop, save_frame) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => return ControlFlow::Break(()),
+                Err(e) => {
+                    side_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
         if stop.load(Ordering::SeqCst) {
             ControlFlow::Break(())
         } else {
@@ -384,11 +460,25 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
         }
     })?;
     pb.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
+    // Time spent paused in the preview is not optimisation time.
+    let paused_for = preview.as_ref().map_or(Duration::ZERO, |p| p.paused_for);
+    let seconds = started.elapsed().saturating_sub(paused_for).as_secs_f64();
     if let Some(e) = side_error {
         return Err(e);
     }
     let done = gen.steps_done();
+    let final_frame = if preview.is_some() || args.preview_png.is_some() {
+        Some(PreviewFrame {
+            image: gen.image()?,
+            cutouts: gen.cutout_images()?,
+            step: done,
+            similarity: history.last().copied().unwrap_or(0.0),
+            history,
+            filter: args.preview_filter.into(),
+        })
+    } else {
+        None
+    };
     // The stored parameters re-make exactly this image: every schedule is a function of the
     // step index, so a run stopped early equals a run configured with fewer steps.
     cfg.schedule.steps = done;
@@ -442,5 +532,143 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
             );
         }
     }
+    if let (Some(path), Some(frame)) = (&args.preview_png, &final_frame) {
+        write_preview_png(frame, PREVIEW_PNG_SIZE, path)?;
+    }
+    // Last, because it may keep the window up until the user closes it.
+    if let (Some(p), Some(frame)) = (preview, final_frame) {
+        p.finish(frame);
+    }
     Ok(())
+}
+
+/// `OUTPUT-stepN.png` beside the output: the image as it is at step `done`, with the
+/// parameters that re-make it (a run is a function of the step index, as for Ctrl-C).
+fn save_step_png(g: &Generator, done: usize, output: &Path, cfg: &GenerateConfig) -> Result<()> {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let path = output.with_file_name(format!("{stem}-step{done}.png"));
+    let mut cfg = cfg.clone();
+    cfg.schedule.steps = done;
+    save_png_with_text(&path, &g.image()?, PARAMS_KEY, &params_text(&cfg)?)
+        .with_context(|| format!("saving the preview frame to {}", path.display()))?;
+    eprintln!("saved {}", path.display());
+    Ok(())
+}
+
+/// The optimiser's side of the live window: frames out through a one-slot channel it only
+/// `try_send`s to (so it never waits on drawing), controls in through a channel it polls.
+struct LivePreview {
+    window: PreviewWindow,
+    frames: SyncSender<PreviewFrame>,
+    controls: Receiver<Control>,
+    every: usize,
+    filter: Filter,
+    paused: bool,
+    paused_for: Duration,
+}
+
+impl LivePreview {
+    /// The window, or `None` after saying on one line why there is none: the run goes on.
+    fn open(every: usize, filter: Filter) -> Option<LivePreview> {
+        let (frames, frames_rx) = sync_channel::<PreviewFrame>(1);
+        let (controls_tx, controls) = channel::<Control>();
+        match spawn_preview(frames_rx, controls_tx) {
+            Ok(window) => Some(LivePreview {
+                window,
+                frames,
+                controls,
+                every,
+                filter,
+                paused: false,
+                paused_for: Duration::ZERO,
+            }),
+            Err(e) => {
+                let reason = e.to_string().replace('\n', " ");
+                eprintln!("preview unavailable: {reason}; continuing without it");
+                None
+            }
+        }
+    }
+
+    /// After step `done`: sends a frame when one is due, acts on the window's keys and, while
+    /// paused, waits here (still honouring Esc and Ctrl-C). `Break` ends the run.
+    fn after_step(
+        &mut self,
+        g: &Generator,
+        done: usize,
+        history: &[f32],
+        ctrl_c: &AtomicBool,
+        mut save_frame: impl FnMut() -> Result<()>,
+    ) -> Result<ControlFlow<()>> {
+        if done.is_multiple_of(self.every) && self.window.is_open() {
+            self.send(g, done, history)?;
+        }
+        let mut pause_started: Option<Instant> = None;
+        loop {
+            while let Ok(control) = self.controls.try_recv() {
+                match control {
+                    Control::TogglePause => self.paused = !self.paused,
+                    Control::SaveFrame => save_frame()?,
+                    Control::Stop => {
+                        self.end_pause(pause_started);
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+            }
+            // A closed window can no longer unpause the run, so it resumes.
+            if !self.paused || !self.window.is_open() || ctrl_c.load(Ordering::SeqCst) {
+                self.end_pause(pause_started);
+                return Ok(ControlFlow::Continue(()));
+            }
+            pause_started.get_or_insert_with(Instant::now);
+            std::thread::sleep(PAUSE_POLL);
+        }
+    }
+
+    fn end_pause(&mut self, started: Option<Instant>) {
+        if let Some(t) = started {
+            self.paused_for += t.elapsed();
+        }
+    }
+
+    fn send(&self, g: &Generator, done: usize, history: &[f32]) -> Result<()> {
+        let frame = PreviewFrame {
+            image: g.image()?,
+            cutouts: g.cutout_images()?,
+            step: done,
+            similarity: history.last().copied().unwrap_or(0.0),
+            history: history.to_vec(),
+            filter: self.filter,
+        };
+        // Full: the window has not drawn the last frame yet, so this one is dropped rather
+        // than waited for. Disconnected: the window was closed; the run goes on.
+        let _ = self.frames.try_send(frame);
+        Ok(())
+    }
+
+    /// Shows the final frame and, when someone is at the terminal, keeps the window up until
+    /// they close it; scripts and pipes get their exit at once.
+    fn finish(self, frame: PreviewFrame) {
+        use std::io::IsTerminal;
+        // The slot may still hold an older frame; give the window a moment to take it.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut frame = Some(frame);
+        while let Some(f) = frame.take() {
+            match self.frames.try_send(f) {
+                Err(std::sync::mpsc::TrySendError::Full(f)) if Instant::now() < deadline => {
+                    frame = Some(f);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => {}
+            }
+        }
+        drop(self.frames);
+        if self.window.is_open() && std::io::stdin().is_terminal() {
+            eprintln!("preview: showing the final image; close the window to exit");
+            self.window.wait();
+        }
+    }
 }

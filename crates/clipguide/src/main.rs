@@ -4,6 +4,7 @@
 mod encode;
 mod generate;
 mod output;
+mod render;
 mod search;
 mod train_cmd;
 
@@ -64,6 +65,8 @@ enum Command {
     },
     /// CLIP-guided image generation: optimise an image until CLIP sees the prompts in it.
     Generate(generate::GenerateArgs),
+    /// Render the live preview's layout for an image to a PNG, headlessly.
+    Render(render::RenderArgs),
     /// Text conditioning for diffusion UNets (sd1 / sd2 / sdxl) written to safetensors.
     Encode(encode::EncodeArgs),
     /// Write the synthetic captioned-shapes dataset to a folder.
@@ -286,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
             let m = load_model(model)?;
             generate::run(a, &m.clip, cli.json)?
         }
+        Command::Render(a) => render::run(a)?,
         Command::Encode(mut a) => {
             a.model = cli.model.clone();
             encode::run(a, cli.json)?
