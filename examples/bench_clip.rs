@@ -41,22 +41,36 @@ fn random_model(dev: &Device) -> ClipModel {
 }
 
 fn main() {
-    let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let dev = Device::Cpu;
     let model = random_model(&dev);
     let px = Tensor::randn(0f32, 1f32, (8, 3, 224, 224), &dev).unwrap();
     let image = median(
         || {
             let v = Var::from_tensor(&px).unwrap();
-            let loss = model.image_features(v.as_tensor()).unwrap().sum_all().unwrap();
+            let loss = model
+                .image_features(v.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap();
             let g = loss.backward().unwrap();
             assert!(g.get(v.as_tensor()).is_some(), "no pixel gradient");
         },
         runs,
     );
 
-    let labels = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/bench_labels.txt")).unwrap();
-    let prompts: Vec<String> = labels.split_whitespace().map(|l| format!("a photo of a {l}")).collect();
+    let labels = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/bench_labels.txt"
+    ))
+    .unwrap();
+    let prompts: Vec<String> = labels
+        .split_whitespace()
+        .map(|l| format!("a photo of a {l}"))
+        .collect();
     let tok = ClipTokenizer::builtin();
     let text = |pad: Padding| {
         for chunk in prompts.chunks(100) {
@@ -71,9 +85,11 @@ fn main() {
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .unwrap_or(0.0)
         / 1024.0;

@@ -55,7 +55,8 @@ fn serve(repo: &'static str, files: Vec<(&'static str, PathBuf)>) -> (String, Ar
                 .and_then(|f| files.iter().find(|(n, _)| *n == f))
                 .map(|(_, p)| std::fs::read(p).unwrap());
             let resp = match body {
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
                 Some(bytes) => {
                     let size = bytes.len();
                     let end = size - 1;
@@ -96,13 +97,23 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
 
     // Download: files land in the standard cache layout and load like a local folder.
     let dir = hub::resolve("clipguide-test/tiny-clip", false).unwrap();
-    assert!(dir.starts_with(home.path().join("hub/models--clipguide-test--tiny-clip/snapshots")), "{}", dir.display());
+    assert!(
+        dir.starts_with(
+            home.path()
+                .join("hub/models--clipguide-test--tiny-clip/snapshots")
+        ),
+        "{}",
+        dir.display()
+    );
     assert_eq!(
         std::fs::read(dir.join("model.safetensors")).unwrap(),
         std::fs::read(fx.join("model.safetensors")).unwrap()
     );
     let served = count.load(Ordering::SeqCst);
-    assert!(served >= 4, "expected probe + download requests, saw {served}");
+    assert!(
+        served >= 4,
+        "expected probe + download requests, saw {served}"
+    );
     let clip = Clip::load(&dir, &Device::Cpu).unwrap();
     let local = Clip::load(&fx, &Device::Cpu).unwrap();
     let a = clip.embed_texts(&["a red circle"]).unwrap();
@@ -115,18 +126,39 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
     assert_eq!(again, dir);
     let after = count.load(Ordering::SeqCst);
     // Only the optional files (absent on the server: 404) are asked for again.
-    assert!(after - before <= 4, "{} requests for a cached model", after - before);
+    assert!(
+        after - before <= 4,
+        "{} requests for a cached model",
+        after - before
+    );
 
     // Offline mode: the cache answers, and a repo that is not cached fails with a clear message.
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let before = count.load(Ordering::SeqCst);
-    assert_eq!(hub::resolve("clipguide-test/tiny-clip", false).unwrap(), dir);
-    assert_eq!(count.load(Ordering::SeqCst), before, "offline mode touched the network");
-    let e = hub::resolve("clipguide-test/not-cached", false).unwrap_err().to_string();
-    assert!(e.contains("HF_HUB_OFFLINE") && e.contains("config.json"), "{e}");
+    assert_eq!(
+        hub::resolve("clipguide-test/tiny-clip", false).unwrap(),
+        dir
+    );
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        before,
+        "offline mode touched the network"
+    );
+    let e = hub::resolve("clipguide-test/not-cached", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("HF_HUB_OFFLINE") && e.contains("config.json"),
+        "{e}"
+    );
     std::env::remove_var("HF_HUB_OFFLINE");
 
     // A repo the server does not have: an error naming the repo and the file.
-    let e = hub::resolve("clipguide-test/missing", false).unwrap_err().to_string();
-    assert!(e.contains("clipguide-test/missing") && e.contains("config.json"), "{e}");
+    let e = hub::resolve("clipguide-test/missing", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("clipguide-test/missing") && e.contains("config.json"),
+        "{e}"
+    );
 }

@@ -33,9 +33,19 @@ fn check_model(name: &str) {
         &r["text_last_hidden_state"],
         TOL,
     );
-    assert_close(&format!("{name} text pooled"), &text.pooled, &r["text_pooled"], TOL);
+    assert_close(
+        &format!("{name} text pooled"),
+        &text.pooled,
+        &r["text_pooled"],
+        TOL,
+    );
     let text_embeds = model.text_features(&ids).unwrap();
-    assert_close(&format!("{name} text_embeds"), &text_embeds, &r["text_embeds"], TOL);
+    assert_close(
+        &format!("{name} text_embeds"),
+        &text_embeds,
+        &r["text_embeds"],
+        TOL,
+    );
 
     let px = &r["pixel_values"];
     let vision = model.vision_forward(px, true).unwrap();
@@ -55,13 +65,32 @@ fn check_model(name: &str) {
         &r["vision_last_hidden_state"],
         TOL,
     );
-    assert_close(&format!("{name} vision pooled"), &vision.pooled, &r["vision_pooled"], TOL);
+    assert_close(
+        &format!("{name} vision pooled"),
+        &vision.pooled,
+        &r["vision_pooled"],
+        TOL,
+    );
     let image_embeds = model.image_features(px).unwrap();
-    assert_close(&format!("{name} image_embeds"), &image_embeds, &r["image_embeds"], TOL);
+    assert_close(
+        &format!("{name} image_embeds"),
+        &image_embeds,
+        &r["image_embeds"],
+        TOL,
+    );
 
     let logits = model.logits(&image_embeds, &text_embeds).unwrap();
-    assert_close(&format!("{name} logits_per_image"), &logits, &r["logits_per_image"], TOL);
-    let scale = r["logit_scale"].to_dtype(DType::F32).unwrap().flatten_all().unwrap();
+    assert_close(
+        &format!("{name} logits_per_image"),
+        &logits,
+        &r["logits_per_image"],
+        TOL,
+    );
+    let scale = r["logit_scale"]
+        .to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
     let scale = scale.to_vec1::<f32>().unwrap()[0];
     assert!((model.logit_scale().unwrap() - scale).abs() <= 1e-5 * scale);
 
@@ -75,7 +104,12 @@ fn check_model(name: &str) {
         .get(var.as_tensor())
         .unwrap_or_else(|| panic!("{name}: no gradient reached the pixels"));
     assert!(max_abs(g) > 0.0, "{name}: pixel gradient is all zeros");
-    assert_close(&format!("{name} grad_pixels"), g, &r["grad_pixels"], GRAD_TOL);
+    assert_close(
+        &format!("{name} grad_pixels"),
+        g,
+        &r["grad_pixels"],
+        GRAD_TOL,
+    );
 }
 
 #[test]
@@ -108,7 +142,10 @@ fn pooling_uses_first_eos_not_argmax() {
             .0;
         saw_trap |= argmax != *p;
     }
-    assert!(saw_trap, "fixture lacks a row where argmax pooling would differ");
+    assert!(
+        saw_trap,
+        "fixture lacks a row where argmax pooling would differ"
+    );
 }
 
 #[test]
@@ -124,6 +161,12 @@ fn f16_weights_are_computed_in_f32() {
     let e = model.image_features(&px).unwrap();
     assert_eq!(e.dtype(), DType::F32);
     assert_eq!(e.dims(), &[1, 24]);
-    let n = e.sqr().unwrap().sum(D::Minus1).unwrap().to_vec1::<f32>().unwrap()[0];
+    let n = e
+        .sqr()
+        .unwrap()
+        .sum(D::Minus1)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[0];
     assert!(n.is_finite() && n > 0.0);
 }

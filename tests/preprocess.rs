@@ -34,11 +34,15 @@ fn tensor_path_is_close_to_u8_path_and_differentiable() {
     let data: Vec<f32> = (0..3)
         .flat_map(|c| img.pixels().map(move |px| px[c] as f32 / 255.0))
         .collect();
-    let x = candle_core::Var::from_tensor(&Tensor::from_vec(data, (1, 3, h, w), &Device::Cpu).unwrap()).unwrap();
+    let x =
+        candle_core::Var::from_tensor(&Tensor::from_vec(data, (1, 3, h, w), &Device::Cpu).unwrap())
+            .unwrap();
     let got = p.preprocess_tensor(x.as_tensor()).unwrap();
     // The u8 path rounds after each pass: at most ~1/255 per pass, divided by std ≈ 0.27.
     assert_close("tensor path", &got.squeeze(0).unwrap(), &want, 0.02);
     let g = got.sum_all().unwrap().backward().unwrap();
-    let gx = g.get(x.as_tensor()).expect("gradient reaches the input image");
+    let gx = g
+        .get(x.as_tensor())
+        .expect("gradient reaches the input image");
     assert!(max_abs(gx) > 0.0);
 }

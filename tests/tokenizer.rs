@@ -25,7 +25,10 @@ fn ids_match_transformers_clip_tokenizer() {
         let got = tok.encode(&c.text).unwrap();
         let want = c.fast_ids.as_ref().unwrap_or(&c.ids);
         if &got != want {
-            bad.push(format!("{:?}\n   got  {:?}\n   want {:?}", c.text, got, want));
+            bad.push(format!(
+                "{:?}\n   got  {:?}\n   want {:?}",
+                c.text, got, want
+            ));
         }
     }
     assert!(
@@ -41,14 +44,21 @@ fn ids_match_transformers_clip_tokenizer() {
 fn framing_truncation_and_padding() {
     let tok = ClipTokenizer::builtin();
     assert_eq!(tok.vocab_size(), 49408);
-    assert_eq!((tok.bos_id(), tok.eos_id(), tok.pad_id()), (49406, 49407, 49407));
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.pad_id()),
+        (49406, 49407, 49407)
+    );
     let long = "word ".repeat(200);
     let ids = tok.encode(&long).unwrap();
     assert_eq!(ids.len(), 77);
     assert_eq!(ids[0], 49406);
     assert_eq!(ids[76], 49407);
     let b = tok
-        .encode_batch(&["a cat", &long], Padding::MaxLength, &candle_core::Device::Cpu)
+        .encode_batch(
+            &["a cat", &long],
+            Padding::MaxLength,
+            &candle_core::Device::Cpu,
+        )
         .unwrap();
     let ids = b.ids.to_vec2::<u32>().unwrap();
     let mask = b.attention_mask.to_vec2::<u32>().unwrap();
@@ -58,7 +68,11 @@ fn framing_truncation_and_padding() {
     assert_eq!(mask[0].iter().sum::<u32>(), 4);
     assert_eq!(mask[1].iter().sum::<u32>(), 77);
     let b = tok
-        .encode_batch(&["a cat", "a dog on a sofa"], Padding::Longest, &candle_core::Device::Cpu)
+        .encode_batch(
+            &["a cat", "a dog on a sofa"],
+            Padding::Longest,
+            &candle_core::Device::Cpu,
+        )
         .unwrap();
     assert_eq!(b.ids.dims(), &[2, 7]);
 }

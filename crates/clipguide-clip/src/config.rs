@@ -121,7 +121,11 @@ impl Default for ClipConfig {
     }
 }
 
-fn get_usize(m: &Map<String, Value>, key: &str, into: &mut usize) -> std::result::Result<(), String> {
+fn get_usize(
+    m: &Map<String, Value>,
+    key: &str,
+    into: &mut usize,
+) -> std::result::Result<(), String> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(()),
         Some(v) => {
@@ -171,10 +175,16 @@ fn get_act(
 /// The sub-config transformers uses: a non-null `*_config_dict` (old OpenAI uploads) replaces
 /// `*_config` entirely, on top of the defaults; nulls inside it mean "default".
 fn sections<'a>(root: &'a Map<String, Value>, name: &str) -> Vec<&'a Map<String, Value>> {
-    if let Some(d) = root.get(&format!("{name}_dict")).and_then(|v| v.as_object()) {
+    if let Some(d) = root
+        .get(&format!("{name}_dict"))
+        .and_then(|v| v.as_object())
+    {
         return vec![d];
     }
-    root.get(name).and_then(|v| v.as_object()).into_iter().collect()
+    root.get(name)
+        .and_then(|v| v.as_object())
+        .into_iter()
+        .collect()
 }
 
 impl ClipConfig {
@@ -254,7 +264,12 @@ impl ClipConfig {
                 .map_err(|d| bad(format!("vision_config: {d}")))?;
         }
         get_usize(root, "projection_dim", &mut cfg.projection_dim).map_err(bad)?;
-        get_f64(root, "logit_scale_init_value", &mut cfg.logit_scale_init_value).map_err(bad)?;
+        get_f64(
+            root,
+            "logit_scale_init_value",
+            &mut cfg.logit_scale_init_value,
+        )
+        .map_err(bad)?;
         cfg.validate().map_err(bad)?;
         Ok(cfg)
     }

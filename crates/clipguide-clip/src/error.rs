@@ -33,7 +33,9 @@ pub enum ClipError {
     #[error("tokenizing {text:?} failed: {detail}")]
     Tokenize { text: String, detail: String },
 
-    #[error("{path}: not a readable image ({detail}). Supported formats: PNG, JPEG, GIF, WebP, BMP.")]
+    #[error(
+        "{path}: not a readable image ({detail}). Supported formats: PNG, JPEG, GIF, WebP, BMP."
+    )]
     BadImage { path: PathBuf, detail: String },
 
     #[error("wrong input shape: {detail}")]

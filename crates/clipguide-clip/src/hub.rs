@@ -147,7 +147,9 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        let e = ModelSpec::parse("no/such/folder/here").unwrap_err().to_string();
+        let e = ModelSpec::parse("no/such/folder/here")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("owner/name"), "{e}");
         assert!(ModelSpec::parse("plainword").is_err());
     }

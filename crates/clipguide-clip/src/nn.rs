@@ -110,7 +110,8 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&activation(self.act, &self.fc1.forward(xs)?)?)
+        self.fc2
+            .forward(&activation(self.act, &self.fc1.forward(xs)?)?)
     }
 }
 
@@ -140,7 +141,10 @@ impl EncoderLayer {
     }
 
     pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let h = (xs + self.self_attn.forward(&self.layer_norm1.forward(xs)?, mask)?)?;
+        let h = (xs
+            + self
+                .self_attn
+                .forward(&self.layer_norm1.forward(xs)?, mask)?)?;
         &h + self.mlp.forward(&self.layer_norm2.forward(&h)?)?
     }
 }
@@ -179,7 +183,9 @@ impl Encoder {
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let mut all = Vec::new();
         let mut h = xs.clone();
-        let n = stop_after.unwrap_or(self.layers.len()).min(self.layers.len());
+        let n = stop_after
+            .unwrap_or(self.layers.len())
+            .min(self.layers.len());
         for layer in &self.layers[..n] {
             if keep_all {
                 all.push(h.clone());

@@ -71,10 +71,11 @@ impl ClipTokenizer {
                 hint: "Pass a checkpoint folder that contains tokenizer.json, or omit it to use the built-in CLIP tokenizer.".into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| ClipError::BadTokenizer {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
+        let inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| ClipError::BadTokenizer {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
         let mut pad_token: Option<String> = None;
         if let Some(dir) = path.parent() {
             for name in ["special_tokens_map.json", "tokenizer_config.json"] {
@@ -180,10 +181,12 @@ impl ClipTokenizer {
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| ClipError::Tokenize {
-            text: format!("{ids:?}"),
-            detail: e.to_string(),
-        })
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| ClipError::Tokenize {
+                text: format!("{ids:?}"),
+                detail: e.to_string(),
+            })
     }
 
     pub fn encode_batch<S: AsRef<str>>(

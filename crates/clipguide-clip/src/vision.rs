@@ -46,7 +46,11 @@ impl VisionTransformer {
                 "patch_embedding.weight",
                 init,
             )?,
-            position_embedding: emb.get_with_hints((n_pos, d), "position_embedding.weight", init)?,
+            position_embedding: emb.get_with_hints(
+                (n_pos, d),
+                "position_embedding.weight",
+                init,
+            )?,
             // The checkpoint key really is misspelt "pre_layrnorm".
             pre_layrnorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?,
             encoder: Encoder::new(
@@ -91,13 +95,17 @@ impl VisionTransformer {
         let d = self.config.hidden_size;
         let w_flat = self.patch_weight.reshape((d, ()))?;
         let patches = self.patchify(px)?.broadcast_matmul(&w_flat.t()?)?;
-        let cls = self.class_embedding.reshape((1, 1, d))?.broadcast_as((b, 1, d))?;
+        let cls = self
+            .class_embedding
+            .reshape((1, 1, d))?
+            .broadcast_as((b, 1, d))?;
         Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
     }
 
     pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
         let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
-        let (last_hidden_state, hidden_states) = self.encoder.forward(&xs, None, keep_hidden, None)?;
+        let (last_hidden_state, hidden_states) =
+            self.encoder.forward(&xs, None, keep_hidden, None)?;
         let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
         let pooled = self.post_layernorm.forward(&cls)?;
         Ok(VisionOutput {

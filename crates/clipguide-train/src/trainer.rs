@@ -369,8 +369,10 @@ impl Trainer {
         }
         let model_config = small_clip_config(config.image_size);
         let varmap = VarMap::new();
-        let model =
-            ClipModel::new(&model_config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        let model = ClipModel::new(
+            &model_config,
+            VarBuilder::from_varmap(&varmap, DType::F32, device),
+        )?;
         // candle's CPU init RNG cannot be seeded, so re-draw every parameter from our own seeded
         // stream: same seed, same initial weights.
         reinit_seeded(&varmap, config.seed)?;
@@ -420,8 +422,13 @@ impl Trainer {
         t.varmap.load(dir.join("model.safetensors")).map_err(|e| {
             TrainError::Invalid(format!("{}: {e}", dir.join("model.safetensors").display()))
         })?;
-        let state = candle_core::safetensors::load(dir.join(TRAINER_STATE), device)?;
-        t.opt.load_state(&state)?;
+        // Without the optimiser state (e.g. a checkpoint copied without it) training continues
+        // from the weights with fresh moments: close to, but not bit-exactly, the original run.
+        let state_path = dir.join(TRAINER_STATE);
+        if state_path.exists() {
+            let state = candle_core::safetensors::load(&state_path, device)?;
+            t.opt.load_state(&state)?;
+        }
         t.step = meta.step;
         Ok(t)
     }
@@ -492,9 +499,7 @@ impl Trainer {
     /// One optimisation step.
     pub fn train_step(&mut self) -> Result<StepStats> {
         let step = self.step;
-        let t0 = std::time::Instant::now();
         let (mut px, ids) = self.batch(step)?;
-        let t_batch = t0.elapsed();
         if self.config.augment.pgd_steps > 0 {
             let t = self.model.text_features(&ids)?;
             px = self.adversarial(&px, &t)?;
@@ -504,16 +509,11 @@ impl Trainer {
         let text_embeds = self.model.text_features(&ids)?;
         let (loss, accuracy) =
             contrastive_loss(&image_embeds, &text_embeds, self.model.log_logit_scale())?;
-        let t_fwd = t0.elapsed();
         let mut grads = loss.backward()?;
-        let t_bwd = t0.elapsed();
         crate::adamw::clip_grad_norm(&mut grads, self.opt.vars(), self.config.grad_clip)?;
         let lr = self.lr_at(step);
         self.opt.set_lr(lr);
         self.opt.step(&grads)?;
-        if std::env::var("CLIPGUIDE_PROFILE").is_ok() {
-            eprintln!("batch {:?} fwd {:?} bwd {:?} opt {:?}", t_batch, t_fwd - t_batch, t_bwd - t_fwd, t0.elapsed() - t_bwd);
-        }
         // CLIP clamps the learned temperature so logits stay ≤ 100×cosine.
         let ls = self.model.log_logit_scale();
         let max = 100f32.ln();

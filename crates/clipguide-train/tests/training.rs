@@ -33,7 +33,8 @@ fn resume_is_bit_exact() {
     }
     t.save(split.path()).unwrap();
     drop(t);
-    let mut t = Trainer::resume(split.path(), DataSource::shapes(3, 32).unwrap(), &dev, None).unwrap();
+    let mut t =
+        Trainer::resume(split.path(), DataSource::shapes(3, 32).unwrap(), &dev, None).unwrap();
     assert_eq!(t.step_index(), 2);
     for _ in 0..2 {
         t.train_step().unwrap();
@@ -45,10 +46,13 @@ fn resume_is_bit_exact() {
 
     // The checkpoint is an ordinary HF-layout folder that the model crate loads.
     let clip = Clip::load(split.path(), &dev).unwrap();
-    let e = clip.embed_texts(&["a red circle on a blue background"]).unwrap();
+    let e = clip
+        .embed_texts(&["a red circle on a blue background"])
+        .unwrap();
     assert_eq!(e.dims(), &[1, 128]);
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(split.path().join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(split.path().join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["model_type"], "clip");
 }
 
@@ -101,9 +105,15 @@ fn trains_from_a_folder_of_pairs() {
         image::RgbImage::from_pixel(20, 30, image::Rgb([i * 80, 0, 0]))
             .save(pairs.path().join(format!("{i}.png")))
             .unwrap();
-        std::fs::write(pairs.path().join(format!("{i}.txt")), format!("caption {i}\n")).unwrap();
+        std::fs::write(
+            pairs.path().join(format!("{i}.txt")),
+            format!("caption {i}\n"),
+        )
+        .unwrap();
     }
-    assert!(matches!(DataSource::folder(pairs.path()).unwrap(), DataSource::Folder(p) if p.len() == 3));
+    assert!(
+        matches!(DataSource::folder(pairs.path()).unwrap(), DataSource::Folder(p) if p.len() == 3)
+    );
     let empty = tempfile::tempdir().unwrap();
     let e = DataSource::folder(empty.path()).err().unwrap().to_string();
     assert!(e.contains("captions.jsonl"), "{e}");

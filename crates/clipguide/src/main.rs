@@ -16,7 +16,11 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "clipguide", version, about = "CLIP in Rust: embeddings, similarity, zero-shot classification, search and CLIP-guided generation")]
+#[command(
+    name = "clipguide",
+    version,
+    about = "CLIP in Rust: embeddings, similarity, zero-shot classification, search and CLIP-guided generation"
+)]
 struct Cli {
     /// Checkpoint folder (config.json, model.safetensors, tokenizer.json) or hub id
     /// (e.g. openai/clip-vit-base-patch32). Default: the built-in shapes CLIP.
@@ -74,10 +78,7 @@ enum Command {
     /// Train a small CLIP contrastively (on the synthetic shapes by default).
     Train(train_cmd::TrainArgs),
     /// Copy a checkpoint with its weights converted to float16 (how the built-in model is shipped).
-    ExportF16 {
-        src: PathBuf,
-        dst: PathBuf,
-    },
+    ExportF16 { src: PathBuf, dst: PathBuf },
     /// Zero-shot accuracy per attribute and retrieval recall on held-out shapes.
     Eval(train_cmd::EvalArgs),
     /// Text-to-image search over a folder (embeddings cached in DIR/.clipguide-search.json).
@@ -206,7 +207,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 out.insert(
                     "text_embeds".into(),
-                    json!(texts.iter().zip(&e).map(|(t, v)| json!({"text": t, "embedding": v})).collect::<Vec<_>>()),
+                    json!(texts
+                        .iter()
+                        .zip(&e)
+                        .map(|(t, v)| json!({"text": t, "embedding": v}))
+                        .collect::<Vec<_>>()),
                 );
             }
             if !images.is_empty() {
@@ -219,7 +224,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 out.insert(
                     "image_embeds".into(),
-                    json!(images.iter().zip(&e).map(|(p, v)| json!({"image": p, "embedding": v})).collect::<Vec<_>>()),
+                    json!(images
+                        .iter()
+                        .zip(&e)
+                        .map(|(p, v)| json!({"image": p, "embedding": v}))
+                        .collect::<Vec<_>>()),
                 );
             }
             if cli.json {
@@ -242,7 +251,10 @@ fn run(cli: Cli) -> Result<()> {
                     }))?
                 );
             } else {
-                println!("{:<28} {:<32} {:>8} {:>8} {:>7}", "image", "text", "cosine", "logit", "prob");
+                println!(
+                    "{:<28} {:<32} {:>8} {:>8} {:>7}",
+                    "image", "text", "cosine", "logit", "prob"
+                );
                 for (i, p) in images.iter().enumerate() {
                     for (j, t) in texts.iter().enumerate() {
                         println!(
@@ -268,7 +280,9 @@ fn run(cli: Cli) -> Result<()> {
                 .filter(|l| !l.is_empty())
                 .collect();
             if labels.len() < 2 {
-                bail!("--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car");
+                bail!(
+                    "--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car"
+                );
             }
             let m = load_model(model)?;
             let img = load_image(&image)?;
@@ -340,7 +354,12 @@ fn run(cli: Cli) -> Result<()> {
 
 fn fmt_vec(v: &[f32]) -> String {
     let head: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
-    format!("[{}{}] (dim {})", head.join(", "), if v.len() > 6 { ", …" } else { "" }, v.len())
+    format!(
+        "[{}{}] (dim {})",
+        head.join(", "),
+        if v.len() > 6 { ", …" } else { "" },
+        v.len()
+    )
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -29,10 +29,19 @@ pub fn dataset(a: DatasetArgs, json: bool) -> Result<()> {
     }
     let summary = clipguide_train::shapes::write_dataset(&a.out, a.count, a.seed, a.size)?;
     if json {
-        println!("{}", serde_json::to_string(&serde_json::json!({"out": a.out, "count": a.count, "seed": a.seed, "size": a.size}))?);
+        println!(
+            "{}",
+            serde_json::to_string(
+                &serde_json::json!({"out": a.out, "count": a.count, "seed": a.seed, "size": a.size})
+            )?
+        );
     } else {
         let _ = summary;
-        println!("wrote {} images and captions.jsonl to {}", a.count, a.out.display());
+        println!(
+            "wrote {} images and captions.jsonl to {}",
+            a.count,
+            a.out.display()
+        );
     }
     Ok(())
 }
@@ -112,8 +121,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let total = trainer.config.steps;
     let pb = ProgressBar::new(total as u64);
     pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
     );
     pb.set_position(trainer.step_index() as u64);
     let mut log = match &a.log {
@@ -149,7 +160,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         if stop.load(Ordering::SeqCst) {
             trainer.save(&a.out)?;
-            pb.abandon_with_message(format!("interrupted: checkpoint at step {} saved to {}", s.step, a.out.display()));
+            pb.abandon_with_message(format!(
+                "interrupted: checkpoint at step {} saved to {}",
+                s.step,
+                a.out.display()
+            ));
             return Ok(());
         }
     }
@@ -175,7 +190,10 @@ pub fn eval(a: EvalArgs, clip: &clipguide_clip::Clip, json: bool) -> Result<()> 
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!("zero-shot accuracy on {} held-out scenes (seed {}):", r.count, r.seed);
+        println!(
+            "zero-shot accuracy on {} held-out scenes (seed {}):",
+            r.count, r.seed
+        );
         for (k, v) in &r.accuracy {
             println!("  {k:<18} {:>6.1}%", 100.0 * v);
         }

@@ -10,7 +10,11 @@ fn root() -> PathBuf {
 
 fn fixture(rel: &str) -> PathBuf {
     let p = root().join("tests/fixtures").join(rel);
-    assert!(p.exists(), "missing fixture {}: run python3 tools/make_fixtures.py", p.display());
+    assert!(
+        p.exists(),
+        "missing fixture {}: run python3 tools/make_fixtures.py",
+        p.display()
+    );
     p
 }
 
@@ -30,9 +34,8 @@ fn ok_json(args: &[&str]) -> serde_json::Value {
         "clipguide {args:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn err_text(args: &[&str]) -> String {
@@ -67,7 +70,11 @@ fn embed_text_matches_transformers_reference() {
         &candle_core::Device::Cpu,
     )
     .unwrap();
-    let want = reference["text_embeds"].get(0).unwrap().to_vec1::<f32>().unwrap();
+    let want = reference["text_embeds"]
+        .get(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let v = ok_json(&[
         "embed",
         "--json",
@@ -92,16 +99,32 @@ fn similarity_and_classify_are_consistent() {
     let model = fixture("tiny-clip-quickgelu");
     let m = model.to_str().unwrap();
     let s = ok_json(&[
-        "similarity", "--json", "--model", m, "--image", red.to_str().unwrap(),
-        "--text", "a photo of a cat", "--text", "a photo of a dog", "--text", "a photo of a car",
+        "similarity",
+        "--json",
+        "--model",
+        m,
+        "--image",
+        red.to_str().unwrap(),
+        "--text",
+        "a photo of a cat",
+        "--text",
+        "a photo of a dog",
+        "--text",
+        "a photo of a car",
     ]);
     let probs: Vec<Vec<f32>> = serde_json::from_value(s["probs"].clone()).unwrap();
     let cos: Vec<Vec<f32>> = serde_json::from_value(s["cosine"].clone()).unwrap();
     let total: f32 = probs[0].iter().sum();
     assert!((total - 1.0).abs() < 1e-5, "probabilities sum to {total}");
     let c = ok_json(&[
-        "classify", "--json", "--model", m, "--image", red.to_str().unwrap(),
-        "--labels", "cat,dog,car",
+        "classify",
+        "--json",
+        "--model",
+        m,
+        "--image",
+        red.to_str().unwrap(),
+        "--labels",
+        "cat,dog,car",
     ]);
     // classify's ranking is the similarity table's, sorted.
     let best = cos[0]
@@ -118,26 +141,48 @@ fn similarity_and_classify_are_consistent() {
 #[test]
 fn search_caches_and_refreshes_embeddings() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, rgb) in [("a.png", [250, 0, 0]), ("b.png", [0, 0, 250]), ("c.png", [0, 250, 0])] {
-        write_png(&dir.path().join(name), 48, 48, |x, _| if x < 24 { rgb } else { [255, 255, 255] });
+    for (name, rgb) in [
+        ("a.png", [250, 0, 0]),
+        ("b.png", [0, 0, 250]),
+        ("c.png", [0, 250, 0]),
+    ] {
+        write_png(&dir.path().join(name), 48, 48, |x, _| {
+            if x < 24 {
+                rgb
+            } else {
+                [255, 255, 255]
+            }
+        });
     }
     std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
     let model = fixture("tiny-clip-quickgelu");
     let m = model.to_str().unwrap();
     let d = dir.path().to_str().unwrap();
-    let first = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "2"]);
+    let first = ok_json(&[
+        "search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "2",
+    ]);
     assert_eq!(first["embedded"], 3);
     assert_eq!(first["cached"], 0);
     assert_eq!(first["results"].as_array().unwrap().len(), 2);
-    let second = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "3"]);
+    let second = ok_json(&[
+        "search", "--json", "--model", m, "--dir", d, "--text", "red", "--top", "3",
+    ]);
     assert_eq!(second["embedded"], 0);
     assert_eq!(second["cached"], 3);
     // Same embeddings whether computed or cached: identical scores.
     assert_eq!(first["results"][0], second["results"][0]);
     // A changed file is re-embedded, the others come from the cache.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    write_png(&dir.path().join("b.png"), 64, 48, |_, y| if y < 10 { [0, 0, 0] } else { [9, 9, 200] });
-    let third = ok_json(&["search", "--json", "--model", m, "--dir", d, "--text", "red"]);
+    write_png(&dir.path().join("b.png"), 64, 48, |_, y| {
+        if y < 10 {
+            [0, 0, 0]
+        } else {
+            [9, 9, 200]
+        }
+    });
+    let third = ok_json(&[
+        "search", "--json", "--model", m, "--dir", d, "--text", "red",
+    ]);
     assert_eq!(third["embedded"], 1);
     assert_eq!(third["cached"], 2);
 }
@@ -147,28 +192,118 @@ fn bad_input_gets_clear_errors() {
     let model = fixture("tiny-clip-quickgelu");
     let m = model.to_str().unwrap();
     let e = err_text(&["embed", "--model", m, "--image", "/nonexistent/cat.png"]);
-    assert!(e.contains("/nonexistent/cat.png") && e.contains("not found"), "{e}");
+    assert!(
+        e.contains("/nonexistent/cat.png") && e.contains("not found"),
+        "{e}"
+    );
     let e = err_text(&["embed", "--model", "/nonexistent/model/dir", "--text", "x"]);
     assert!(e.contains("owner/name"), "{e}");
-    let e = err_text(&["classify", "--model", m, "--image", "x.png", "--labels", "cat"]);
+    let e = err_text(&[
+        "classify", "--model", m, "--image", "x.png", "--labels", "cat",
+    ]);
     assert!(e.contains("at least two"), "{e}");
 
     // A checkpoint whose weights are truncated: named, with the fix.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(model.join("config.json"), dir.path().join("config.json")).unwrap();
     let bytes = std::fs::read(model.join("model.safetensors")).unwrap();
-    std::fs::write(dir.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
-    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
-    assert!(e.contains("model.safetensors") && e.contains("corrupt"), "{e}");
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let e = err_text(&[
+        "embed",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--text",
+        "x",
+    ]);
+    assert!(
+        e.contains("model.safetensors") && e.contains("corrupt"),
+        "{e}"
+    );
 
     // Weights from another model: the mismatching tensor is named.
-    std::fs::copy(fixture("tiny-clip-gelu/model.safetensors"), dir.path().join("model.safetensors")).unwrap();
-    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
-    assert!(e.contains("does not match") && e.contains("text_model"), "{e}");
+    std::fs::copy(
+        fixture("tiny-clip-gelu/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let e = err_text(&[
+        "embed",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--text",
+        "x",
+    ]);
+    assert!(
+        e.contains("does not match") && e.contains("text_model"),
+        "{e}"
+    );
 
     // Unknown activation in config.json.
     let cfg = std::fs::read_to_string(model.join("config.json")).unwrap();
-    std::fs::write(dir.path().join("config.json"), cfg.replace("quick_gelu", "swishy")).unwrap();
-    let e = err_text(&["embed", "--model", dir.path().to_str().unwrap(), "--text", "x"]);
+    std::fs::write(
+        dir.path().join("config.json"),
+        cfg.replace("quick_gelu", "swishy"),
+    )
+    .unwrap();
+    let e = err_text(&[
+        "embed",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--text",
+        "x",
+    ]);
     assert!(e.contains("swishy"), "{e}");
+}
+
+#[test]
+fn builtin_model_is_the_default_and_knows_its_vocabulary() {
+    // Draw two scenes from the shapes vocabulary and check that the built-in model (no --model)
+    // matches each caption to its own picture.
+    use clipguide_train::judge::parse_prompt;
+    use clipguide_train::shapes::render;
+    let dir = tempfile::tempdir().unwrap();
+    let captions = [
+        "a red circle in the center on a blue background",
+        "a yellow square in the top left corner on a black background",
+    ];
+    let mut paths = vec![];
+    for (i, c) in captions.iter().enumerate() {
+        let scene = parse_prompt(c)
+            .expect("judge parses its own captions")
+            .to_scene();
+        let p = dir.path().join(format!("{i}.png"));
+        render(&scene, 64).save(&p).unwrap();
+        paths.push(p);
+    }
+    let out = clipguide(&[
+        "similarity",
+        "--json",
+        "--image",
+        paths[0].to_str().unwrap(),
+        "--image",
+        paths[1].to_str().unwrap(),
+        "--text",
+        captions[0],
+        "--text",
+        captions[1],
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cos: Vec<Vec<f32>> = serde_json::from_value(v["cosine"].clone()).unwrap();
+    assert!(
+        cos[0][0] > cos[0][1],
+        "red-circle image prefers the wrong caption: {cos:?}"
+    );
+    assert!(
+        cos[1][1] > cos[1][0],
+        "yellow-square image prefers the wrong caption: {cos:?}"
+    );
 }
