@@ -307,3 +307,63 @@ fn builtin_model_is_the_default_and_knows_its_vocabulary() {
         "yellow-square image prefers the wrong caption: {cos:?}"
     );
 }
+
+#[test]
+fn encode_writes_diffusers_named_tensors() {
+    // The quick-gelu fixture's text half as an sd1-style encoder (hidden size 16).
+    let model = fixture("tiny-clip-quickgelu");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cond.safetensors");
+    let long = "a red circle, ".repeat(30);
+    let o = clipguide(&[
+        "encode",
+        "--preset",
+        "sd1",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        &format!("a (red:1.3) circle BREAK {long}"),
+        "--negative",
+        "blurry",
+        "--weighting",
+        "a1111",
+        "--chunking",
+        "a1111",
+        "--dtype",
+        "f16",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
+    let p = &t["prompt_embeds"];
+    let n = &t["negative_prompt_embeds"];
+    assert_eq!(p.dtype(), candle_core::DType::F16);
+    // BREAK plus a >75-token tail: at least three 77-token chunks, negative aligned to the same length.
+    assert_eq!(p.dims()[0], 1);
+    assert!(
+        p.dims()[1] >= 3 * 77 && p.dims()[1] % 77 == 0,
+        "{:?}",
+        p.dims()
+    );
+    assert_eq!(p.dims()[2], 16);
+    assert_eq!(n.dims(), p.dims());
+    assert!(
+        t.contains_key("pooled_prompt_embeds") && t.contains_key("negative_pooled_prompt_embeds")
+    );
+    // A missing encoder folder is named in the error and no output is written.
+    let bad = dir.path().join("bad.safetensors");
+    let e = err_text(&[
+        "encode",
+        "--preset",
+        "sd1",
+        "--model",
+        "/nonexistent/encoder",
+        "--prompt",
+        "a circle",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(e.contains("/nonexistent/encoder"), "{e}");
+    assert!(!bad.exists());
+}
