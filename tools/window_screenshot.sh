@@ -51,7 +51,8 @@ for _ in $(seq 1 600); do
     fi
     sleep 0.5
 done
-xwd -root -display :99 | "$CONVERT" xwd:- docs/preview.png
+# The window is 768x576 at the top left of the 1024x768 screen: keep just the window.
+xwd -root -display :99 | "$CONVERT" xwd:- -crop 768x576+0+0 +repage docs/preview.png
 echo "wrote docs/preview.png at step ${step:-?} of 60"
 wait "$GEN_PID"
 GEN_PID=
