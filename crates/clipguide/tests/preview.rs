@@ -234,3 +234,48 @@ fn generate_preview_without_display_says_so_once_and_writes_the_output() {
         );
     }
 }
+
+/// A live run with the window open on a virtual X server (Xvfb, installed by .ci/run): the
+/// window must actually open (no "preview unavailable" line) and the run must still finish.
+#[test]
+fn generate_with_a_window_under_xvfb() {
+    let xvfb = Command::new("Xvfb")
+        .args([":97", "-screen", "0", "1024x768x24"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let mut xvfb = xvfb.expect("Xvfb is needed for the window test: apt-get install xvfb");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.png");
+    let o = Command::new(env!("CARGO_BIN_EXE_clipguide"))
+        .args([
+            "generate",
+            "a red circle",
+            "--model",
+            tiny_model().to_str().unwrap(),
+            "--steps",
+            "8",
+            "--size",
+            "32x32",
+            "--preview",
+            "--preview-every",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("DISPLAY", ":97")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = xvfb.kill();
+    let _ = xvfb.wait();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !err.contains("preview unavailable"),
+        "the window did not open:\n{err}"
+    );
+    assert_eq!(image::open(&out).unwrap().width(), 32);
+}
