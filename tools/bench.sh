@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export THREADS=${THREADS:-2} RUNS=${RUNS:-5}
 export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
-cargo build --release --example bench_clip >/dev/null
-rust=$(./target/release/examples/bench_clip)
+# PROFILE=dev uses the workspace's dev profile, where dependencies (candle, gemm) are built at
+# opt-level 3 anyway: nearly release speed without a second full build.
+PROFILE=${PROFILE:-release}
+dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+cargo build --profile "$PROFILE" --example bench_clip >/dev/null
+rust=$(./target/$dir/examples/bench_clip)
 torch=$(python3 tools/bench_torch.py)
 echo "rust:  $rust"
 echo "torch: $torch"

@@ -342,7 +342,7 @@ fn encode_writes_diffusers_named_tensors() {
     // BREAK plus a >75-token tail: at least three 77-token chunks, negative aligned to the same length.
     assert_eq!(p.dims()[0], 1);
     assert!(
-        p.dims()[1] >= 3 * 77 && p.dims()[1] % 77 == 0,
+        p.dims()[1] >= 3 * 77 && p.dims()[1].is_multiple_of(77),
         "{:?}",
         p.dims()
     );
