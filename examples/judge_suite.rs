@@ -38,6 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
     }
     let suite = judge_suite();
+    // With --limit only the first prompts run; rates are over the runs actually made.
+    let runs = suite.len().min(limit).max(1);
     let (mut passed, mut seconds) = (0usize, 0.0f64);
     for (i, prompt) in suite.iter().enumerate().take(limit) {
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
@@ -68,10 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{{\"suite\": {}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": 128}}",
+        "{{\"suite\": {}, \"runs\": {runs}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": 128}}",
         suite.len(),
-        passed as f64 / suite.len() as f64,
-        seconds / suite.len() as f64
+        passed as f64 / runs as f64,
+        seconds / runs as f64
     );
     Ok(())
 }
