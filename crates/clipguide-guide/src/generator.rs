@@ -59,15 +59,11 @@ pub struct ImagePrompt {
     /// The image file.
     pub path: PathBuf,
     /// Loss weight; negative pushes away.
-    #[serde(default = "one")]
+    #[serde(default = "crate::schedule::one")]
     pub weight: f32,
     /// The prompt contributes nothing from this step on.
     #[serde(default)]
     pub stop: Option<usize>,
-}
-
-fn one() -> f32 {
-    1.0
 }
 
 impl ImagePrompt {

@@ -159,6 +159,18 @@ fn touched(in_len: usize, span: Span) -> (usize, usize) {
     (lo as usize, (hi - lo + 1) as usize)
 }
 
+/// The last two dims of an `[..., H, W]` tensor.
+fn image_hw(x: &Tensor) -> Result<(usize, usize)> {
+    match x.dims() {
+        [.., h, w] => Ok((*h, *w)),
+        dims => Err(GuideError::Shape {
+            what: "image",
+            got: dims.to_vec(),
+            expected: "[..., H, W]",
+        }),
+    }
+}
+
 /// [`crop_resize`] written as the two dense matmuls `A_h · X · A_wᵀ` on the pixels the
 /// window touches. Same result; kept as the reference formulation and for callers who want
 /// candle's own ops only. Slower: candle's matmul backward also computes the (unused)
@@ -170,15 +182,7 @@ pub fn crop_resize_dense(
     out_w: usize,
     kind: ResizeKind,
 ) -> Result<Tensor> {
-    let rank = x.rank();
-    if rank < 2 {
-        return Err(GuideError::Shape {
-            what: "image",
-            got: x.dims().to_vec(),
-            expected: "[..., H, W]",
-        });
-    }
-    let (h, w) = (x.dims()[rank - 2], x.dims()[rank - 1]);
+    let (h, w) = image_hw(x)?;
     check_lengths(h, crop.rows(), out_h)?;
     check_lengths(w, crop.cols(), out_w)?;
     let (r0, rn) = touched(h, crop.rows());
@@ -203,6 +207,7 @@ pub fn crop_resize_dense(
         x.dtype(),
         x.device(),
     )?;
+    let rank = x.rank();
     let window = x.narrow(rank - 2, r0, rn)?.narrow(rank - 1, c0, cn)?;
     Ok(a_h.broadcast_matmul(&window)?.broadcast_matmul(&a_w.t()?)?)
 }
@@ -363,15 +368,7 @@ pub fn crop_resize(
     out_w: usize,
     kind: ResizeKind,
 ) -> Result<Tensor> {
-    let rank = x.rank();
-    if rank < 2 {
-        return Err(GuideError::Shape {
-            what: "image",
-            got: x.dims().to_vec(),
-            expected: "[..., H, W]",
-        });
-    }
-    let (h, w) = (x.dims()[rank - 2], x.dims()[rank - 1]);
+    let (h, w) = image_hw(x)?;
     let rows = Arc::new(Banded::new(h, crop.rows(), out_h, kind)?);
     let cols = Arc::new(Banded::new(w, crop.cols(), out_w, kind)?);
     Ok(x.contiguous()?.apply_op1(BandedResize { rows, cols })?)

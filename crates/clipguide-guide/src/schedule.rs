@@ -165,7 +165,8 @@ pub struct PromptSpec {
     pub stop: Option<usize>,
 }
 
-fn one() -> f32 {
+/// Serde default for weights.
+pub(crate) fn one() -> f32 {
     1.0
 }
 
