@@ -41,6 +41,7 @@ fn random_model(dev: &Device) -> ClipModel {
 }
 
 fn main() {
+    clipguide_clip::tune_allocator();
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -62,6 +63,13 @@ fn main() {
         runs,
     );
 
+    if std::env::var("CASES").is_ok_and(|c| c == "image") {
+        println!(
+            "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"peak_rss_mib\": {:.0}}}",
+            peak_rss_mib()
+        );
+        return;
+    }
     let labels = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tools/bench_labels.txt"
@@ -82,7 +90,15 @@ fn main() {
     let text_runs = runs.min(3);
     let text_longest = median(|| text(Padding::Longest), text_runs);
     let text_77 = median(|| text(Padding::MaxLength), 1);
-    let rss = std::fs::read_to_string("/proc/self/status")
+    let rss = peak_rss_mib();
+    println!(
+        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}}}"
+    );
+}
+
+/// Peak resident set size of this process (VmHWM), MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| {
@@ -92,8 +108,5 @@ fn main() {
             })
         })
         .unwrap_or(0.0)
-        / 1024.0;
-    println!(
-        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}}}"
-    );
+        / 1024.0
 }

@@ -13,6 +13,7 @@ use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, judge_suite, parse_prompt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clipguide_clip::tune_allocator();
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);

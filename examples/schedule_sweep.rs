@@ -24,6 +24,7 @@ const SWEEP: &[(&str, ParamKind, &str)] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clipguide_clip::tune_allocator();
     let mut args = std::env::args().skip(1);
     let model = args
         .next()

@@ -10,6 +10,7 @@ use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, parse_prompt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clipguide_clip::tune_allocator();
     let mut args = std::env::args().skip(1);
     let prompt = args
         .next()

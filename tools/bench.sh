@@ -12,15 +12,31 @@ export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 PROFILE=${PROFILE:-release}
 dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 cargo build --profile "$PROFILE" --example bench_clip >/dev/null
+cargo build --profile "$PROFILE" -p clipguide-guide --example bench_step >/dev/null
+STEPS=${STEPS:-5}
+# Guidance step (target 1 and its peak RSS, target 4), then the tower cases (targets 2 and 3).
+gr=$(./target/$dir/examples/bench_step "$STEPS")
+gt=$(python3 tools/bench_guide_torch.py "$STEPS")
 rust=$(./target/$dir/examples/bench_clip)
 torch=$(python3 tools/bench_torch.py)
+echo "guide rust:  $gr"
+echo "guide torch: $gt"
 echo "rust:  $rust"
 echo "torch: $torch"
-python3 - "$rust" "$torch" <<'PY'
+python3 - "$gr" "$gt" "$rust" "$torch" <<'PY'
 import json, sys
-r, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+gr, gt, r, t = (json.loads(a) for a in sys.argv[1:5])
+print(f"guide step: rust {gr['median_s']:.3f}s  torch {gt['median_s']:.3f}s  ratio {gr['median_s']/gt['median_s']:.2f}")
+print(f"guide peak RSS: rust {gr['peak_rss_mib']:.0f} MiB  torch {gt['peak_rss_mib']:.0f} MiB  ratio {gr['peak_rss_mib']/gt['peak_rss_mib']:.2f}")
 for k in ("image_fwd_bwd_b8_224", "text_1000_labels"):
-    print(f"{k}: rust {r[k]:.3f}s  torch {t[k]:.3f}s  ratio {r[k]/t[k]:.2f}")
-print(f"text padded to 77 (rust): {r['text_1000_labels_pad77']:.3f}s")
-print(f"peak RSS: rust {r['peak_rss_mib']:.0f} MiB  torch {t['peak_rss_mib']:.0f} MiB")
+    if k in r and k in t:
+        print(f"{k}: rust {r[k]:.3f}s  torch {t[k]:.3f}s  ratio {r[k]/t[k]:.2f}")
+# ViT-B/32 at 224², batch 8: 400 tokens × 12 layers × 2·12·768² FLOP forward, the same again
+# for the input-gradient backward, plus the patch embedding both ways.
+flop = 2 * (400 * 12 * 2 * 12 * 768**2 + 8 * 49 * 2 * 3072 * 768)
+for side, d in (("rust", r), ("torch", t)):
+    print(f"image fwd+bwd {side}: {flop / d['image_fwd_bwd_b8_224'] / 1e9:.0f} GFLOP/s (peak ≈ 157)")
+if "text_1000_labels_pad77" in r:
+    print(f"text padded to 77 (rust): {r['text_1000_labels_pad77']:.3f}s")
+print(f"tower peak RSS: rust {r['peak_rss_mib']:.0f} MiB  torch {t['peak_rss_mib']:.0f} MiB")
 PY

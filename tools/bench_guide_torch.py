@@ -11,6 +11,8 @@ backward to the spectrum, Adam. 2 threads, float32, frozen model weights.
 """
 
 import json
+import os
+import resource
 import sys
 import time
 
@@ -28,7 +30,7 @@ COLOR = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     torch.manual_seed(0)
     model = CLIPModel(CLIPConfig()).eval()
     for p in model.parameters():
@@ -77,7 +79,8 @@ def main():
         times.append(time.perf_counter() - t)
     times.sort()
     print(json.dumps({"case": "guide_step_256_cutn16_vitb32_torch", "median_s": round(times[len(times) // 2], 3),
-                      "min_s": round(times[0], 3), "steps": steps, "threads": 2, "torch": torch.__version__}))
+                      "min_s": round(times[0], 3), "steps": steps, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
 if __name__ == "__main__":

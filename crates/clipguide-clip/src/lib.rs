@@ -3,6 +3,7 @@
 //!
 //! Every op from pixels to embeddings is differentiable, so guidance can take gradients.
 
+pub mod alloc;
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
 pub mod config;
@@ -10,12 +11,14 @@ pub mod error;
 pub mod hub;
 pub mod model;
 pub mod nn;
+pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;
 
+pub use alloc::tune_allocator;
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::{ClipError, Result};
 pub use model::{cosine_matrix, l2_normalize, ClipModel};

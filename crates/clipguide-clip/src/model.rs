@@ -3,10 +3,11 @@
 
 use crate::config::ClipConfig;
 use crate::error::{ClipError, Result};
+use crate::nn::{linear_no_bias, Linear};
 use crate::text::{TextOutput, TextTransformer};
 use crate::vision::{VisionOutput, VisionTransformer};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use std::path::Path;
 
 #[derive(Debug, Clone)]

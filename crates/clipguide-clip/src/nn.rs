@@ -1,14 +1,52 @@
 //! Transformer building blocks shared by the text and vision towers.
-//! Every op here has a backward in candle, so gradients reach the input pixels.
+//! Every op here has a backward, so gradients reach the input pixels; the hot ones are the fused
+//! kernels of [`crate::ops`].
 
 use crate::config::Activation;
-use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use crate::ops;
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::VarBuilder;
 
-/// Layer norm built from differentiable primitives.
+/// A linear layer (`weight` [out, in], optional bias) computed by [`ops::linear`]: one GEMM over
+/// all leading dims, and no weight gradient when the weight is frozen.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        ops::linear(xs, &self.weight, self.bias.as_ref())
+    }
+}
+
+/// `in_dim → out_dim` with bias, from `vb` (`weight`, `bias`), candle-nn's init.
+pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let l = candle_nn::linear(in_dim, out_dim, vb)?;
+    Ok(Linear::new(l.weight().clone(), l.bias().cloned()))
+}
+
+/// `in_dim → out_dim` without bias.
+pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let l = candle_nn::linear_no_bias(in_dim, out_dim, vb)?;
+    Ok(Linear::new(l.weight().clone(), None))
+}
+
+/// Layer norm over the last dimension with gradients to input, weight and bias.
 ///
 /// `candle_nn::LayerNorm` dispatches to a fused op recorded without backward, which silently
-/// drops the gradient to the input; `layer_norm_slow` is the same maths from basic ops.
+/// drops the gradient to the input; [`ops::layer_norm`] is fused and has one.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -30,63 +68,71 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps)
+        ops::layer_norm(xs, &self.weight, &self.bias, self.eps)
     }
 }
 
 pub fn activation(act: Activation, xs: &Tensor) -> Result<Tensor> {
     match act {
-        // candle_nn::ops::sigmoid is a custom op that does define a backward.
-        Activation::QuickGelu => xs.mul(&candle_nn::ops::sigmoid(&(xs * 1.702)?)?),
+        Activation::QuickGelu => ops::quick_gelu(xs),
         Activation::Gelu => xs.gelu_erf(),
         Activation::GeluTanh => xs.gelu(),
     }
 }
 
+/// q, k and v projections: separate layers while training (each weight a `Var` with its own
+/// gradient), one packed [3·D, D] layer when frozen — one GEMM instead of three, and its output is
+/// already the packed layout [`ops::attention`] reads.
+#[derive(Debug, Clone)]
+enum QkvProjection {
+    Separate { q: Linear, k: Linear, v: Linear },
+    Packed(Linear),
+}
+
 #[derive(Debug, Clone)]
 pub struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    qkv: QkvProjection,
     out_proj: Linear,
     num_heads: usize,
-    head_dim: usize,
     scale: f64,
 }
 
 impl Attention {
     pub fn new(hidden: usize, num_heads: usize, vb: VarBuilder) -> Result<Self> {
         let head_dim = hidden / num_heads;
+        let q = linear(hidden, hidden, vb.pp("q_proj"))?;
+        let k = linear(hidden, hidden, vb.pp("k_proj"))?;
+        let v = linear(hidden, hidden, vb.pp("v_proj"))?;
+        let frozen = [&q, &k, &v]
+            .iter()
+            .all(|l| !l.weight.is_variable() && l.bias.as_ref().is_none_or(|b| !b.is_variable()));
+        let qkv = if frozen && ops::fused_enabled() {
+            let w = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
+            let b = match (&q.bias, &k.bias, &v.bias) {
+                (Some(a), Some(b), Some(c)) => Some(Tensor::cat(&[a, b, c], 0)?),
+                _ => None,
+            };
+            QkvProjection::Packed(Linear::new(w, b))
+        } else {
+            QkvProjection::Separate { q, k, v }
+        };
         Ok(Self {
-            q_proj: linear(hidden, hidden, vb.pp("q_proj"))?,
-            k_proj: linear(hidden, hidden, vb.pp("k_proj"))?,
-            v_proj: linear(hidden, hidden, vb.pp("v_proj"))?,
+            qkv,
             out_proj: linear(hidden, hidden, vb.pp("out_proj"))?,
             num_heads,
-            head_dim,
             scale: (head_dim as f64).powf(-0.5),
         })
     }
 
-    fn split_heads(&self, xs: &Tensor, b: usize, l: usize) -> Result<Tensor> {
-        xs.reshape((b, l, self.num_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()
-    }
-
     /// `mask`: additive, broadcastable to [B, heads, L, L] (the causal mask of the text tower).
     pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, l, d) = xs.dims3()?;
-        let q = self.split_heads(&(self.q_proj.forward(xs)? * self.scale)?, b, l)?;
-        let k = self.split_heads(&self.k_proj.forward(xs)?, b, l)?;
-        let v = self.split_heads(&self.v_proj.forward(xs)?, b, l)?;
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        // softmax_last_dim is fused without backward; the composite softmax differentiates.
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
+        let packed = match &self.qkv {
+            QkvProjection::Packed(l) => l.forward(xs)?,
+            QkvProjection::Separate { q, k, v } => {
+                Tensor::cat(&[q.forward(xs)?, k.forward(xs)?, v.forward(xs)?], 2)?
+            }
+        };
+        let out = ops::attention(&packed, self.num_heads, self.scale, mask)?;
         self.out_proj.forward(&out)
     }
 }

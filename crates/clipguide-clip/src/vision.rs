@@ -94,7 +94,9 @@ impl VisionTransformer {
         }
         let d = self.config.hidden_size;
         let w_flat = self.patch_weight.reshape((d, ()))?;
-        let patches = self.patchify(px)?.broadcast_matmul(&w_flat.t()?)?;
+        // A patch embedding is a linear map of the flattened patch: one GEMM, no weight gradient
+        // when frozen.
+        let patches = crate::ops::linear(&self.patchify(px)?, &w_flat, None)?;
         let cls = self
             .class_embedding
             .reshape((1, 1, d))?

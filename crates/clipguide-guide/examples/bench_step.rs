@@ -34,6 +34,7 @@ fn random_clip(dev: &Device) -> Result<Clip, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clipguide_clip::tune_allocator();
     let steps: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())
@@ -51,8 +52,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
+    let peak_rss_mib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0;
     println!(
-        "{{\"case\": \"guide_step_256_cutn16_vitb32\", \"median_s\": {:.3}, \"min_s\": {:.3}, \"steps\": {steps}, \"threads\": \"{}\"}}",
+        "{{\"case\": \"guide_step_256_cutn16_vitb32\", \"median_s\": {:.3}, \"min_s\": {:.3}, \"steps\": {steps}, \"threads\": \"{}\", \"peak_rss_mib\": {peak_rss_mib:.0}}}",
         times[times.len() / 2],
         times[0],
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())

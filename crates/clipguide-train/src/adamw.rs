@@ -34,6 +34,8 @@ pub struct AdamW {
     v: Vec<Var>,
     t: usize,
     cfg: AdamWConfig,
+    /// Per-parameter learning-rate multipliers (1 unless set).
+    lr_mult: Vec<f64>,
 }
 
 impl AdamW {
@@ -49,7 +51,9 @@ impl AdamW {
             .iter()
             .map(|v| Var::zeros(v.shape(), v.dtype(), v.device()))
             .collect::<Result<_>>()?;
+        let lr_mult = vec![1.0; names.len()];
         Ok(Self {
+            lr_mult,
             names,
             vars,
             m,
@@ -57,6 +61,15 @@ impl AdamW {
             t: 0,
             cfg,
         })
+    }
+
+    /// Multiplies the learning rate of every parameter whose name satisfies `pick`.
+    pub fn set_lr_multiplier(&mut self, pick: impl Fn(&str) -> bool, mult: f64) {
+        for (name, m) in self.names.iter().zip(self.lr_mult.iter_mut()) {
+            if pick(name) {
+                *m = mult;
+            }
+        }
     }
 
     pub fn set_lr(&mut self, lr: f64) {
@@ -70,7 +83,14 @@ impl AdamW {
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-        for ((var, m), v) in self.vars.iter().zip(&self.m).zip(&self.v) {
+        for (((var, m), v), mult) in self
+            .vars
+            .iter()
+            .zip(&self.m)
+            .zip(&self.v)
+            .zip(&self.lr_mult)
+        {
+            let lr = c.lr * mult;
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
@@ -79,7 +99,7 @@ impl AdamW {
             let update = ((&nm / bc1)? / ((&nv / bc2)?.sqrt()? + c.eps)?)?;
             // Decay only matrices (weights), as is customary: not biases, norms or the temperature.
             let decay = if var.rank() >= 2 { c.weight_decay } else { 0.0 };
-            let new = ((var.as_tensor() * (1.0 - c.lr * decay))? - (update * c.lr)?)?;
+            let new = ((var.as_tensor() * (1.0 - lr * decay))? - (update * lr)?)?;
             m.set(&nm)?;
             v.set(&nv)?;
             var.set(&new)?;

@@ -93,6 +93,7 @@ enum Command {
 }
 
 fn main() {
+    clipguide_clip::tune_allocator();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");

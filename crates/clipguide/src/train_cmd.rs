@@ -71,6 +71,9 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
+    /// ViT patch side (must divide --image-size).
+    #[arg(long, default_value_t = 16)]
+    pub patch_size: usize,
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
     /// PGD steps of adversarial training per batch (0 = off).
@@ -79,6 +82,19 @@ pub struct TrainArgs {
     /// Max Gaussian noise std of the augmentation.
     #[arg(long, default_value_t = 0.08)]
     pub noise: f32,
+    /// Fraction of each batch given to groups of scenes that differ in one attribute
+    /// (placement, shape or count); 0 turns them off.
+    #[arg(long, default_value_t = 0.0)]
+    pub hard_negatives: f32,
+    /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub aux_weight: f32,
+    /// Learning-rate multiplier of the vision position and patch embeddings.
+    #[arg(long, default_value_t = 1.0)]
+    pub embedding_lr_mult: f64,
+    /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Continue from the checkpoint in --out.
     #[arg(long)]
     pub resume: bool,
@@ -89,6 +105,12 @@ pub struct TrainArgs {
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let dev = Device::Cpu;
+    if !(0.0..=1.0).contains(&a.hard_negatives) {
+        bail!(
+            "--hard-negatives {} is out of range: give a fraction of the batch between 0 and 1",
+            a.hard_negatives
+        );
+    }
     let data = if a.data == "shapes" {
         DataSource::shapes(a.seed, a.image_size as u32)?
     } else {
@@ -105,12 +127,21 @@ pub fn train(a: TrainArgs) -> Result<()> {
             warmup: a.warmup,
             seed: a.seed,
             image_size: a.image_size,
+            patch_size: a.patch_size,
             checkpoint_every: a.checkpoint_every,
             ..TrainConfig::default()
         };
         cfg.augment.pgd_steps = a.pgd_steps;
         cfg.augment.noise_std = a.noise;
-        Trainer::new(cfg, data, &dev)?
+        cfg.hard_negatives.fraction = a.hard_negatives;
+        cfg.aux_weight = a.aux_weight;
+        cfg.embedding_lr_mult = a.embedding_lr_mult;
+        let mut t = Trainer::new(cfg, data, &dev)?;
+        if let Some(init) = &a.init {
+            t.init_weights_from(init)
+                .with_context(|| format!("--init {}", init.display()))?;
+        }
+        t
     };
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -3,6 +3,7 @@
 
 mod captions;
 mod dataset;
+mod hard_negatives;
 mod render;
 mod scene;
 mod zero_shot;
@@ -14,6 +15,7 @@ pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
+pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
 pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,

@@ -1,0 +1,735 @@
+//! Fused CPU kernels with hand-written backward passes for the towers' hot spots.
+//!
+//! Why not candle's ops: `candle_nn::ops::layer_norm` and `softmax_last_dim` are fused but have no
+//! backward (the gradient to the pixels silently vanishes), and their differentiable composites
+//! (`layer_norm_slow`, `softmax`) run 6–10 separate passes, each allocating and each recording a
+//! backward node. candle's matmul backward also always computes the gradient of *both* operands,
+//! so with frozen weights every linear layer paid for a weight gradient nobody reads (for a
+//! batched input, against a weight broadcast over the batch and summed again).
+//!
+//! Each op here is one pass forward and one pass backward, f32 on the CPU. Callers use
+//! [`layer_norm`], [`softmax_last_dim`], [`quick_gelu`] and [`linear`], which fall back to
+//! candle's composites on other devices and dtypes, so the same model code runs everywhere.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D,
+};
+use rayon::prelude::*;
+
+/// Rows per rayon task: enough work per task that scheduling stays negligible.
+const MIN_ROWS_PER_TASK: usize = 16;
+
+/// `CLIPGUIDE_UNFUSED=1` switches every op here back to candle's composites (and linear layers to
+/// candle-nn's batched matmul): the "before" side of benchmarks, and a way to rule these kernels
+/// out when debugging.
+pub fn fused_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var_os("CLIPGUIDE_UNFUSED").is_none_or(|v| v.is_empty() || v == "0")
+    })
+}
+
+fn fused_ok(xs: &Tensor) -> bool {
+    fused_enabled() && xs.device().is_cpu() && xs.dtype() == DType::F32
+}
+
+/// The contiguous f32 data of a CPU tensor's storage under `layout`.
+fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("fused op: input must be contiguous"),
+    }
+}
+
+fn tensor_f32(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer norm
+
+struct LayerNormOp {
+    eps: f32,
+}
+
+/// Mean and 1/σ of one row (two passes: stable for rows with a large mean).
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "clipguide-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1)?;
+        let w = contiguous_f32(s2, l2)?;
+        let b = contiguous_f32(s3, l3)?;
+        let d = w.len();
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d * MIN_ROWS_PER_TASK)
+            .zip(x.par_chunks(d * MIN_ROWS_PER_TASK))
+            .for_each(|(o, x)| {
+                for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
+                    let (mean, rstd) = row_stats(x, self.eps);
+                    for i in 0..d {
+                        o[i] = (x[i] - mean) * rstd * w[i] + b[i];
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = w.elem_count();
+        let xv = tensor_f32(x)?;
+        let wv = tensor_f32(w)?;
+        let gv = tensor_f32(grad)?;
+        let rows = xv.len() / d;
+        let mut dx = vec![0f32; xv.len()];
+        // Per-task partial sums of dw/db, reduced afterwards (deterministic: fixed chunking).
+        let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(d * MIN_ROWS_PER_TASK)
+            .zip(xv.par_chunks(d * MIN_ROWS_PER_TASK))
+            .zip(gv.par_chunks(d * MIN_ROWS_PER_TASK))
+            .map(|((dx, x), g)| {
+                let mut dw = vec![0f32; d];
+                let mut db = vec![0f32; d];
+                let mut xhat = vec![0f32; d];
+                for ((dx, x), g) in dx.chunks_mut(d).zip(x.chunks(d)).zip(g.chunks(d)) {
+                    let (mean, rstd) = row_stats(x, self.eps);
+                    let (mut m1, mut m2) = (0f32, 0f32);
+                    for i in 0..d {
+                        xhat[i] = (x[i] - mean) * rstd;
+                        let gw = g[i] * wv[i];
+                        m1 += gw;
+                        m2 += gw * xhat[i];
+                        dw[i] += g[i] * xhat[i];
+                        db[i] += g[i];
+                    }
+                    let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                    for i in 0..d {
+                        dx[i] = rstd * (g[i] * wv[i] - m1 - xhat[i] * m2);
+                    }
+                }
+                (dw, db)
+            })
+            .collect();
+        let mut dw = vec![0f32; d];
+        let mut db = vec![0f32; d];
+        for (pw, pb) in partial {
+            for i in 0..d {
+                dw[i] += pw[i];
+                db[i] += pb[i];
+            }
+        }
+        let _ = rows;
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+            Some(Tensor::from_vec(db, w.shape(), dev)?),
+        ))
+    }
+}
+
+/// Layer norm over the last dimension, differentiable in the input, weight and bias.
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    if !fused_ok(xs) || !fused_ok(weight) || !fused_ok(bias) {
+        return candle_nn::ops::layer_norm_slow(xs, weight, bias, eps);
+    }
+    xs.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        LayerNormOp { eps },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax over the last dimension
+
+struct SoftmaxOp;
+
+impl CustomOp1 for SoftmaxOp {
+    fn name(&self) -> &'static str {
+        "clipguide-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l)?;
+        let d = l.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(d * MIN_ROWS_PER_TASK)
+            .zip(x.par_chunks(d * MIN_ROWS_PER_TASK))
+            .for_each(|(o, x)| {
+                for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
+                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0f32;
+                    for i in 0..d {
+                        o[i] = (x[i] - max).exp();
+                        sum += o[i];
+                    }
+                    let inv = 1.0 / sum;
+                    o.iter_mut().for_each(|v| *v *= inv);
+                }
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // dx = y ⊙ (dy − Σ dy⊙y), row by row.
+        let y = tensor_f32(res)?;
+        let g = tensor_f32(grad)?;
+        let d = arg.dims().last().copied().unwrap_or(1).max(1);
+        let mut dx = vec![0f32; y.len()];
+        dx.par_chunks_mut(d * MIN_ROWS_PER_TASK)
+            .zip(y.par_chunks(d * MIN_ROWS_PER_TASK))
+            .zip(g.par_chunks(d * MIN_ROWS_PER_TASK))
+            .for_each(|((dx, y), g)| {
+                for ((dx, y), g) in dx.chunks_mut(d).zip(y.chunks(d)).zip(g.chunks(d)) {
+                    let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+                    for i in 0..d {
+                        dx[i] = y[i] * (g[i] - dot);
+                    }
+                }
+            });
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+/// Softmax over the last dimension, differentiable.
+pub fn softmax_last_dim(xs: &Tensor) -> Result<Tensor> {
+    if !fused_ok(xs) {
+        return candle_nn::ops::softmax(xs, D::Minus1);
+    }
+    xs.contiguous()?.apply_op1(SoftmaxOp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// quick_gelu: x·σ(1.702·x)
+
+struct QuickGeluOp;
+
+const QUICK_GELU_ALPHA: f32 = 1.702;
+
+fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+impl CustomOp1 for QuickGeluOp {
+    fn name(&self) -> &'static str {
+        "clipguide-quick-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l)?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(4096)
+            .zip(x.par_chunks(4096))
+            .for_each(|(o, x)| {
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = v * sigmoid(QUICK_GELU_ALPHA * v);
+                }
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let x = tensor_f32(arg)?;
+        let g = tensor_f32(grad)?;
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(4096)
+            .zip(x.par_chunks(4096))
+            .zip(g.par_chunks(4096))
+            .for_each(|((dx, x), g)| {
+                for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
+                    let s = sigmoid(QUICK_GELU_ALPHA * v);
+                    *dx = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
+                }
+            });
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+/// `x·σ(1.702·x)`, differentiable.
+pub fn quick_gelu(xs: &Tensor) -> Result<Tensor> {
+    if !fused_ok(xs) {
+        return xs.mul(&candle_nn::ops::sigmoid(&(xs * QUICK_GELU_ALPHA as f64)?)?);
+    }
+    xs.contiguous()?.apply_op1(QuickGeluOp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear layer with a frozen weight
+
+/// `x·Wᵀ + b` whose backward gives only the input gradient.
+struct FrozenLinearOp {
+    /// [out, in]
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl CustomOp1 for FrozenLinearOp {
+    fn name(&self) -> &'static str {
+        "clipguide-frozen-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (rows, k) = l.shape().dims2()?;
+        let (n, wk) = self.weight.dims2()?;
+        if wk != k {
+            candle_core::bail!("linear: input has {k} features, the weight expects {wk}");
+        }
+        let wt = self.weight.t()?;
+        let (ws, wl) = wt.storage_and_layout();
+        let Storage::Cpu(ws) = &*ws else {
+            candle_core::bail!("frozen linear: weight is not on the CPU");
+        };
+        // One GEMM over all rows (batch × tokens): [rows, k] · [k, n].
+        let out = s.matmul(ws, (1, rows, n, k), l, wl)?;
+        let mut out = match out {
+            CpuStorage::F32(v) => v,
+            _ => candle_core::bail!("frozen linear: expected f32"),
+        };
+        if let Some(b) = &self.bias {
+            let b = tensor_f32(b)?;
+            out.par_chunks_mut(n * MIN_ROWS_PER_TASK).for_each(|o| {
+                for row in o.chunks_mut(n) {
+                    row.iter_mut().zip(&b).for_each(|(o, b)| *o += b);
+                }
+            });
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.weight)?))
+    }
+}
+
+/// `x·Wᵀ (+ b)` over the last dimension of `xs` (any leading dims), as one GEMM.
+///
+/// With a frozen weight (a plain tensor, not a `Var`) on the CPU, the backward computes only the
+/// input gradient; with a `Var` weight (training) it is candle's matmul, weight gradient included.
+pub fn linear(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if !fused_enabled() {
+        // candle-nn's Linear: batched matmul against the weight broadcast over the batch.
+        let y = xs.broadcast_matmul(&weight.t()?)?;
+        return match bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        };
+    }
+    let dims = xs.dims().to_vec();
+    let k = *dims.last().unwrap_or(&1);
+    let rows = xs.elem_count() / k.max(1);
+    let n = weight.dim(0)?;
+    let x2 = xs.reshape((rows, k))?;
+    let frozen = !weight.is_variable() && bias.is_none_or(|b| !b.is_variable());
+    let y = if frozen && fused_ok(xs) && fused_ok(weight) {
+        x2.contiguous()?.apply_op1(FrozenLinearOp {
+            weight: weight.contiguous()?,
+            bias: bias.cloned(),
+        })?
+    } else {
+        let y = x2.matmul(&weight.t()?)?;
+        match bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        }
+    };
+    let mut out = dims;
+    *out.last_mut().expect("rank ≥ 1") = n;
+    y.reshape(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-head attention core: softmax(q·kᵀ·scale + mask)·v from packed projections
+
+/// Attention over a packed `[B, L, 3·D]` tensor (q | k | v, heads contiguous inside each) to
+/// `[B, L, D]`. One task per (batch, head); the L×L probabilities are recomputed in the backward
+/// instead of stored (L ≤ 77 here, so that is cheaper than keeping them).
+struct AttentionOp {
+    heads: usize,
+    scale: f32,
+    /// Additive [L, L] mask (the text tower's causal mask), if any.
+    mask: Option<std::sync::Arc<Vec<f32>>>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators so the loop vectorises without fast-math.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+impl AttentionOp {
+    /// Row-major [L, L] probabilities of one (batch, head): `qkv` is that batch's [L, 3D] block.
+    fn probs(&self, qkv: &[f32], l: usize, d: usize, h: usize) -> Vec<f32> {
+        let dh = d / self.heads;
+        let row = 3 * d;
+        let mut p = vec![0f32; l * l];
+        for i in 0..l {
+            let q = &qkv[i * row + h * dh..i * row + (h + 1) * dh];
+            let pi = &mut p[i * l..(i + 1) * l];
+            let mut max = f32::NEG_INFINITY;
+            for (j, pij) in pi.iter_mut().enumerate() {
+                let k = &qkv[j * row + d + h * dh..j * row + d + (h + 1) * dh];
+                let mut v = dot(q, k) * self.scale;
+                if let Some(m) = &self.mask {
+                    v += m[i * l + j];
+                }
+                *pij = v;
+                max = max.max(v);
+            }
+            let mut sum = 0f32;
+            for v in pi.iter_mut() {
+                *v = if max == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    (*v - max).exp()
+                };
+                sum += *v;
+            }
+            let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+            pi.iter_mut().for_each(|v| *v *= inv);
+        }
+        p
+    }
+}
+
+impl CustomOp1 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "clipguide-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = contiguous_f32(s, layout)?;
+        let (b, l, d3) = layout.shape().dims3()?;
+        let d = d3 / 3;
+        let dh = d / self.heads;
+        // Each task returns its head's [L, dh] output; they are interleaved into [B, L, D] after.
+        let parts: Vec<Vec<f32>> = (0..b * self.heads)
+            .into_par_iter()
+            .map(|t| {
+                let (bi, h) = (t / self.heads, t % self.heads);
+                let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
+                let p = self.probs(blk, l, d, h);
+                let mut o = vec![0f32; l * dh];
+                for i in 0..l {
+                    let oi = &mut o[i * dh..(i + 1) * dh];
+                    for j in 0..l {
+                        let pij = p[i * l + j];
+                        if pij != 0.0 {
+                            let v = &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
+                            axpy(pij, v, oi);
+                        }
+                    }
+                }
+                o
+            })
+            .collect();
+        let mut out = vec![0f32; b * l * d];
+        for (t, o) in parts.iter().enumerate() {
+            let (bi, h) = (t / self.heads, t % self.heads);
+            for i in 0..l {
+                let dst = (bi * l + i) * d + h * dh;
+                out[dst..dst + dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, l, d))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (b, l, d3) = arg.dims3()?;
+        let d = d3 / 3;
+        let dh = d / self.heads;
+        let qkv = tensor_f32(arg)?;
+        let go = tensor_f32(grad)?;
+        // Per task: dq, dk, dv of one head, each [L, dh].
+        let parts: Vec<[Vec<f32>; 3]> = (0..b * self.heads)
+            .into_par_iter()
+            .map(|t| {
+                let (bi, h) = (t / self.heads, t % self.heads);
+                let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
+                let gblk = &go[bi * l * d..(bi + 1) * l * d];
+                let p = self.probs(blk, l, d, h);
+                let q = |i: usize| &blk[i * d3 + h * dh..i * d3 + (h + 1) * dh];
+                let k = |j: usize| &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh];
+                let v = |j: usize| &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
+                let g = |i: usize| &gblk[i * d + h * dh..i * d + (h + 1) * dh];
+                let (mut dq, mut dk, mut dv) =
+                    (vec![0f32; l * dh], vec![0f32; l * dh], vec![0f32; l * dh]);
+                let mut ds = vec![0f32; l];
+                for i in 0..l {
+                    let pi = &p[i * l..(i + 1) * l];
+                    // dP_ij = dO_i·v_j, then the softmax backward on row i.
+                    let mut rowdot = 0f32;
+                    for j in 0..l {
+                        ds[j] = if pi[j] != 0.0 { dot(g(i), v(j)) } else { 0.0 };
+                        rowdot += ds[j] * pi[j];
+                    }
+                    for j in 0..l {
+                        if pi[j] == 0.0 {
+                            continue;
+                        }
+                        let dsij = pi[j] * (ds[j] - rowdot) * self.scale;
+                        axpy(dsij, k(j), &mut dq[i * dh..(i + 1) * dh]);
+                        axpy(dsij, q(i), &mut dk[j * dh..(j + 1) * dh]);
+                        axpy(pi[j], g(i), &mut dv[j * dh..(j + 1) * dh]);
+                    }
+                }
+                [dq, dk, dv]
+            })
+            .collect();
+        let mut out = vec![0f32; b * l * d3];
+        for (t, parts) in parts.iter().enumerate() {
+            let (bi, h) = (t / self.heads, t % self.heads);
+            for (which, part) in parts.iter().enumerate() {
+                for i in 0..l {
+                    let dst = (bi * l + i) * d3 + which * d + h * dh;
+                    out[dst..dst + dh].copy_from_slice(&part[i * dh..(i + 1) * dh]);
+                }
+            }
+        }
+        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+    }
+}
+
+/// `softmax(q·kᵀ·scale + mask)·v` per head from packed `qkv` [B, L, 3·D] (q | k | v) to
+/// [B, L, D], differentiable in `qkv`. `mask`: additive, [1, 1, L, L] or [L, L].
+///
+/// The fused kernel needs a CPU f32 input; elsewhere the same maths runs as candle ops.
+pub fn attention(qkv: &Tensor, heads: usize, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, l, d3) = qkv.dims3()?;
+    let d = d3 / 3;
+    let mask_ok = mask.is_none_or(|m| m.elem_count() == l * l);
+    if fused_ok(qkv) && mask_ok {
+        let mask = match mask {
+            Some(m) => Some(std::sync::Arc::new(tensor_f32(&m.to_dtype(DType::F32)?)?)),
+            None => None,
+        };
+        return qkv.contiguous()?.apply_op1(AttentionOp {
+            heads,
+            scale: scale as f32,
+            mask,
+        });
+    }
+    let dh = d / heads;
+    let split = |i: usize| -> Result<Tensor> {
+        qkv.narrow(2, i * d, d)?
+            .reshape((b, l, heads, dh))?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    if let Some(m) = mask {
+        scores = scores.broadcast_add(m)?;
+    }
+    let probs = softmax_last_dim(&scores)?;
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor {
+        // A small LCG keeps the test independent of candle's unseedable RNG.
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Value and input gradient of `f` against the composite reference `g` (weighted sum loss).
+    fn check(
+        f: impl Fn(&Tensor) -> Result<Tensor>,
+        g: impl Fn(&Tensor) -> Result<Tensor>,
+        shape: &[usize],
+    ) {
+        let x = Var::from_tensor(&randn(shape, 1)).unwrap();
+        let (a, b) = (f(x.as_tensor()).unwrap(), g(x.as_tensor()).unwrap());
+        let w = randn(a.dims(), 2);
+        assert!(
+            max_diff(&a, &b) < 1e-5,
+            "forward differs: {}",
+            max_diff(&a, &b)
+        );
+        let ga = (a * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (b * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let (ga, gb) = (
+            ga.get(x.as_tensor()).unwrap(),
+            gb.get(x.as_tensor()).unwrap(),
+        );
+        assert!(
+            max_diff(gb, &Tensor::zeros_like(gb).unwrap()) > 1e-3,
+            "reference grad is zero"
+        );
+        assert!(
+            max_diff(ga, gb) < 1e-5,
+            "gradient differs: {}",
+            max_diff(ga, gb)
+        );
+    }
+
+    #[test]
+    fn layer_norm_matches_composite_in_all_three_gradients() {
+        let x = Var::from_tensor(&randn(&[3, 5, 40], 1).affine(3.0, 1.5).unwrap()).unwrap();
+        let w = Var::from_tensor(&randn(&[40], 2)).unwrap();
+        let b = Var::from_tensor(&randn(&[40], 3)).unwrap();
+        let probe = randn(&[3, 5, 40], 4);
+        let fused = layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5).unwrap();
+        let slow =
+            candle_nn::ops::layer_norm_slow(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-5)
+                .unwrap();
+        assert!(max_diff(&fused, &slow) < 1e-5);
+        let gf = (fused * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gs = (slow * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &w, &b] {
+            let (a, c) = (
+                gf.get(v.as_tensor()).unwrap(),
+                gs.get(v.as_tensor()).unwrap(),
+            );
+            assert!(max_diff(a, c) < 1e-4, "grad differs by {}", max_diff(a, c));
+        }
+    }
+
+    #[test]
+    fn attention_matches_composite_with_and_without_mask() {
+        let (b, l, heads, dh) = (2, 7, 3, 10);
+        let d = heads * dh;
+        let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
+        for m in [None, Some(&mask)] {
+            let reference = |x: &Tensor| -> Result<Tensor> {
+                let split = |i: usize| -> Result<Tensor> {
+                    x.narrow(2, i * d, d)?
+                        .reshape((b, l, heads, dh))?
+                        .transpose(1, 2)?
+                        .contiguous()
+                };
+                let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+                let mut s = (q.matmul(&k.t()?)? * 0.3)?;
+                if let Some(m) = m {
+                    s = s.broadcast_add(m)?;
+                }
+                candle_nn::ops::softmax(&s, D::Minus1)?
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .reshape((b, l, d))
+            };
+            check(|x| attention(x, heads, 0.3, m), reference, &[b, l, 3 * d]);
+        }
+    }
+
+    #[test]
+    fn softmax_matches_composite() {
+        check(
+            softmax_last_dim,
+            |x| candle_nn::ops::softmax(x, D::Minus1),
+            &[4, 3, 17],
+        );
+    }
+
+    #[test]
+    fn quick_gelu_matches_composite() {
+        check(
+            quick_gelu,
+            |x| x.mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
+            &[7, 33],
+        );
+    }
+
+    #[test]
+    fn frozen_linear_matches_matmul_and_skips_the_weight() {
+        let w = randn(&[6, 10], 5);
+        let b = randn(&[6], 6);
+        check(
+            |x| linear(x, &w, Some(&b)),
+            |x| x.broadcast_matmul(&w.t()?)?.broadcast_add(&b),
+            &[2, 3, 10],
+        );
+        // A Var weight takes the ordinary path and gets its gradient.
+        let wv = Var::from_tensor(&w).unwrap();
+        let x = randn(&[2, 3, 10], 7);
+        let g = linear(&x, wv.as_tensor(), None)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(
+            g.get(wv.as_tensor()).is_some(),
+            "trainable weight got no gradient"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Hard-negative groups: scenes that differ in exactly one attribute (placement, count or shape),
+//! trained in the same batch.
+//!
+//! Why: with random scenes, colour and background alone tell almost every pair in a batch of 64
+//! apart, so the contrastive loss never asks the model where an object is, how many there are or
+//! what shape it has (a model trained that way scored chance on placement). A group of scenes that
+//! differ only in placement makes placement the one thing that separates their captions.
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::scene::{Placement, SceneConfig, SceneSpec, Shape};
+use super::zero_shot::Attribute;
+
+/// The attributes a hard-negative group varies, with their sampling weights.
+pub const HARD_NEGATIVE_ATTRIBUTES: [(Attribute, f64); 3] = [
+    (Attribute::Placement, 0.4),
+    (Attribute::Shape, 0.35),
+    (Attribute::Count, 0.25),
+];
+
+/// Settings of the hard-negative sampler.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct HardNegatives {
+    /// Fraction of each batch made of hard-negative groups (0 = off).
+    pub fraction: f32,
+    /// Scenes per group (at most 3 for count, which has three values).
+    pub group_size: usize,
+}
+
+impl Default for HardNegatives {
+    /// Off: old trainer states without this field resume exactly as they were trained.
+    fn default() -> Self {
+        Self {
+            fraction: 0.0,
+            group_size: 4,
+        }
+    }
+}
+
+impl HardNegatives {
+    /// The shipped model's recipe: half of every batch in groups of four.
+    pub fn recipe() -> Self {
+        Self {
+            fraction: 0.5,
+            group_size: 4,
+        }
+    }
+
+    /// How many of `batch` items are hard negatives (whole groups only).
+    pub fn count(&self, batch: usize) -> usize {
+        if self.group_size < 2 || self.fraction <= 0.0 {
+            return 0;
+        }
+        let n = (batch as f32 * self.fraction.clamp(0.0, 1.0)) as usize;
+        n - n % self.group_size
+    }
+
+    /// `n` scenes in groups (see [`Self::groups`]), flattened in order.
+    pub fn scenes(&self, n: usize, rng: &mut ChaCha8Rng) -> Vec<SceneSpec> {
+        self.groups(n, rng).into_iter().flatten().collect()
+    }
+
+    /// Groups holding `n` scenes in all; each group shares everything but one attribute. Groups
+    /// with fewer distinct values than `group_size` (count has three) are followed by a fresh one.
+    pub fn groups(&self, n: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<SceneSpec>> {
+        let config = SceneConfig {
+            max_groups: 1,
+            ..SceneConfig::default()
+        };
+        let mut out = vec![];
+        let mut len = 0;
+        while len < n {
+            let base = SceneSpec::random_with(rng, &config);
+            let attribute = weighted_attribute(rng);
+            let want = self.group_size.min(n - len);
+            let g = variants(&base, attribute, want, rng);
+            len += g.len();
+            out.push(g);
+        }
+        out
+    }
+}
+
+fn weighted_attribute(rng: &mut ChaCha8Rng) -> Attribute {
+    let total: f64 = HARD_NEGATIVE_ATTRIBUTES.iter().map(|(_, w)| w).sum();
+    let mut u = rng.random_range(0.0..total);
+    for (a, w) in HARD_NEGATIVE_ATTRIBUTES {
+        if u < w {
+            return a;
+        }
+        u -= w;
+    }
+    HARD_NEGATIVE_ATTRIBUTES[0].0
+}
+
+/// Up to `want` copies of a single-group `base` with distinct values of `attribute`.
+fn variants(
+    base: &SceneSpec,
+    attribute: Attribute,
+    want: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<SceneSpec> {
+    let with = |f: &dyn Fn(&mut SceneSpec)| {
+        let mut s = base.clone();
+        f(&mut s);
+        s
+    };
+    match attribute {
+        Attribute::Placement => {
+            let mut p = Placement::ALL.to_vec();
+            p.shuffle(rng);
+            p.into_iter()
+                .take(want)
+                .map(|p| with(&|s| s.groups[0].placement = p))
+                .collect()
+        }
+        Attribute::Shape => {
+            let mut v = Shape::ALL.to_vec();
+            v.shuffle(rng);
+            v.into_iter()
+                .take(want)
+                .map(|shape| with(&|s| s.groups[0].shape = shape))
+                .collect()
+        }
+        _ => {
+            let mut v = vec![1u8, 2, 3];
+            v.shuffle(rng);
+            v.into_iter()
+                .take(want)
+                .map(|n| with(&|s| s.groups[0].count = n))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shapes::canonical_caption;
+    use rand::SeedableRng;
+
+    #[test]
+    fn groups_differ_in_exactly_one_attribute() {
+        let hn = HardNegatives::recipe();
+        assert_eq!(hn.count(64), 32);
+        assert_eq!(HardNegatives::default().count(64), 0);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let groups = hn.groups(400, &mut rng);
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 400);
+        let mut varied = std::collections::HashMap::new();
+        for g in &groups {
+            let last = std::ptr::eq(g, groups.last().unwrap());
+            assert!(g.len() >= 2 || last, "group of {}", g.len());
+            let a = &g[0];
+            for b in &g[1..] {
+                assert_eq!(a.background, b.background);
+                let (ga, gb) = (a.groups[0], b.groups[0]);
+                assert_eq!((ga.colour, ga.size), (gb.colour, gb.size));
+                let diffs = [
+                    ga.placement != gb.placement,
+                    ga.shape != gb.shape,
+                    ga.count != gb.count,
+                ];
+                assert_eq!(diffs.iter().filter(|d| **d).count(), 1, "{a:?} vs {b:?}");
+                *varied.entry(diffs.iter().position(|d| *d)).or_insert(0) += 1;
+                assert_ne!(canonical_caption(a), canonical_caption(b));
+            }
+        }
+        assert_eq!(
+            varied.len(),
+            3,
+            "all three attributes are varied: {varied:?}"
+        );
+    }
+
+    #[test]
+    fn same_seed_same_scenes() {
+        let hn = HardNegatives::recipe();
+        let a = hn.scenes(40, &mut ChaCha8Rng::seed_from_u64(9));
+        let b = hn.scenes(40, &mut ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(a, b);
+    }
+}
