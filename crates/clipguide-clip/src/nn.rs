@@ -167,6 +167,8 @@ pub struct EncoderLayer {
     layer_norm1: LayerNorm,
     mlp: Mlp,
     layer_norm2: LayerNorm,
+    /// Frozen quick_gelu layers run as one fused node ([`ops::frozen_layer`]).
+    fused: Option<ops::FrozenLayerWeights>,
 }
 
 impl EncoderLayer {
@@ -178,15 +180,66 @@ impl EncoderLayer {
         eps: f64,
         vb: VarBuilder,
     ) -> Result<Self> {
-        Ok(Self {
+        let mut layer = Self {
             self_attn: Attention::new(hidden, heads, vb.pp("self_attn"))?,
             layer_norm1: LayerNorm::new(hidden, eps, vb.pp("layer_norm1"))?,
             mlp: Mlp::new(hidden, inter, act, vb.pp("mlp"))?,
             layer_norm2: LayerNorm::new(hidden, eps, vb.pp("layer_norm2"))?,
+            fused: None,
+        };
+        layer.fused = layer.frozen_weights();
+        Ok(layer)
+    }
+
+    /// Whether this layer runs as one fused node (frozen quick_gelu weights on the CPU).
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// The weights for the fused path, when it applies: every weight frozen, quick_gelu.
+    fn frozen_weights(&self) -> Option<ops::FrozenLayerWeights> {
+        let QkvProjection::Packed(qkv) = &self.self_attn.qkv else {
+            return None;
+        };
+        let lin = |l: &Linear| (l.weight.clone(), l.bias.clone());
+        let ln = |n: &LayerNorm| (n.weight.clone(), n.bias.clone());
+        let (fc1, fc2, out) = (&self.mlp.fc1, &self.mlp.fc2, &self.self_attn.out_proj);
+        let all = [
+            &qkv.weight,
+            &out.weight,
+            &fc1.weight,
+            &fc2.weight,
+            &self.layer_norm1.weight,
+            &self.layer_norm1.bias,
+            &self.layer_norm2.weight,
+            &self.layer_norm2.bias,
+        ];
+        let frozen = all.iter().all(|t| !t.is_variable())
+            && [qkv, out, fc1, fc2]
+                .iter()
+                .all(|l| l.bias.as_ref().is_none_or(|b| !b.is_variable()));
+        if !frozen || self.mlp.act != Activation::QuickGelu || !ops::fused_enabled() {
+            return None;
+        }
+        Some(ops::FrozenLayerWeights {
+            ln1: ln(&self.layer_norm1),
+            ln2: ln(&self.layer_norm2),
+            eps: self.layer_norm1.eps,
+            qkv: lin(qkv),
+            out: lin(out),
+            fc1: lin(fc1),
+            fc2: lin(fc2),
+            heads: self.self_attn.num_heads,
+            scale: self.self_attn.scale as f32,
         })
     }
 
     pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        if let Some(w) = &self.fused {
+            if let Some(y) = ops::frozen_layer(xs, w, mask)? {
+                return Ok(y);
+            }
+        }
         let h = (xs
             + self
                 .self_attn

@@ -47,6 +47,15 @@ fn tensor_f32(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
+/// Runs `f` on a contiguous CPU f32 tensor's data without copying it.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => Ok(f(contiguous_f32(s, layout)?)),
+        _ => candle_core::bail!("fused op: expected a CPU tensor"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layer norm
 
@@ -106,7 +115,6 @@ impl CustomOp3 for LayerNormOp {
         let xv = tensor_f32(x)?;
         let wv = tensor_f32(w)?;
         let gv = tensor_f32(grad)?;
-        let rows = xv.len() / d;
         let mut dx = vec![0f32; xv.len()];
         // Per-task partial sums of dw/db, reduced afterwards (deterministic: fixed chunking).
         let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -144,7 +152,6 @@ impl CustomOp3 for LayerNormOp {
                 db[i] += pb[i];
             }
         }
-        let _ = rows;
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), dev)?),
@@ -152,6 +159,31 @@ impl CustomOp3 for LayerNormOp {
             Some(Tensor::from_vec(db, w.shape(), dev)?),
         ))
     }
+}
+
+/// Input gradient of layer norm only (frozen weight and bias): `x`, `g` are [rows, D].
+fn layer_norm_input_grad(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let d = w.len();
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(d * MIN_ROWS_PER_TASK)
+        .zip(x.par_chunks(d * MIN_ROWS_PER_TASK))
+        .zip(g.par_chunks(d * MIN_ROWS_PER_TASK))
+        .for_each(|((dx, x), g)| {
+            for ((dx, x), g) in dx.chunks_mut(d).zip(x.chunks(d)).zip(g.chunks(d)) {
+                let (mean, rstd) = row_stats(x, eps);
+                let (mut m1, mut m2) = (0f32, 0f32);
+                for i in 0..d {
+                    let gw = g[i] * w[i];
+                    m1 += gw;
+                    m2 += gw * (x[i] - mean) * rstd;
+                }
+                let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                for i in 0..d {
+                    dx[i] = rstd * (g[i] * w[i] - m1 - (x[i] - mean) * rstd * m2);
+                }
+            }
+        });
+    dx
 }
 
 /// Layer norm over the last dimension, differentiable in the input, weight and bias.
@@ -256,20 +288,24 @@ impl CustomOp1 for QuickGeluOp {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let x = tensor_f32(arg)?;
-        let g = tensor_f32(grad)?;
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(4096)
-            .zip(x.par_chunks(4096))
-            .zip(g.par_chunks(4096))
-            .for_each(|((dx, x), g)| {
-                for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
-                    let s = sigmoid(QUICK_GELU_ALPHA * v);
-                    *dx = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
-                }
-            });
+        let dx = quick_gelu_grad(&tensor_f32(arg)?, &tensor_f32(grad)?);
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
+}
+
+/// d/dx of x·σ(αx) times the output gradient `g`.
+fn quick_gelu_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(4096)
+        .zip(x.par_chunks(4096))
+        .zip(g.par_chunks(4096))
+        .for_each(|((dx, x), g)| {
+            for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
+                let s = sigmoid(QUICK_GELU_ALPHA * v);
+                *dx = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
+            }
+        });
+    dx
 }
 
 /// `x·σ(1.702·x)`, differentiable.
@@ -443,10 +479,33 @@ impl CustomOp1 for AttentionOp {
     fn cpu_fwd(&self, s: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = contiguous_f32(s, layout)?;
         let (b, l, d3) = layout.shape().dims3()?;
+        Ok((
+            CpuStorage::F32(self.forward_slice(qkv, b, l)),
+            Shape::from((b, l, d3 / 3)),
+        ))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (b, l, _) = arg.dims3()?;
+        let out = self.backward_slice(&tensor_f32(arg)?, &tensor_f32(grad)?, b, l, None);
+        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+    }
+}
+
+impl AttentionOp {
+    /// [B, L, 3D] packed q|k|v → [B, L, D].
+    fn forward_slice(&self, qkv: &[f32], b: usize, l: usize) -> Vec<f32> {
+        self.forward_with_probs(qkv, b, l).0
+    }
+
+    /// Like [`Self::forward_slice`], also returning each (batch, head)'s [L, L] probabilities
+    /// for [`Self::backward_slice`].
+    fn forward_with_probs(&self, qkv: &[f32], b: usize, l: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let d3 = qkv.len() / (b * l);
         let d = d3 / 3;
         let dh = d / self.heads;
         // Each task returns its head's [L, dh] output; they are interleaved into [B, L, D] after.
-        let parts: Vec<Vec<f32>> = (0..b * self.heads)
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..b * self.heads)
             .into_par_iter()
             .map(|t| {
                 let (bi, h) = (t / self.heads, t % self.heads);
@@ -463,26 +522,35 @@ impl CustomOp1 for AttentionOp {
                         }
                     }
                 }
-                o
+                (o, p)
             })
             .collect();
         let mut out = vec![0f32; b * l * d];
-        for (t, o) in parts.iter().enumerate() {
+        let mut probs = Vec::with_capacity(parts.len());
+        for (t, (o, p)) in parts.into_iter().enumerate() {
             let (bi, h) = (t / self.heads, t % self.heads);
             for i in 0..l {
                 let dst = (bi * l + i) * d + h * dh;
                 out[dst..dst + dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
             }
+            probs.push(p);
         }
-        Ok((CpuStorage::F32(out), Shape::from((b, l, d))))
+        (out, probs)
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let (b, l, d3) = arg.dims3()?;
+    /// Gradient w.r.t. packed q|k|v [B, L, 3D] from the output gradient [B, L, D]; `probs` from
+    /// [`Self::forward_with_probs`] saves recomputing them.
+    fn backward_slice(
+        &self,
+        qkv: &[f32],
+        go: &[f32],
+        b: usize,
+        l: usize,
+        probs: Option<&[Vec<f32>]>,
+    ) -> Vec<f32> {
+        let d3 = qkv.len() / (b * l);
         let d = d3 / 3;
         let dh = d / self.heads;
-        let qkv = tensor_f32(arg)?;
-        let go = tensor_f32(grad)?;
         // Per task: dq, dk, dv of one head, each [L, dh].
         let parts: Vec<[Vec<f32>; 3]> = (0..b * self.heads)
             .into_par_iter()
@@ -490,7 +558,14 @@ impl CustomOp1 for AttentionOp {
                 let (bi, h) = (t / self.heads, t % self.heads);
                 let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
                 let gblk = &go[bi * l * d..(bi + 1) * l * d];
-                let p = self.probs(blk, l, d, h);
+                let recomputed;
+                let p: &[f32] = match probs {
+                    Some(p) => &p[t],
+                    None => {
+                        recomputed = self.probs(blk, l, d, h);
+                        &recomputed
+                    }
+                };
                 let q = |i: usize| &blk[i * d3 + h * dh..i * d3 + (h + 1) * dh];
                 let k = |j: usize| &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh];
                 let v = |j: usize| &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
@@ -529,7 +604,7 @@ impl CustomOp1 for AttentionOp {
                 }
             }
         }
-        Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
+        out
     }
 }
 
@@ -566,6 +641,190 @@ pub fn attention(qkv: &Tensor, heads: usize, scale: f64, mask: Option<&Tensor>) 
     }
     let probs = softmax_last_dim(&scores)?;
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A whole pre-norm encoder layer with frozen weights
+
+/// The weights of one frozen pre-norm layer (quick_gelu MLP), as [`frozen_layer`] takes them.
+#[derive(Debug, Clone)]
+pub struct FrozenLayerWeights {
+    pub ln1: (Tensor, Tensor),
+    pub ln2: (Tensor, Tensor),
+    pub eps: f32,
+    /// Packed [3D, D] q|k|v projection and its bias.
+    pub qkv: (Tensor, Option<Tensor>),
+    pub out: (Tensor, Option<Tensor>),
+    pub fc1: (Tensor, Option<Tensor>),
+    pub fc2: (Tensor, Option<Tensor>),
+    pub heads: usize,
+    pub scale: f32,
+}
+
+/// Activations the backward needs, kept from the forward.
+struct LayerSaved {
+    x: Tensor,
+    qkv: Tensor,
+    /// Attention probabilities per (batch, head).
+    probs: Vec<Vec<f32>>,
+    h: Tensor,
+    a: Tensor,
+}
+
+/// `y = h + fc2(gelu(fc1(ln2(h))))`, `h = x + out(attn(qkv(ln1(x))))` as one graph node.
+///
+/// Why: with frozen weights the layer has one input that needs a gradient. As separate candle
+/// ops it is ~25 graph nodes, and candle's backward allocates a zeroed gradient buffer and adds
+/// into it for every input of every node; here the backward is nine passes written out
+/// (three GEMMs against the weights, the attention and two layer-norm input gradients, and the
+/// residual sums), with the forward's activations kept in the op instead of the graph.
+struct FrozenLayerOp {
+    w: FrozenLayerWeights,
+    mask: Option<std::sync::Arc<Vec<f32>>>,
+    /// Keep activations for the backward (only when the input is tracked).
+    save: bool,
+    saved: std::sync::Mutex<Option<LayerSaved>>,
+}
+
+impl FrozenLayerOp {
+    fn attention(&self) -> AttentionOp {
+        AttentionOp {
+            heads: self.w.heads,
+            scale: self.w.scale,
+            mask: self.mask.clone(),
+        }
+    }
+
+    fn lin(x: &Tensor, (w, b): &(Tensor, Option<Tensor>)) -> Result<Tensor> {
+        x.apply_op1_no_bwd(&FrozenLinearOp {
+            weight: w.clone(),
+            bias: b.clone(),
+        })
+    }
+
+    /// x: [B·L, D] → (y as a flat vector, saved activations).
+    fn run(&self, x: Tensor, b: usize, l: usize) -> Result<(Vec<f32>, LayerSaved)> {
+        let w = &self.w;
+        let ln = |t: &Tensor, (g, bb): &(Tensor, Tensor)| {
+            t.apply_op3_no_bwd(g, bb, &LayerNormOp { eps: w.eps })
+        };
+        let qkv = Self::lin(&ln(&x, &w.ln1)?, &w.qkv)?;
+        let d = qkv.dim(1)? / 3;
+        let (ctx, probs) = with_f32(&qkv, |q| self.attention().forward_with_probs(q, b, l))?;
+        let ctx = Tensor::from_vec(ctx, (b * l, d), x.device())?;
+        let h = (&x + Self::lin(&ctx, &w.out)?)?;
+        let a = Self::lin(&ln(&h, &w.ln2)?, &w.fc1)?;
+        let m = Self::lin(&a.apply_op1_no_bwd(&QuickGeluOp)?, &w.fc2)?;
+        // The residual sum is written straight into the output buffer.
+        let y = with_f32(&h, |h| {
+            with_f32(&m, |m| h.iter().zip(m).map(|(h, m)| h + m).collect())
+        })??;
+        Ok((
+            y,
+            LayerSaved {
+                x,
+                qkv,
+                probs,
+                h,
+                a,
+            },
+        ))
+    }
+}
+
+impl CustomOp1 for FrozenLayerOp {
+    fn name(&self) -> &'static str {
+        "clipguide-frozen-layer"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, l, d) = layout.shape().dims3()?;
+        let x = Tensor::from_slice(
+            contiguous_f32(s, layout)?,
+            (b * l, d),
+            &candle_core::Device::Cpu,
+        )?;
+        let (y, saved) = self.run(x, b, l)?;
+        if self.save {
+            *self.saved.lock().expect("layer cache lock") = Some(saved);
+        }
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (b, l, d) = arg.dims3()?;
+        let saved = match self.saved.lock().expect("layer cache lock").take() {
+            Some(s) => s,
+            // Not kept (or a second backward): recompute.
+            None => self.run(arg.reshape((b * l, d))?.detach(), b, l)?.1,
+        };
+        let w = &self.w;
+        let dev = grad.device();
+        let dy = grad.reshape((b * l, d))?.contiguous()?;
+        // MLP: y = h + fc2(gelu(a)), a = fc1(ln2(h)).
+        let dg = dy.matmul(&w.fc2.0)?;
+        let da = with_f32(&saved.a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
+        let dl2 = Tensor::from_vec(da, dg.shape(), dev)?.matmul(&w.fc1.0)?;
+        let dh = with_f32(&w.ln2.0, |lw| {
+            with_f32(&saved.h, |h| {
+                with_f32(&dl2, |g| {
+                    with_f32(&dy, |dy| {
+                        let mut v = layer_norm_input_grad(h, lw, g, w.eps);
+                        v.iter_mut().zip(dy).for_each(|(v, dy)| *v += dy);
+                        v
+                    })
+                })
+            })
+        })????;
+        let dh = Tensor::from_vec(dh, (b * l, d), dev)?;
+        // Attention: h = x + out(attn(qkv(ln1(x)))).
+        let dctx = dh.matmul(&w.out.0)?;
+        let dqkv = with_f32(&saved.qkv, |q| {
+            with_f32(&dctx, |g| {
+                self.attention()
+                    .backward_slice(q, g, b, l, Some(&saved.probs))
+            })
+        })??;
+        let dl1 = Tensor::from_vec(dqkv, (b * l, 3 * d), dev)?.matmul(&w.qkv.0)?;
+        let dx = with_f32(&w.ln1.0, |lw| {
+            with_f32(&saved.x, |x| {
+                with_f32(&dl1, |g| {
+                    with_f32(&dh, |dh| {
+                        let mut v = layer_norm_input_grad(x, lw, g, w.eps);
+                        v.iter_mut().zip(dh).for_each(|(v, dh)| *v += dh);
+                        v
+                    })
+                })
+            })
+        })????;
+        let dx = Tensor::from_vec(dx, (b * l, d), dev)?;
+        Ok(Some(dx.reshape((b, l, d))?))
+    }
+}
+
+/// One frozen pre-norm encoder layer on `xs` [B, L, D] as a single fused node (see
+/// [`FrozenLayerOp`]); `None` when the fused path does not apply (not CPU f32, or a mask of
+/// another shape), so the caller runs the layer op by op.
+pub fn frozen_layer(
+    xs: &Tensor,
+    weights: &FrozenLayerWeights,
+    mask: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let (_, l, _) = xs.dims3()?;
+    if !fused_ok(xs) || mask.is_some_and(|m| m.elem_count() != l * l) {
+        return Ok(None);
+    }
+    let mask = match mask {
+        Some(m) => Some(std::sync::Arc::new(tensor_f32(&m.to_dtype(DType::F32)?)?)),
+        None => None,
+    };
+    let op = FrozenLayerOp {
+        w: weights.clone(),
+        mask,
+        save: xs.track_op(),
+        saved: std::sync::Mutex::new(None),
+    };
+    Ok(Some(xs.contiguous()?.apply_op1(op)?))
 }
 
 #[cfg(test)]
@@ -688,6 +947,57 @@ mod tests {
                     .reshape((b, l, d))
             };
             check(|x| attention(x, heads, 0.3, m), reference, &[b, l, 3 * d]);
+        }
+    }
+
+    /// A frozen layer (one fused node) against the same weights as `Var`s (op by op).
+    #[test]
+    fn frozen_layer_matches_the_op_by_op_layer() {
+        use crate::config::Activation;
+        use crate::nn::EncoderLayer;
+        use candle_nn::{VarBuilder, VarMap};
+        let (d, inter, heads, l) = (24, 40, 3, 6);
+        let vm = VarMap::new();
+        let trainable = EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        // Non-trivial layer-norm parameters, so their use is checked too.
+        for (name, var) in vm.data().lock().unwrap().iter() {
+            if name.contains("layer_norm") {
+                let n = var.elem_count();
+                var.set(&randn(&[n], 11).affine(0.3, 1.0).unwrap()).unwrap();
+            }
+        }
+        let tensors = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        let frozen = EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        assert!(frozen.is_fused() && !trainable.is_fused());
+        let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
+        for m in [None, Some(&mask)] {
+            check(
+                |x| frozen.forward(x, m),
+                |x| trainable.forward(x, m),
+                &[2, l, d],
+            );
         }
     }
 
