@@ -218,7 +218,10 @@ impl EncoderLayer {
             && [qkv, out, fc1, fc2]
                 .iter()
                 .all(|l| l.bias.as_ref().is_none_or(|b| !b.is_variable()));
-        if !frozen || self.mlp.act != Activation::QuickGelu || !ops::fused_enabled() {
+        // CLIPGUIDE_NO_FUSED_LAYER=1 keeps the per-op kernels but not the whole-layer node
+        // (a benchmark ablation step).
+        let layer_off = std::env::var_os("CLIPGUIDE_NO_FUSED_LAYER").is_some_and(|v| v != "0");
+        if !frozen || self.mlp.act != Activation::QuickGelu || !ops::fused_enabled() || layer_off {
             return None;
         }
         Some(ops::FrozenLayerWeights {

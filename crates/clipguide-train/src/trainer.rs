@@ -95,6 +95,17 @@ pub struct TrainConfig {
     /// need thousands of steps before placement can matter. A multiplier lets them catch up.
     #[serde(default = "one")]
     pub embedding_lr_mult: f64,
+    /// Init std of the vision position embeddings (CLIP's is 0.02).
+    ///
+    /// Why: after the pre-norm a 0.02 position code is ~1/500 of a token, so the class token,
+    /// which starts as a near-uniform average over tokens, carries almost no trace of *where* the
+    /// object tokens are; a larger code makes placement visible in that average from step 0.
+    #[serde(default = "default_pos_std")]
+    pub vision_pos_init_std: f32,
+}
+
+fn default_pos_std() -> f32 {
+    0.02
 }
 
 fn one() -> f64 {
@@ -126,6 +137,7 @@ impl Default for TrainConfig {
             hard_negatives: HardNegatives::default(),
             aux_weight: 0.0,
             embedding_lr_mult: 1.0,
+            vision_pos_init_std: 0.02,
         }
     }
 }
@@ -397,7 +409,7 @@ fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
 
 /// Deterministic init: normal(0, 0.02) for matrices and embeddings, ones for norm weights
 /// (names ending in layer_norm*/…norm*.weight), zeros for biases, CLIP's init for the temperature.
-fn reinit_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
+fn reinit_seeded(varmap: &VarMap, seed: u64, vision_pos_std: f32) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
@@ -414,11 +426,16 @@ fn reinit_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
         } else if is_norm && name.ends_with(".weight") {
             vec![1.0; n]
         } else {
+            let std = if name == "vision_model.embeddings.position_embedding.weight" {
+                vision_pos_std
+            } else {
+                0.02
+            };
             (0..n)
                 .map(|_| {
                     let u1: f32 = rng.random_range(f32::EPSILON..1.0);
                     let u2: f32 = rng.random();
-                    0.02 * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+                    std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
                 })
                 .collect()
         };
@@ -483,14 +500,14 @@ impl Trainer {
         )?;
         // candle's CPU init RNG cannot be seeded, so re-draw every parameter from our own seeded
         // stream: same seed, same initial weights.
-        reinit_seeded(&varmap, config.seed)?;
+        reinit_seeded(&varmap, config.seed, config.vision_pos_init_std)?;
         let aux = if config.aux_weight > 0.0 {
             let vm = VarMap::new();
             let heads = AuxHeads::new(
                 model_config.projection_dim,
                 VarBuilder::from_varmap(&vm, DType::F32, device).pp("aux_heads"),
             )?;
-            reinit_seeded(&vm, config.seed ^ 0xA11C5)?;
+            reinit_seeded(&vm, config.seed ^ 0xA11C5, 0.02)?;
             Some((vm, heads))
         } else {
             None

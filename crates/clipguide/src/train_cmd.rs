@@ -92,6 +92,9 @@ pub struct TrainArgs {
     /// Learning-rate multiplier of the vision position and patch embeddings.
     #[arg(long, default_value_t = 1.0)]
     pub embedding_lr_mult: f64,
+    /// Init std of the vision position embeddings (CLIP: 0.02).
+    #[arg(long, default_value_t = 0.02)]
+    pub vision_pos_init_std: f32,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
@@ -136,6 +139,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.hard_negatives.fraction = a.hard_negatives;
         cfg.aux_weight = a.aux_weight;
         cfg.embedding_lr_mult = a.embedding_lr_mult;
+        cfg.vision_pos_init_std = a.vision_pos_init_std;
         let mut t = Trainer::new(cfg, data, &dev)?;
         if let Some(init) = &a.init {
             t.init_weights_from(init)
