@@ -122,8 +122,10 @@ impl ClipModel {
     /// Projected, unnormalised image embeddings [B, P] (transformers' `get_image_features`),
     /// from normalised pixel values [B, 3, S, S]. Differentiable with respect to the pixels.
     pub fn image_features(&self, pixels: &Tensor) -> Result<Tensor> {
-        let out = self.vision_forward(pixels, false)?;
-        Ok(self.visual_projection.forward(&out.pooled)?)
+        self.check_pixels(pixels)?;
+        // Only the pooled state: the last layer computes just the class token's row.
+        let pooled = self.vision.pooled(pixels)?;
+        Ok(self.visual_projection.forward(&pooled)?)
     }
 
     fn check_pixels(&self, pixels: &Tensor) -> Result<()> {

@@ -191,6 +191,17 @@ impl EncoderLayer {
         Ok(layer)
     }
 
+    /// Row 0 (the class token) of [`Self::forward`] without a mask, [B, D]: on the fused path only
+    /// that row's attention output and MLP are computed.
+    pub fn forward_cls(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Some(w) = &self.fused {
+            if let Some(y) = ops::frozen_layer_cls(xs, w)? {
+                return Ok(y);
+            }
+        }
+        self.forward(xs, None)?.narrow(1, 0, 1)?.squeeze(1)
+    }
+
     /// Whether this layer runs as one fused node (frozen quick_gelu weights on the CPU).
     pub fn is_fused(&self) -> bool {
         self.fused.is_some()

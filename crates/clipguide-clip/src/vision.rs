@@ -104,6 +104,21 @@ impl VisionTransformer {
         Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
     }
 
+    /// The pooled output alone (post-layernorm of the last layer's class token), [B, D]; the last
+    /// layer computes only that token's row (see `EncoderLayer::forward_cls`).
+    pub fn pooled(&self, px: &Tensor) -> Result<Tensor> {
+        let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
+        let cls = match self.encoder.layers.split_last() {
+            Some((last, _)) => {
+                let n = self.encoder.layers.len() - 1;
+                let (h, _) = self.encoder.forward(&xs, None, false, Some(n))?;
+                last.forward_cls(&h)?
+            }
+            None => xs.narrow(1, 0, 1)?.squeeze(1)?,
+        };
+        self.post_layernorm.forward(&cls)
+    }
+
     pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
         let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
         let (last_hidden_state, hidden_states) =
