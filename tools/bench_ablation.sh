@@ -13,4 +13,4 @@ run() { echo "$1: $(env $2 ./target/release/examples/bench_clip)"; }
 run "candle composites, default malloc" "CLIPGUIDE_UNFUSED=1 CLIPGUIDE_DEFAULT_MALLOC=1"
 run "+ fused kernels (linear, layer norm, softmax, quick_gelu, attention)" "CLIPGUIDE_NO_FUSED_LAYER=1 CLIPGUIDE_DEFAULT_MALLOC=1"
 run "+ malloc keeps large blocks" "CLIPGUIDE_NO_FUSED_LAYER=1"
-run "+ whole-layer node (all kept optimisations)" ""
+run "+ whole-layer node and class-token-only last layer (all kept optimisations)" ""
