@@ -84,16 +84,17 @@ pub struct TrainArgs {
     pub noise: f32,
     /// Fraction of each batch given to groups of scenes that differ in one attribute
     /// (placement, shape or count); 0 turns them off.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.5)]
     pub hard_negatives: f32,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 1.0)]
     pub aux_weight: f32,
     /// Learning-rate multiplier of the vision position and patch embeddings.
     #[arg(long, default_value_t = 1.0)]
     pub embedding_lr_mult: f64,
-    /// Init std of the vision position embeddings (CLIP: 0.02).
-    #[arg(long, default_value_t = 0.02)]
+    /// Init std of the vision position embeddings (CLIP's own init is 0.02; the shipped
+    /// model used 1.0 so the class token sees placement).
+    #[arg(long, default_value_t = 1.0)]
     pub vision_pos_init_std: f32,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
