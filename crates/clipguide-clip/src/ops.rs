@@ -437,12 +437,13 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 }
 
 impl AttentionOp {
-    /// Row-major [L, L] probabilities of one (batch, head): `qkv` is that batch's [L, 3D] block.
-    fn probs(&self, qkv: &[f32], l: usize, d: usize, h: usize) -> Vec<f32> {
+    /// Row-major [rows, L] probabilities of the first `rows` queries of one (batch, head): `qkv`
+    /// is that batch's [L, 3D] block.
+    fn probs(&self, qkv: &[f32], l: usize, d: usize, h: usize, rows: usize) -> Vec<f32> {
         let dh = d / self.heads;
         let row = 3 * d;
-        let mut p = vec![0f32; l * l];
-        for i in 0..l {
+        let mut p = vec![0f32; rows * l];
+        for i in 0..rows {
             let q = &qkv[i * row + h * dh..i * row + (h + 1) * dh];
             let pi = &mut p[i * l..(i + 1) * l];
             let mut max = f32::NEG_INFINITY;
@@ -480,27 +481,29 @@ impl CustomOp1 for AttentionOp {
         let qkv = contiguous_f32(s, layout)?;
         let (b, l, d3) = layout.shape().dims3()?;
         Ok((
-            CpuStorage::F32(self.forward_slice(qkv, b, l)),
+            CpuStorage::F32(self.forward_with_probs(qkv, b, l, l).0),
             Shape::from((b, l, d3 / 3)),
         ))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let (b, l, _) = arg.dims3()?;
-        let out = self.backward_slice(&tensor_f32(arg)?, &tensor_f32(grad)?, b, l, None);
+        let out = self.backward_slice(&tensor_f32(arg)?, &tensor_f32(grad)?, b, l, l, None);
         Ok(Some(Tensor::from_vec(out, arg.shape(), arg.device())?))
     }
 }
 
 impl AttentionOp {
-    /// [B, L, 3D] packed q|k|v → [B, L, D].
-    fn forward_slice(&self, qkv: &[f32], b: usize, l: usize) -> Vec<f32> {
-        self.forward_with_probs(qkv, b, l).0
-    }
-
-    /// Like [`Self::forward_slice`], also returning each (batch, head)'s [L, L] probabilities
-    /// for [`Self::backward_slice`].
-    fn forward_with_probs(&self, qkv: &[f32], b: usize, l: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    /// [B, L, 3D] packed q|k|v → the outputs of the first `rows` queries [B, rows, D] (all L, or
+    /// 1 for the class token alone), with each (batch, head)'s [rows, L] probabilities for
+    /// [`Self::backward_slice`].
+    fn forward_with_probs(
+        &self,
+        qkv: &[f32],
+        b: usize,
+        l: usize,
+        rows: usize,
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
         let d3 = qkv.len() / (b * l);
         let d = d3 / 3;
         let dh = d / self.heads;
@@ -510,9 +513,9 @@ impl AttentionOp {
             .map(|t| {
                 let (bi, h) = (t / self.heads, t % self.heads);
                 let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
-                let p = self.probs(blk, l, d, h);
-                let mut o = vec![0f32; l * dh];
-                for i in 0..l {
+                let p = self.probs(blk, l, d, h, rows);
+                let mut o = vec![0f32; rows * dh];
+                for i in 0..rows {
                     let oi = &mut o[i * dh..(i + 1) * dh];
                     for j in 0..l {
                         let pij = p[i * l + j];
@@ -525,12 +528,12 @@ impl AttentionOp {
                 (o, p)
             })
             .collect();
-        let mut out = vec![0f32; b * l * d];
+        let mut out = vec![0f32; b * rows * d];
         let mut probs = Vec::with_capacity(parts.len());
         for (t, (o, p)) in parts.into_iter().enumerate() {
             let (bi, h) = (t / self.heads, t % self.heads);
-            for i in 0..l {
-                let dst = (bi * l + i) * d + h * dh;
+            for i in 0..rows {
+                let dst = (bi * rows + i) * d + h * dh;
                 out[dst..dst + dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
             }
             probs.push(p);
@@ -538,14 +541,15 @@ impl AttentionOp {
         (out, probs)
     }
 
-    /// Gradient w.r.t. packed q|k|v [B, L, 3D] from the output gradient [B, L, D]; `probs` from
-    /// [`Self::forward_with_probs`] saves recomputing them.
+    /// Gradient w.r.t. packed q|k|v [B, L, 3D] from the gradient of the first `rows` queries'
+    /// outputs [B, rows, D]; `probs` from [`Self::forward_with_probs`] saves recomputing them.
     fn backward_slice(
         &self,
         qkv: &[f32],
         go: &[f32],
         b: usize,
         l: usize,
+        rows: usize,
         probs: Option<&[Vec<f32>]>,
     ) -> Vec<f32> {
         let d3 = qkv.len() / (b * l);
@@ -557,12 +561,12 @@ impl AttentionOp {
             .map(|t| {
                 let (bi, h) = (t / self.heads, t % self.heads);
                 let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
-                let gblk = &go[bi * l * d..(bi + 1) * l * d];
+                let gblk = &go[bi * rows * d..(bi + 1) * rows * d];
                 let recomputed;
                 let p: &[f32] = match probs {
                     Some(p) => &p[t],
                     None => {
-                        recomputed = self.probs(blk, l, d, h);
+                        recomputed = self.probs(blk, l, d, h, rows);
                         &recomputed
                     }
                 };
@@ -570,10 +574,13 @@ impl AttentionOp {
                 let k = |j: usize| &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh];
                 let v = |j: usize| &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
                 let g = |i: usize| &gblk[i * d + h * dh..i * d + (h + 1) * dh];
-                let (mut dq, mut dk, mut dv) =
-                    (vec![0f32; l * dh], vec![0f32; l * dh], vec![0f32; l * dh]);
+                let (mut dq, mut dk, mut dv) = (
+                    vec![0f32; rows * dh],
+                    vec![0f32; l * dh],
+                    vec![0f32; l * dh],
+                );
                 let mut ds = vec![0f32; l];
-                for i in 0..l {
+                for i in 0..rows {
                     let pi = &p[i * l..(i + 1) * l];
                     // dP_ij = dO_i·v_j, then the softmax backward on row i.
                     let mut rowdot = 0f32;
@@ -598,7 +605,8 @@ impl AttentionOp {
         for (t, parts) in parts.iter().enumerate() {
             let (bi, h) = (t / self.heads, t % self.heads);
             for (which, part) in parts.iter().enumerate() {
-                for i in 0..l {
+                // dq has one row per computed query; dk and dv one per token.
+                for i in 0..part.len() / dh {
                     let dst = (bi * l + i) * d3 + which * d + h * dh;
                     out[dst..dst + dh].copy_from_slice(&part[i * dh..(i + 1) * dh]);
                 }
@@ -661,12 +669,90 @@ pub struct FrozenLayerWeights {
     pub scale: f32,
 }
 
+/// `x + layer_norm_input_grad(…)`: the input gradient of a frozen layer norm on `x` for the
+/// upstream gradient `g`, plus the residual gradient that skips the norm, as [rows, D].
+fn layer_norm_grad_plus(
+    x: &Tensor,
+    weight: &Tensor,
+    g: &Tensor,
+    residual: &Tensor,
+    eps: f32,
+) -> Result<Tensor> {
+    let v = with_f32(weight, |w| {
+        with_f32(x, |x| {
+            with_f32(g, |g| {
+                with_f32(residual, |r| {
+                    let mut v = layer_norm_input_grad(x, w, g, eps);
+                    v.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+                    v
+                })
+            })
+        })
+    })????;
+    Tensor::from_vec(v, x.shape(), x.device())
+}
+
+impl FrozenLayerWeights {
+    fn attention(&self, mask: Option<std::sync::Arc<Vec<f32>>>) -> AttentionOp {
+        AttentionOp {
+            heads: self.heads,
+            scale: self.scale,
+            mask,
+        }
+    }
+
+    fn lin(x: &Tensor, (w, b): &(Tensor, Option<Tensor>)) -> Result<Tensor> {
+        x.apply_op1_no_bwd(&FrozenLinearOp {
+            weight: w.clone(),
+            bias: b.clone(),
+        })
+    }
+
+    fn ln(&self, x: &Tensor, (g, b): &(Tensor, Tensor)) -> Result<Tensor> {
+        x.apply_op3_no_bwd(g, b, &LayerNormOp { eps: self.eps })
+    }
+
+    /// Attention half up to the packed projections: `ln1(x)·Wqkv` for `x` [B·L, D].
+    fn qkv(&self, x: &Tensor) -> Result<Tensor> {
+        Self::lin(&self.ln(x, &self.ln1)?, &self.qkv)
+    }
+
+    /// MLP half with its residual: `h + fc2(gelu(fc1(ln2(h))))` as a flat vector (written
+    /// straight into the output buffer), and the pre-activation `a` the backward needs.
+    fn mlp(&self, h: &Tensor) -> Result<(Vec<f32>, Tensor)> {
+        let a = Self::lin(&self.ln(h, &self.ln2)?, &self.fc1)?;
+        let m = Self::lin(&a.apply_op1_no_bwd(&QuickGeluOp)?, &self.fc2)?;
+        let y = with_f32(h, |h| {
+            with_f32(&m, |m| h.iter().zip(m).map(|(h, m)| h + m).collect())
+        })??;
+        Ok((y, a))
+    }
+
+    /// Gradient w.r.t. `h` of [`Self::mlp`] (residual included) for the output gradient `dy`.
+    fn mlp_backward(&self, h: &Tensor, a: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let dg = dy.matmul(&self.fc2.0)?;
+        let da = with_f32(a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
+        let dl2 = Tensor::from_vec(da, dg.shape(), dg.device())?.matmul(&self.fc1.0)?;
+        layer_norm_grad_plus(h, &self.ln2.0, &dl2, dy, self.eps)
+    }
+
+    /// Gradient w.r.t. `x` of the attention half's `ln1 → qkv` for the packed-projection
+    /// gradient `dqkv` [B·L, 3D], plus the `residual` gradient.
+    fn qkv_backward(&self, x: &Tensor, dqkv: Vec<f32>, residual: &Tensor) -> Result<Tensor> {
+        let (rows, d) = x.dims2()?;
+        let dl1 = Tensor::from_vec(dqkv, (rows, 3 * d), x.device())?.matmul(&self.qkv.0)?;
+        layer_norm_grad_plus(x, &self.ln1.0, &dl1, residual, self.eps)
+    }
+}
+
 /// Activations the backward needs, kept from the forward.
 struct LayerSaved {
+    /// Input [B·L, D].
     x: Tensor,
     qkv: Tensor,
     /// Attention probabilities per (batch, head).
     probs: Vec<Vec<f32>>,
+    /// Attention-half output (the MLP's input): [B·L, D], or [B, D] for the class token alone.
     h: Tensor,
     a: Tensor,
 }
@@ -678,47 +764,47 @@ struct LayerSaved {
 /// into it for every input of every node; here the backward is nine passes written out
 /// (three GEMMs against the weights, the attention and two layer-norm input gradients, and the
 /// residual sums), with the forward's activations kept in the op instead of the graph.
+///
+/// With `cls_only` the output is row 0 (the class token) alone, [B, D]: the pooled embedding
+/// depends on the last layer only through that row, so the layer needs keys and values for every
+/// token but the attention output, out-projection and MLP for the class token alone — three
+/// quarters of the layer's FLOPs (≈ 6 % of a ViT-B/32 pass) skipped forward and backward.
 struct FrozenLayerOp {
     w: FrozenLayerWeights,
     mask: Option<std::sync::Arc<Vec<f32>>>,
+    cls_only: bool,
     /// Keep activations for the backward (only when the input is tracked).
     save: bool,
     saved: std::sync::Mutex<Option<LayerSaved>>,
 }
 
 impl FrozenLayerOp {
-    fn attention(&self) -> AttentionOp {
-        AttentionOp {
-            heads: self.w.heads,
-            scale: self.w.scale,
-            mask: self.mask.clone(),
+    /// Query rows computed per image: all `l`, or the class token's.
+    fn rows(&self, l: usize) -> usize {
+        if self.cls_only {
+            1
+        } else {
+            l
         }
-    }
-
-    fn lin(x: &Tensor, (w, b): &(Tensor, Option<Tensor>)) -> Result<Tensor> {
-        x.apply_op1_no_bwd(&FrozenLinearOp {
-            weight: w.clone(),
-            bias: b.clone(),
-        })
     }
 
     /// x: [B·L, D] → (y as a flat vector, saved activations).
     fn run(&self, x: Tensor, b: usize, l: usize) -> Result<(Vec<f32>, LayerSaved)> {
         let w = &self.w;
-        let ln = |t: &Tensor, (g, bb): &(Tensor, Tensor)| {
-            t.apply_op3_no_bwd(g, bb, &LayerNormOp { eps: w.eps })
+        let d = x.dim(1)?;
+        let rows = self.rows(l);
+        let qkv = w.qkv(&x)?;
+        let attention = w.attention(self.mask.clone());
+        let (ctx, probs) = with_f32(&qkv, |q| attention.forward_with_probs(q, b, l, rows))?;
+        let ctx = Tensor::from_vec(ctx, (b * rows, d), x.device())?;
+        let x_rows = if self.cls_only {
+            // Class-token rows of the input: row 0 of every image.
+            x.reshape((b, l, d))?.narrow(1, 0, 1)?.reshape((b, d))?
+        } else {
+            x.clone()
         };
-        let qkv = Self::lin(&ln(&x, &w.ln1)?, &w.qkv)?;
-        let d = qkv.dim(1)? / 3;
-        let (ctx, probs) = with_f32(&qkv, |q| self.attention().forward_with_probs(q, b, l))?;
-        let ctx = Tensor::from_vec(ctx, (b * l, d), x.device())?;
-        let h = (&x + Self::lin(&ctx, &w.out)?)?;
-        let a = Self::lin(&ln(&h, &w.ln2)?, &w.fc1)?;
-        let m = Self::lin(&a.apply_op1_no_bwd(&QuickGeluOp)?, &w.fc2)?;
-        // The residual sum is written straight into the output buffer.
-        let y = with_f32(&h, |h| {
-            with_f32(&m, |m| h.iter().zip(m).map(|(h, m)| h + m).collect())
-        })??;
+        let h = (x_rows + FrozenLayerWeights::lin(&ctx, &w.out)?)?;
+        let (y, a) = w.mlp(&h)?;
         Ok((
             y,
             LayerSaved {
@@ -748,7 +834,12 @@ impl CustomOp1 for FrozenLayerOp {
         if self.save {
             *self.saved.lock().expect("layer cache lock") = Some(saved);
         }
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
+        let shape = if self.cls_only {
+            Shape::from((b, d))
+        } else {
+            layout.shape().clone()
+        };
+        Ok((CpuStorage::F32(y), shape))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -759,56 +850,35 @@ impl CustomOp1 for FrozenLayerOp {
             None => self.run(arg.reshape((b * l, d))?.detach(), b, l)?.1,
         };
         let w = &self.w;
-        let dev = grad.device();
-        let dy = grad.reshape((b * l, d))?.contiguous()?;
-        // MLP: y = h + fc2(gelu(a)), a = fc1(ln2(h)).
-        let dg = dy.matmul(&w.fc2.0)?;
-        let da = with_f32(&saved.a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
-        let dl2 = Tensor::from_vec(da, dg.shape(), dev)?.matmul(&w.fc1.0)?;
-        let dh = with_f32(&w.ln2.0, |lw| {
-            with_f32(&saved.h, |h| {
-                with_f32(&dl2, |g| {
-                    with_f32(&dy, |dy| {
-                        let mut v = layer_norm_input_grad(h, lw, g, w.eps);
-                        v.iter_mut().zip(dy).for_each(|(v, dy)| *v += dy);
-                        v
-                    })
-                })
-            })
-        })????;
-        let dh = Tensor::from_vec(dh, (b * l, d), dev)?;
+        let rows = self.rows(l);
+        let dy = grad.reshape((b * rows, d))?.contiguous()?;
+        // MLP: y = h + fc2(gelu(fc1(ln2(h)))).
+        let dh = w.mlp_backward(&saved.h, &saved.a, &dy)?;
         // Attention: h = x + out(attn(qkv(ln1(x)))).
         let dctx = dh.matmul(&w.out.0)?;
+        let attention = w.attention(self.mask.clone());
         let dqkv = with_f32(&saved.qkv, |q| {
             with_f32(&dctx, |g| {
-                self.attention()
-                    .backward_slice(q, g, b, l, Some(&saved.probs))
+                attention.backward_slice(q, g, b, l, rows, Some(&saved.probs))
             })
         })??;
-        let dl1 = Tensor::from_vec(dqkv, (b * l, 3 * d), dev)?.matmul(&w.qkv.0)?;
-        let dx = with_f32(&w.ln1.0, |lw| {
-            with_f32(&saved.x, |x| {
-                with_f32(&dl1, |g| {
-                    with_f32(&dh, |dh| {
-                        let mut v = layer_norm_input_grad(x, lw, g, w.eps);
-                        v.iter_mut().zip(dh).for_each(|(v, dh)| *v += dh);
-                        v
-                    })
-                })
-            })
-        })????;
-        let dx = Tensor::from_vec(dx, (b * l, d), dev)?;
+        // The residual reaches the computed rows only (all of them, or the class tokens).
+        let residual = if self.cls_only && l > 1 {
+            let zeros = Tensor::zeros((b, l - 1, d), DType::F32, dh.device())?;
+            Tensor::cat(&[&dh.reshape((b, 1, d))?, &zeros], 1)?.reshape((b * l, d))?
+        } else {
+            dh
+        };
+        let dx = w.qkv_backward(&saved.x, dqkv, &residual)?;
         Ok(Some(dx.reshape((b, l, d))?))
     }
 }
 
-/// One frozen pre-norm encoder layer on `xs` [B, L, D] as a single fused node (see
-/// [`FrozenLayerOp`]); `None` when the fused path does not apply (not CPU f32, or a mask of
-/// another shape), so the caller runs the layer op by op.
-pub fn frozen_layer(
+fn frozen_layer_op(
     xs: &Tensor,
     weights: &FrozenLayerWeights,
     mask: Option<&Tensor>,
+    cls_only: bool,
 ) -> Result<Option<Tensor>> {
     let (_, l, _) = xs.dims3()?;
     if !fused_ok(xs) || mask.is_some_and(|m| m.elem_count() != l * l) {
@@ -821,228 +891,28 @@ pub fn frozen_layer(
     let op = FrozenLayerOp {
         w: weights.clone(),
         mask,
+        cls_only,
         save: xs.track_op(),
         saved: std::sync::Mutex::new(None),
     };
     Ok(Some(xs.contiguous()?.apply_op1(op)?))
 }
 
-/// The last frozen layer when only the class token's output is read (the pooled image
-/// embedding): [B, L, D] → [B, D].
-///
-/// Why: the pooled embedding depends on the last layer only through row 0, so that layer needs
-/// keys and values for every token but the attention output, out-projection and MLP for the class
-/// token alone — three quarters of the layer's FLOPs (≈ 6 % of a ViT-B/32 pass) are skipped in
-/// the forward and the backward.
-struct FrozenClsLayerOp {
-    w: FrozenLayerWeights,
-    saved: std::sync::Mutex<Option<ClsSaved>>,
-    save: bool,
-}
-
-struct ClsSaved {
-    x: Tensor,
-    qkv: Tensor,
-    /// [B·heads, L] attention of the class token.
-    probs: Vec<Vec<f32>>,
-    h0: Tensor,
-    a: Tensor,
-}
-
-impl FrozenClsLayerOp {
-    /// Class-token attention per (batch, head): (context [B, D], probabilities).
-    fn cls_attention(&self, qkv: &[f32], b: usize, l: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
-        let d3 = qkv.len() / (b * l);
-        let (d, heads) = (d3 / 3, self.w.heads);
-        let dh = d / heads;
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..b * heads)
-            .into_par_iter()
-            .map(|t| {
-                let (bi, h) = (t / heads, t % heads);
-                let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
-                let q = &blk[h * dh..(h + 1) * dh];
-                let mut p: Vec<f32> = (0..l)
-                    .map(|j| {
-                        dot(q, &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh]) * self.w.scale
-                    })
-                    .collect();
-                let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                p.iter_mut().for_each(|v| {
-                    *v = (*v - max).exp();
-                    sum += *v;
-                });
-                p.iter_mut().for_each(|v| *v /= sum);
-                let mut o = vec![0f32; dh];
-                for (j, &pj) in p.iter().enumerate() {
-                    axpy(
-                        pj,
-                        &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh],
-                        &mut o,
-                    );
-                }
-                (o, p)
-            })
-            .collect();
-        let mut ctx = vec![0f32; b * d];
-        let mut probs = Vec::with_capacity(parts.len());
-        for (t, (o, p)) in parts.into_iter().enumerate() {
-            let (bi, h) = (t / heads, t % heads);
-            ctx[bi * d + h * dh..bi * d + (h + 1) * dh].copy_from_slice(&o);
-            probs.push(p);
-        }
-        (ctx, probs)
-    }
-
-    fn run(&self, x: Tensor, b: usize, l: usize) -> Result<(Vec<f32>, ClsSaved)> {
-        let w = &self.w;
-        let d = x.dim(1)?;
-        let ln = |t: &Tensor, (g, bb): &(Tensor, Tensor)| {
-            t.apply_op3_no_bwd(g, bb, &LayerNormOp { eps: w.eps })
-        };
-        let qkv = FrozenLayerOp::lin(&ln(&x, &w.ln1)?, &w.qkv)?;
-        let (ctx, probs) = with_f32(&qkv, |q| self.cls_attention(q, b, l))?;
-        let ctx = Tensor::from_vec(ctx, (b, d), x.device())?;
-        // Class-token rows of the input: row 0 of every image.
-        let x0 = x.reshape((b, l, d))?.narrow(1, 0, 1)?.reshape((b, d))?;
-        let h0 = (x0 + FrozenLayerOp::lin(&ctx, &w.out)?)?;
-        let a = FrozenLayerOp::lin(&ln(&h0, &w.ln2)?, &w.fc1)?;
-        let m = FrozenLayerOp::lin(&a.apply_op1_no_bwd(&QuickGeluOp)?, &w.fc2)?;
-        let y = with_f32(&h0, |h| {
-            with_f32(&m, |m| h.iter().zip(m).map(|(h, m)| h + m).collect())
-        })??;
-        Ok((
-            y,
-            ClsSaved {
-                x,
-                qkv,
-                probs,
-                h0,
-                a,
-            },
-        ))
-    }
-}
-
-impl CustomOp1 for FrozenClsLayerOp {
-    fn name(&self) -> &'static str {
-        "clipguide-frozen-cls-layer"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (b, l, d) = layout.shape().dims3()?;
-        let x = Tensor::from_slice(
-            contiguous_f32(s, layout)?,
-            (b * l, d),
-            &candle_core::Device::Cpu,
-        )?;
-        let (y, saved) = self.run(x, b, l)?;
-        if self.save {
-            *self.saved.lock().expect("layer cache lock") = Some(saved);
-        }
-        Ok((CpuStorage::F32(y), Shape::from((b, d))))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let (b, l, d) = arg.dims3()?;
-        let saved = match self.saved.lock().expect("layer cache lock").take() {
-            Some(s) => s,
-            None => self.run(arg.reshape((b * l, d))?.detach(), b, l)?.1,
-        };
-        let w = &self.w;
-        let dev = grad.device();
-        let dy = grad.contiguous()?;
-        let dg = dy.matmul(&w.fc2.0)?;
-        let da = with_f32(&saved.a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
-        let dl2 = Tensor::from_vec(da, dg.shape(), dev)?.matmul(&w.fc1.0)?;
-        let dh0 = with_f32(&w.ln2.0, |lw| {
-            with_f32(&saved.h0, |h| {
-                with_f32(&dl2, |g| {
-                    with_f32(&dy, |dy| {
-                        let mut v = layer_norm_input_grad(h, lw, g, w.eps);
-                        v.iter_mut().zip(dy).for_each(|(v, dy)| *v += dy);
-                        v
-                    })
-                })
-            })
-        })????;
-        let dctx = Tensor::from_vec(dh0.clone(), (b, d), dev)?.matmul(&w.out.0)?;
-        // Backward of the class-token attention into packed q|k|v gradients.
-        let heads = w.heads;
-        let dh = d / heads;
-        let d3 = 3 * d;
-        let dqkv = with_f32(&saved.qkv, |qkv| {
-            with_f32(&dctx, |gc| {
-                let parts: Vec<[Vec<f32>; 3]> = (0..b * heads)
-                    .into_par_iter()
-                    .map(|t| {
-                        let (bi, h) = (t / heads, t % heads);
-                        let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
-                        let p = &saved.probs[t];
-                        let g = &gc[bi * d + h * dh..bi * d + (h + 1) * dh];
-                        let q = &blk[h * dh..(h + 1) * dh];
-                        let k = |j: usize| &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh];
-                        let v =
-                            |j: usize| &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
-                        let dp: Vec<f32> = (0..l).map(|j| dot(g, v(j))).collect();
-                        let rowdot: f32 = dp.iter().zip(p).map(|(a, b)| a * b).sum();
-                        let (mut dq, mut dk, mut dv) =
-                            (vec![0f32; dh], vec![0f32; l * dh], vec![0f32; l * dh]);
-                        for j in 0..l {
-                            let ds = p[j] * (dp[j] - rowdot) * w.scale;
-                            axpy(ds, k(j), &mut dq);
-                            axpy(ds, q, &mut dk[j * dh..(j + 1) * dh]);
-                            axpy(p[j], g, &mut dv[j * dh..(j + 1) * dh]);
-                        }
-                        [dq, dk, dv]
-                    })
-                    .collect();
-                let mut out = vec![0f32; b * l * d3];
-                for (t, [dq, dk, dv]) in parts.iter().enumerate() {
-                    let (bi, h) = (t / heads, t % heads);
-                    let base = bi * l * d3;
-                    out[base + h * dh..base + (h + 1) * dh].copy_from_slice(dq);
-                    for j in 0..l {
-                        let r = base + j * d3;
-                        out[r + d + h * dh..r + d + (h + 1) * dh]
-                            .copy_from_slice(&dk[j * dh..(j + 1) * dh]);
-                        out[r + 2 * d + h * dh..r + 2 * d + (h + 1) * dh]
-                            .copy_from_slice(&dv[j * dh..(j + 1) * dh]);
-                    }
-                }
-                out
-            })
-        })??;
-        let dl1 = Tensor::from_vec(dqkv, (b * l, d3), dev)?.matmul(&w.qkv.0)?;
-        let mut dx = with_f32(&w.ln1.0, |lw| {
-            with_f32(&saved.x, |x| {
-                with_f32(&dl1, |g| layer_norm_input_grad(x, lw, g, w.eps))
-            })
-        })???;
-        // The residual reaches only the class-token rows.
-        for bi in 0..b {
-            let r = bi * l * d;
-            dx[r..r + d]
-                .iter_mut()
-                .zip(&dh0[bi * d..(bi + 1) * d])
-                .for_each(|(x, g)| *x += g);
-        }
-        Ok(Some(Tensor::from_vec(dx, (b, l, d), dev)?))
-    }
+/// One frozen pre-norm encoder layer on `xs` [B, L, D] as a single fused node (see
+/// [`FrozenLayerOp`]); `None` when the fused path does not apply (not CPU f32, or a mask of
+/// another shape), so the caller runs the layer op by op.
+pub fn frozen_layer(
+    xs: &Tensor,
+    weights: &FrozenLayerWeights,
+    mask: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    frozen_layer_op(xs, weights, mask, false)
 }
 
 /// The class token's output [B, D] of a frozen layer on `xs` [B, L, D] without a mask, computing
-/// only what that row needs (see [`FrozenClsLayerOp`]); `None` when the fused path does not apply.
+/// only what that row needs (see [`FrozenLayerOp`]); `None` when the fused path does not apply.
 pub fn frozen_layer_cls(xs: &Tensor, weights: &FrozenLayerWeights) -> Result<Option<Tensor>> {
-    if !fused_ok(xs) {
-        return Ok(None);
-    }
-    let op = FrozenClsLayerOp {
-        w: weights.clone(),
-        save: xs.track_op(),
-        saved: std::sync::Mutex::new(None),
-    };
-    Ok(Some(xs.contiguous()?.apply_op1(op)?))
+    frozen_layer_op(xs, weights, None, true)
 }
 
 #[cfg(test)]

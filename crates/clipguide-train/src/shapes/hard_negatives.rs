@@ -103,36 +103,35 @@ fn variants(
     want: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<SceneSpec> {
-    let with = |f: &dyn Fn(&mut SceneSpec)| {
-        let mut s = base.clone();
-        f(&mut s);
-        s
-    };
+    /// `want` of `values` in random order, each set on a copy of `base` by `set`.
+    fn distinct<T: Copy>(
+        base: &SceneSpec,
+        mut values: Vec<T>,
+        want: usize,
+        rng: &mut ChaCha8Rng,
+        set: impl Fn(&mut SceneSpec, T),
+    ) -> Vec<SceneSpec> {
+        values.shuffle(rng);
+        values
+            .into_iter()
+            .take(want)
+            .map(|v| {
+                let mut s = base.clone();
+                set(&mut s, v);
+                s
+            })
+            .collect()
+    }
     match attribute {
-        Attribute::Placement => {
-            let mut p = Placement::ALL.to_vec();
-            p.shuffle(rng);
-            p.into_iter()
-                .take(want)
-                .map(|p| with(&|s| s.groups[0].placement = p))
-                .collect()
-        }
-        Attribute::Shape => {
-            let mut v = Shape::ALL.to_vec();
-            v.shuffle(rng);
-            v.into_iter()
-                .take(want)
-                .map(|shape| with(&|s| s.groups[0].shape = shape))
-                .collect()
-        }
-        _ => {
-            let mut v = vec![1u8, 2, 3];
-            v.shuffle(rng);
-            v.into_iter()
-                .take(want)
-                .map(|n| with(&|s| s.groups[0].count = n))
-                .collect()
-        }
+        Attribute::Placement => distinct(base, Placement::ALL.to_vec(), want, rng, |s, p| {
+            s.groups[0].placement = p
+        }),
+        Attribute::Shape => distinct(base, Shape::ALL.to_vec(), want, rng, |s, shape| {
+            s.groups[0].shape = shape
+        }),
+        _ => distinct(base, vec![1u8, 2, 3], want, rng, |s, n| {
+            s.groups[0].count = n
+        }),
     }
 }
 
