@@ -219,7 +219,7 @@ impl CustomOp1 for SoftmaxOp {
                     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0f32;
                     for i in 0..d {
-                        o[i] = (x[i] - max).exp();
+                        o[i] = exp_approx(x[i] - max);
                         sum += o[i];
                     }
                     let inv = 1.0 / sum;
@@ -266,7 +266,75 @@ struct QuickGeluOp;
 const QUICK_GELU_ALPHA: f32 = 1.702;
 
 fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
+    1.0 / (1.0 + exp_approx(-v))
+}
+
+/// `eˣ` to within 2 ulp (Cephes' `expf`: Cody–Waite reduction to `r ∈ [−ln2/2, ln2/2]`, a
+/// degree-6 polynomial, then `2ⁿ` put straight into the exponent bits), with `e^x = 0` below −87.
+///
+/// Why not `f32::exp`: libm's is a scalar call, and quick-GELU alone needs one per MLP activation
+/// forward and again backward (≈ 60 million per guidance step at ViT-B/32, 16 cutouts). This one
+/// has no branches or calls, so loops over slices vectorise (8 lanes under AVX2, see
+/// [`elementwise`]); no `mul_add`, so every code path gives the same bits.
+#[inline(always)]
+fn exp_approx(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+    let xc = x.clamp(-87.0, 88.0);
+    let t = xc * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    // The low mantissa bits of `t` hold n (offset by MAGIC's), so 2ⁿ needs no float→int cast.
+    let n_bits = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let scale = f32::from_bits((n_bits.wrapping_add(127) as u32) << 23);
+    if x < -87.0 {
+        0.0
+    } else {
+        e * scale
+    }
+}
+
+/// Runs `body` compiled for AVX2 when the CPU has it (the build targets baseline x86-64, where
+/// the same loop gets 4-lane SSE2), else as is. `body` must be `#[inline(always)]`.
+macro_rules! elementwise {
+    ($body:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2(f: impl FnOnce()) {
+                f()
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe { avx2(|| $body($($arg),*)) };
+            } else {
+                $body($($arg),*);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $body($($arg),*);
+    }};
+}
+
+#[inline(always)]
+fn quick_gelu_into(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v * sigmoid(QUICK_GELU_ALPHA * v);
+    }
+}
+
+#[inline(always)]
+fn quick_gelu_grad_into(x: &[f32], g: &[f32], dx: &mut [f32]) {
+    for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
+        let s = sigmoid(QUICK_GELU_ALPHA * v);
+        *dx = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
+    }
 }
 
 impl CustomOp1 for QuickGeluOp {
@@ -279,11 +347,7 @@ impl CustomOp1 for QuickGeluOp {
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(4096)
             .zip(x.par_chunks(4096))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = v * sigmoid(QUICK_GELU_ALPHA * v);
-                }
-            });
+            .for_each(|(o, x)| elementwise!(quick_gelu_into(x, o)));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -299,12 +363,7 @@ fn quick_gelu_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(4096)
         .zip(x.par_chunks(4096))
         .zip(g.par_chunks(4096))
-        .for_each(|((dx, x), g)| {
-            for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
-                let s = sigmoid(QUICK_GELU_ALPHA * v);
-                *dx = g * (s + QUICK_GELU_ALPHA * v * s * (1.0 - s));
-            }
-        });
+        .for_each(|((dx, x), g)| elementwise!(quick_gelu_grad_into(x, g, dx)));
     dx
 }
 
@@ -413,59 +472,108 @@ struct AttentionOp {
     mask: Option<std::sync::Arc<Vec<f32>>>,
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent accumulators so the loop vectorises without fast-math.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
+/// A strided f32 matrix view for the gemm crate: element (r, c) lives at `ptr + r·rs + c·cs`.
+///
+/// Why raw views: each (batch, head) of the packed q|k|v buffer is a strided sub-matrix (rows
+/// 3·D apart); the gemm crate multiplies such views in place, so no head is copied out.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
 }
 
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
+impl View {
+    /// Row-major rows of `row_stride`, from `base + offset`.
+    fn rows(base: &[f32], offset: usize, row_stride: usize) -> Self {
+        Self {
+            ptr: base[offset..].as_ptr(),
+            rs: row_stride as isize,
+            cs: 1,
+        }
     }
+
+    fn t(self) -> Self {
+        Self {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// A destination pointer shared by rayon tasks that write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: every task writes a region (one head's columns of its own batch rows) no other task
+// touches, and the buffer outlives the parallel loop that uses it.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// `dst[m, n] = alpha · a[m, k] · b[k, n]` (row stride `dst_rs`, unit column stride), one thread.
+///
+/// # Safety
+/// `a`, `b` and `dst` must address valid m×k, k×n and m×n matrices under their strides, and no
+/// other thread may touch the destination region meanwhile.
+unsafe fn gemm_view(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    a: View,
+    b: View,
+    alpha: f32,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        a.ptr,
+        a.cs,
+        a.rs,
+        b.ptr,
+        b.cs,
+        b.rs,
+        0.0,
+        alpha,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
 }
 
 impl AttentionOp {
-    /// Row-major [rows, L] probabilities of the first `rows` queries of one (batch, head): `qkv`
-    /// is that batch's [L, 3D] block.
-    fn probs(&self, qkv: &[f32], l: usize, d: usize, h: usize, rows: usize) -> Vec<f32> {
+    /// Row-major [rows, L] probabilities of the first `rows` queries of head `h`: `blk` is one
+    /// batch's [L, 3D] block of packed q|k|v.
+    fn probs(&self, blk: &[f32], l: usize, d: usize, h: usize, rows: usize) -> Vec<f32> {
         let dh = d / self.heads;
-        let row = 3 * d;
         let mut p = vec![0f32; rows * l];
-        for i in 0..rows {
-            let q = &qkv[i * row + h * dh..i * row + (h + 1) * dh];
-            let pi = &mut p[i * l..(i + 1) * l];
-            let mut max = f32::NEG_INFINITY;
-            for (j, pij) in pi.iter_mut().enumerate() {
-                let k = &qkv[j * row + d + h * dh..j * row + d + (h + 1) * dh];
-                let mut v = dot(q, k) * self.scale;
-                if let Some(m) = &self.mask {
-                    v += m[i * l + j];
-                }
-                *pij = v;
-                max = max.max(v);
+        let q = View::rows(blk, h * dh, 3 * d);
+        let k = View::rows(blk, d + h * dh, 3 * d);
+        // SAFETY: q is [rows, dh] and kᵀ [dh, L] inside `blk`; p is this call's own [rows, L].
+        unsafe { gemm_view(rows, l, dh, p.as_mut_ptr(), l, q, k.t(), self.scale) };
+        for (i, pi) in p.chunks_mut(l).enumerate() {
+            if let Some(m) = &self.mask {
+                pi.iter_mut().zip(&m[i * l..]).for_each(|(v, m)| *v += m);
+            }
+            let max = pi.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if max == f32::NEG_INFINITY {
+                // Every key masked: no attention (zeros), not NaN.
+                pi.fill(0.0);
+                continue;
             }
             let mut sum = 0f32;
             for v in pi.iter_mut() {
-                *v = if max == f32::NEG_INFINITY {
-                    0.0
-                } else {
-                    (*v - max).exp()
-                };
+                *v = exp_approx(*v - max);
                 sum += *v;
             }
-            let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+            let inv = 1.0 / sum;
             pi.iter_mut().for_each(|v| *v *= inv);
         }
         p
@@ -496,7 +604,8 @@ impl CustomOp1 for AttentionOp {
 impl AttentionOp {
     /// [B, L, 3D] packed q|k|v → the outputs of the first `rows` queries [B, rows, D] (all L, or
     /// 1 for the class token alone), with each (batch, head)'s [rows, L] probabilities for
-    /// [`Self::backward_slice`].
+    /// [`Self::backward_slice`]. One task per (batch, head); the products are GEMMs on strided
+    /// views, and each task writes its head's columns of the output in place.
     fn forward_with_probs(
         &self,
         qkv: &[f32],
@@ -507,37 +616,25 @@ impl AttentionOp {
         let d3 = qkv.len() / (b * l);
         let d = d3 / 3;
         let dh = d / self.heads;
-        // Each task returns its head's [L, dh] output; they are interleaved into [B, L, D] after.
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..b * self.heads)
+        let mut out = vec![0f32; b * rows * d];
+        let dst = SharedOut(out.as_mut_ptr());
+        let probs: Vec<Vec<f32>> = (0..b * self.heads)
             .into_par_iter()
             .map(|t| {
                 let (bi, h) = (t / self.heads, t % self.heads);
                 let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
                 let p = self.probs(blk, l, d, h, rows);
-                let mut o = vec![0f32; rows * dh];
-                for i in 0..rows {
-                    let oi = &mut o[i * dh..(i + 1) * dh];
-                    for j in 0..l {
-                        let pij = p[i * l + j];
-                        if pij != 0.0 {
-                            let v = &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
-                            axpy(pij, v, oi);
-                        }
-                    }
+                let v = View::rows(blk, 2 * d + h * dh, d3);
+                let pv = View::rows(&p, 0, l);
+                let dst = dst;
+                // SAFETY: this task alone writes columns h·dh.. of rows bi·rows.. of `out`.
+                unsafe {
+                    let o = dst.0.add(bi * rows * d + h * dh);
+                    gemm_view(rows, dh, l, o, d, pv, v, 1.0);
                 }
-                (o, p)
+                p
             })
             .collect();
-        let mut out = vec![0f32; b * rows * d];
-        let mut probs = Vec::with_capacity(parts.len());
-        for (t, (o, p)) in parts.into_iter().enumerate() {
-            let (bi, h) = (t / self.heads, t % self.heads);
-            for i in 0..rows {
-                let dst = (bi * rows + i) * d + h * dh;
-                out[dst..dst + dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
-            }
-            probs.push(p);
-        }
         (out, probs)
     }
 
@@ -555,63 +652,45 @@ impl AttentionOp {
         let d3 = qkv.len() / (b * l);
         let d = d3 / 3;
         let dh = d / self.heads;
-        // Per task: dq, dk, dv of one head, each [L, dh].
-        let parts: Vec<[Vec<f32>; 3]> = (0..b * self.heads)
-            .into_par_iter()
-            .map(|t| {
-                let (bi, h) = (t / self.heads, t % self.heads);
-                let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
-                let gblk = &go[bi * rows * d..(bi + 1) * rows * d];
-                let recomputed;
-                let p: &[f32] = match probs {
-                    Some(p) => &p[t],
-                    None => {
-                        recomputed = self.probs(blk, l, d, h, rows);
-                        &recomputed
-                    }
-                };
-                let q = |i: usize| &blk[i * d3 + h * dh..i * d3 + (h + 1) * dh];
-                let k = |j: usize| &blk[j * d3 + d + h * dh..j * d3 + d + (h + 1) * dh];
-                let v = |j: usize| &blk[j * d3 + 2 * d + h * dh..j * d3 + 2 * d + (h + 1) * dh];
-                let g = |i: usize| &gblk[i * d + h * dh..i * d + (h + 1) * dh];
-                let (mut dq, mut dk, mut dv) = (
-                    vec![0f32; rows * dh],
-                    vec![0f32; l * dh],
-                    vec![0f32; l * dh],
-                );
-                let mut ds = vec![0f32; l];
-                for i in 0..rows {
-                    let pi = &p[i * l..(i + 1) * l];
-                    // dP_ij = dO_i·v_j, then the softmax backward on row i.
-                    let mut rowdot = 0f32;
-                    for j in 0..l {
-                        ds[j] = if pi[j] != 0.0 { dot(g(i), v(j)) } else { 0.0 };
-                        rowdot += ds[j] * pi[j];
-                    }
-                    for j in 0..l {
-                        if pi[j] == 0.0 {
-                            continue;
-                        }
-                        let dsij = pi[j] * (ds[j] - rowdot) * self.scale;
-                        axpy(dsij, k(j), &mut dq[i * dh..(i + 1) * dh]);
-                        axpy(dsij, q(i), &mut dk[j * dh..(j + 1) * dh]);
-                        axpy(pi[j], g(i), &mut dv[j * dh..(j + 1) * dh]);
-                    }
-                }
-                [dq, dk, dv]
-            })
-            .collect();
+        // dq of query rows that were not computed stays zero.
         let mut out = vec![0f32; b * l * d3];
-        for (t, parts) in parts.iter().enumerate() {
+        let dst = SharedOut(out.as_mut_ptr());
+        (0..b * self.heads).into_par_iter().for_each(|t| {
             let (bi, h) = (t / self.heads, t % self.heads);
-            for (which, part) in parts.iter().enumerate() {
-                // dq has one row per computed query; dk and dv one per token.
-                for i in 0..part.len() / dh {
-                    let dst = (bi * l + i) * d3 + which * d + h * dh;
-                    out[dst..dst + dh].copy_from_slice(&part[i * dh..(i + 1) * dh]);
+            let blk = &qkv[bi * l * d3..(bi + 1) * l * d3];
+            let recomputed;
+            let p: &[f32] = match probs {
+                Some(p) => &p[t],
+                None => {
+                    recomputed = self.probs(blk, l, d, h, rows);
+                    &recomputed
                 }
+            };
+            let q = View::rows(blk, h * dh, d3);
+            let k = View::rows(blk, d + h * dh, d3);
+            let v = View::rows(blk, 2 * d + h * dh, d3);
+            let g = View::rows(go, bi * rows * d + h * dh, d);
+            let pv = View::rows(p, 0, l);
+            // dP = dO·vᵀ, then the softmax backward row by row: dS = P∘(dP − rowsum(P∘dP))·scale.
+            let mut ds = vec![0f32; rows * l];
+            // SAFETY: dO is [rows, dh], vᵀ [dh, L]; ds is this task's own [rows, L].
+            unsafe { gemm_view(rows, l, dh, ds.as_mut_ptr(), l, g, v.t(), 1.0) };
+            for (dsi, pi) in ds.chunks_mut(l).zip(p.chunks(l)) {
+                let rowdot: f32 = dsi.iter().zip(pi).map(|(a, b)| a * b).sum();
+                dsi.iter_mut()
+                    .zip(pi)
+                    .for_each(|(s, p)| *s = p * (*s - rowdot) * self.scale);
             }
-        }
+            let dsv = View::rows(&ds, 0, l);
+            let dst = dst;
+            // SAFETY: this task alone writes head h's q, k and v columns of batch bi's rows.
+            unsafe {
+                let base = dst.0.add(bi * l * d3 + h * dh);
+                gemm_view(rows, dh, l, base, d3, dsv, k, 1.0); // dQ = dS·K
+                gemm_view(l, dh, rows, base.add(d), d3, dsv.t(), q, 1.0); // dK = dSᵀ·Q
+                gemm_view(l, dh, rows, base.add(2 * d), d3, pv.t(), g, 1.0); // dV = Pᵀ·dO
+            }
+        });
         out
     }
 }
@@ -1128,6 +1207,21 @@ mod tests {
             |x| layer.forward(x, None)?.narrow(1, 0, 1)?.squeeze(1),
             &[3, l, d],
         );
+    }
+
+    #[test]
+    fn exp_approx_is_within_two_ulp_of_libm() {
+        let mut worst = 0f32;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (a, b) = (exp_approx(x), x.exp());
+            worst = worst.max((a - b).abs() / b);
+            x += 0.000_731;
+        }
+        assert!(worst < 2.5e-7, "relative error {worst}");
+        assert_eq!(exp_approx(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_approx(-100.0), 0.0);
+        assert_eq!(exp_approx(0.0), 1.0);
     }
 
     #[test]
