@@ -11,7 +11,6 @@
 //! [`layer_norm`], [`softmax_last_dim`], [`quick_gelu`] and [`linear`], which fall back to
 //! candle's composites on other devices and dtypes, so the same model code runs everywhere.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D,
 };
@@ -378,6 +377,100 @@ pub fn quick_gelu(xs: &Tensor) -> Result<Tensor> {
 // ---------------------------------------------------------------------------------------------
 // Linear layer with a frozen weight
 
+/// How a frozen weight `W` [out, in] enters a product with a row-major activation matrix.
+#[derive(Clone, Copy)]
+enum WeightSide {
+    /// `x·Wᵀ`: the layer's forward, [rows, in] → [rows, out].
+    Transposed,
+    /// `g·W`: the input gradient, [rows, out] → [rows, in].
+    AsIs,
+}
+
+/// `x·Wᵀ + b` or `g·W` with a frozen `weight` [out, in], as one multi-threaded GEMM.
+///
+/// Why not candle's matmul: it zero-fills its output on one thread before the GEMM, and a bias
+/// then costs another pass over the output. Here the output starts as the bias rows (or zeros),
+/// written in parallel, and the GEMM accumulates onto it.
+fn frozen_matmul(
+    x: &[f32],
+    rows: usize,
+    weight: &Tensor,
+    side: WeightSide,
+    bias: Option<&Tensor>,
+) -> Result<Vec<f32>> {
+    let (wo, wi) = weight.dims2()?;
+    let (k, n) = match side {
+        WeightSide::Transposed => (wi, wo),
+        WeightSide::AsIs => (wo, wi),
+    };
+    if x.len() != rows * k {
+        candle_core::bail!(
+            "linear: input has {} features, the weight expects {k}",
+            x.len() / rows.max(1)
+        );
+    }
+    let bias = bias.map(tensor_f32).transpose()?;
+    let mut out: Vec<f32> = Vec::with_capacity(rows * n);
+    out.spare_capacity_mut()
+        .par_chunks_mut(n * MIN_ROWS_PER_TASK)
+        .for_each(|chunk| {
+            for row in chunk.chunks_mut(n) {
+                match &bias {
+                    Some(b) => row.iter_mut().zip(b).for_each(|(o, b)| {
+                        o.write(*b);
+                    }),
+                    None => row.iter_mut().for_each(|o| {
+                        o.write(0.0);
+                    }),
+                }
+            }
+        });
+    // SAFETY: every element was written just above.
+    unsafe { out.set_len(rows * n) };
+    with_f32(weight, |w| {
+        let (rs, cs) = match side {
+            // Wᵀ[kk, j] = W[j, kk]
+            WeightSide::Transposed => (1, wi as isize),
+            WeightSide::AsIs => (wi as isize, 1),
+        };
+        // SAFETY: x is [rows, k] row-major, W viewed as [k, n] under (rs, cs) stays inside `w`,
+        // and `out` is this call's own [rows, n] buffer.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                bias.is_some(),
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                cs,
+                rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            )
+        }
+    })?;
+    Ok(out)
+}
+
+/// `g·W` for a frozen weight on a contiguous CPU f32 gradient `g` [rows, out] → [rows, in].
+fn frozen_input_grad(g: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let (rows, _) = g.dims2()?;
+    let v = with_f32(g, |g| {
+        frozen_matmul(g, rows, weight, WeightSide::AsIs, None)
+    })??;
+    Tensor::from_vec(v, (rows, weight.dim(1)?), g.device())
+}
+
 /// `x·Wᵀ + b` whose backward gives only the input gradient.
 struct FrozenLinearOp {
     /// [out, in]
@@ -391,35 +484,21 @@ impl CustomOp1 for FrozenLinearOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (rows, k) = l.shape().dims2()?;
-        let (n, wk) = self.weight.dims2()?;
-        if wk != k {
-            candle_core::bail!("linear: input has {k} features, the weight expects {wk}");
-        }
-        let wt = self.weight.t()?;
-        let (ws, wl) = wt.storage_and_layout();
-        let Storage::Cpu(ws) = &*ws else {
-            candle_core::bail!("frozen linear: weight is not on the CPU");
-        };
+        let (rows, _) = l.shape().dims2()?;
+        let n = self.weight.dim(0)?;
         // One GEMM over all rows (batch × tokens): [rows, k] · [k, n].
-        let out = s.matmul(ws, (1, rows, n, k), l, wl)?;
-        let mut out = match out {
-            CpuStorage::F32(v) => v,
-            _ => candle_core::bail!("frozen linear: expected f32"),
-        };
-        if let Some(b) = &self.bias {
-            let b = tensor_f32(b)?;
-            out.par_chunks_mut(n * MIN_ROWS_PER_TASK).for_each(|o| {
-                for row in o.chunks_mut(n) {
-                    row.iter_mut().zip(&b).for_each(|(o, b)| *o += b);
-                }
-            });
-        }
+        let out = frozen_matmul(
+            contiguous_f32(s, l)?,
+            rows,
+            &self.weight,
+            WeightSide::Transposed,
+            self.bias.as_ref(),
+        )?;
         Ok((CpuStorage::F32(out), Shape::from((rows, n))))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.matmul(&self.weight)?))
+        Ok(Some(frozen_input_grad(&grad.contiguous()?, &self.weight)?))
     }
 }
 
@@ -809,9 +888,9 @@ impl FrozenLayerWeights {
 
     /// Gradient w.r.t. `h` of [`Self::mlp`] (residual included) for the output gradient `dy`.
     fn mlp_backward(&self, h: &Tensor, a: &Tensor, dy: &Tensor) -> Result<Tensor> {
-        let dg = dy.matmul(&self.fc2.0)?;
+        let dg = frozen_input_grad(dy, &self.fc2.0)?;
         let da = with_f32(a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
-        let dl2 = Tensor::from_vec(da, dg.shape(), dg.device())?.matmul(&self.fc1.0)?;
+        let dl2 = frozen_input_grad(&Tensor::from_vec(da, dg.shape(), dg.device())?, &self.fc1.0)?;
         layer_norm_grad_plus(h, &self.ln2.0, &dl2, dy, self.eps)
     }
 
@@ -819,7 +898,10 @@ impl FrozenLayerWeights {
     /// gradient `dqkv` [B·L, 3D], plus the `residual` gradient.
     fn qkv_backward(&self, x: &Tensor, dqkv: Vec<f32>, residual: &Tensor) -> Result<Tensor> {
         let (rows, d) = x.dims2()?;
-        let dl1 = Tensor::from_vec(dqkv, (rows, 3 * d), x.device())?.matmul(&self.qkv.0)?;
+        let dl1 = frozen_input_grad(
+            &Tensor::from_vec(dqkv, (rows, 3 * d), x.device())?,
+            &self.qkv.0,
+        )?;
         layer_norm_grad_plus(x, &self.ln1.0, &dl1, residual, self.eps)
     }
 }
@@ -934,7 +1016,7 @@ impl CustomOp1 for FrozenLayerOp {
         // MLP: y = h + fc2(gelu(fc1(ln2(h)))).
         let dh = w.mlp_backward(&saved.h, &saved.a, &dy)?;
         // Attention: h = x + out(attn(qkv(ln1(x)))).
-        let dctx = dh.matmul(&w.out.0)?;
+        let dctx = frozen_input_grad(&dh, &w.out.0)?;
         let attention = w.attention(self.mask.clone());
         let dqkv = with_f32(&saved.qkv, |q| {
             with_f32(&dctx, |g| {

@@ -5,12 +5,13 @@
 //! tensors bit for bit. Everything applied to the image is differentiable.
 
 use candle_core::Tensor;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GuideError, Result};
-use crate::noise::gaussian;
+use crate::noise::gaussian_vec;
 use crate::resample::{crop_resize, Crop, ResizeKind};
 
 /// Per-channel mean of CLIP's image preprocessing.
@@ -182,8 +183,26 @@ impl Cutouts {
             ));
         }
         let out = self.out_size;
+        // Noise is the costliest part here (Box–Muller, 150k samples per cutout): one seed per
+        // noisy cutout is drawn in order, then the cutouts' noise is generated in parallel, so
+        // the bytes depend on the seed alone, not on the thread count.
+        let seeds: Vec<Option<u64>> = specs
+            .iter()
+            .map(|s| (s.noise_std > 0.0).then(|| rng.random::<u64>()))
+            .collect();
+        let channels = image.dims()[1];
+        let noise: Vec<Option<Vec<f32>>> = seeds
+            .par_iter()
+            .zip(specs)
+            .map(|(seed, spec)| {
+                seed.map(|seed| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    gaussian_vec(&mut rng, channels * out * out, spec.noise_std as f64)
+                })
+            })
+            .collect();
         let mut cuts = Vec::with_capacity(specs.len());
-        for spec in specs {
+        for (spec, noise) in specs.iter().zip(noise) {
             let kind = if spec.size > out {
                 ResizeKind::Area
             } else {
@@ -199,9 +218,9 @@ impl Cutouts {
             if spec.flip {
                 cut = cut.flip(&[3])?;
             }
-            if spec.noise_std > 0.0 {
+            if let Some(noise) = noise {
                 let noise =
-                    gaussian(rng, cut.dims(), spec.noise_std as f64)?.to_dtype(cut.dtype())?;
+                    Tensor::from_vec(noise, cut.dims(), cut.device())?.to_dtype(cut.dtype())?;
                 cut = (cut + noise)?;
             }
             cuts.push(cut);
