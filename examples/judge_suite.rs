@@ -3,6 +3,10 @@
 //! the seconds per run (one JSON line at the end, for BENCHMARKS.md).
 //!
 //! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
+//!
+//! Tuning flags override single settings of the defaults, to sweep them: `--cutn N`,
+//! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
+//! `--param pixels|fourier|pyramid`, `--decay X`, `--tv X`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
+    // (flag, value) pairs applied to every run's config after the defaults.
+    let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -27,7 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--out" => out = Some(value()?.into()),
             "--limit" => limit = value()?.parse()?,
             "--cutn" => cutn = Some(value()?.parse()?),
-            other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR]").into()),
+            "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
+            | "--decay" | "--tv" => tweaks.push((a.clone(), value()?)),
+            other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
         }
     }
     // Without --model: the built-in shapes CLIP.
@@ -48,6 +56,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.schedule.seed = seed;
         if let Some(n) = cutn {
             cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
+        }
+        for (flag, v) in &tweaks {
+            let c = &mut cfg.schedule.cutouts;
+            match flag.as_str() {
+                "--lr" => {
+                    cfg.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: v.parse()? }
+                }
+                "--min-size" => c.min_size_frac = v.parse()?,
+                "--cut-pow" => c.cut_pow = v.parse()?,
+                "--flip" => c.flip_prob = v.parse()?,
+                "--jitter" => c.jitter = v.parse()?,
+                "--noise" => c.noise_std = v.parse()?,
+                "--param" => cfg.param = v.parse()?,
+                "--decay" => cfg.decay = v.parse()?,
+                "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
+                _ => unreachable!("flags are filtered above"),
+            }
         }
         let start = Instant::now();
         let mut gen = Generator::new(&clip, cfg)?;

@@ -287,7 +287,7 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // The low mantissa bits of `t` hold n (offset by MAGIC's), so 2ⁿ needs no float→int cast.
     let n_bits = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
@@ -589,15 +589,24 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The pointer `offset` elements in. A method (not `.0`) so closures capture the whole
+    /// `Send` wrapper rather than the bare pointer field.
+    ///
+    /// # Safety
+    /// `offset` must stay inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}
+
 /// `dst[m, n] = alpha · a[m, k] · b[k, n]` (row stride `dst_rs`, unit column stride), one thread.
 ///
 /// # Safety
 /// `a`, `b` and `dst` must address valid m×k, k×n and m×n matrices under their strides, and no
 /// other thread may touch the destination region meanwhile.
 unsafe fn gemm_view(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     dst: *mut f32,
     dst_rs: usize,
     a: View,
@@ -636,7 +645,7 @@ impl AttentionOp {
         let q = View::rows(blk, h * dh, 3 * d);
         let k = View::rows(blk, d + h * dh, 3 * d);
         // SAFETY: q is [rows, dh] and kᵀ [dh, L] inside `blk`; p is this call's own [rows, L].
-        unsafe { gemm_view(rows, l, dh, p.as_mut_ptr(), l, q, k.t(), self.scale) };
+        unsafe { gemm_view((rows, l, dh), p.as_mut_ptr(), l, q, k.t(), self.scale) };
         for (i, pi) in p.chunks_mut(l).enumerate() {
             if let Some(m) = &self.mask {
                 pi.iter_mut().zip(&m[i * l..]).for_each(|(v, m)| *v += m);
@@ -705,11 +714,10 @@ impl AttentionOp {
                 let p = self.probs(blk, l, d, h, rows);
                 let v = View::rows(blk, 2 * d + h * dh, d3);
                 let pv = View::rows(&p, 0, l);
-                let dst = dst;
                 // SAFETY: this task alone writes columns h·dh.. of rows bi·rows.. of `out`.
                 unsafe {
-                    let o = dst.0.add(bi * rows * d + h * dh);
-                    gemm_view(rows, dh, l, o, d, pv, v, 1.0);
+                    let o = dst.at(bi * rows * d + h * dh);
+                    gemm_view((rows, dh, l), o, d, pv, v, 1.0);
                 }
                 p
             })
@@ -753,7 +761,7 @@ impl AttentionOp {
             // dP = dO·vᵀ, then the softmax backward row by row: dS = P∘(dP − rowsum(P∘dP))·scale.
             let mut ds = vec![0f32; rows * l];
             // SAFETY: dO is [rows, dh], vᵀ [dh, L]; ds is this task's own [rows, L].
-            unsafe { gemm_view(rows, l, dh, ds.as_mut_ptr(), l, g, v.t(), 1.0) };
+            unsafe { gemm_view((rows, l, dh), ds.as_mut_ptr(), l, g, v.t(), 1.0) };
             for (dsi, pi) in ds.chunks_mut(l).zip(p.chunks(l)) {
                 let rowdot: f32 = dsi.iter().zip(pi).map(|(a, b)| a * b).sum();
                 dsi.iter_mut()
@@ -761,13 +769,12 @@ impl AttentionOp {
                     .for_each(|(s, p)| *s = p * (*s - rowdot) * self.scale);
             }
             let dsv = View::rows(&ds, 0, l);
-            let dst = dst;
             // SAFETY: this task alone writes head h's q, k and v columns of batch bi's rows.
             unsafe {
-                let base = dst.0.add(bi * l * d3 + h * dh);
-                gemm_view(rows, dh, l, base, d3, dsv, k, 1.0); // dQ = dS·K
-                gemm_view(l, dh, rows, base.add(d), d3, dsv.t(), q, 1.0); // dK = dSᵀ·Q
-                gemm_view(l, dh, rows, base.add(2 * d), d3, pv.t(), g, 1.0); // dV = Pᵀ·dO
+                let base = dst.at(bi * l * d3 + h * dh);
+                gemm_view((rows, dh, l), base, d3, dsv, k, 1.0); // dQ = dS·K
+                gemm_view((l, dh, rows), base.add(d), d3, dsv.t(), q, 1.0); // dK = dSᵀ·Q
+                gemm_view((l, dh, rows), base.add(2 * d), d3, pv.t(), g, 1.0); // dV = Pᵀ·dO
             }
         });
         out
