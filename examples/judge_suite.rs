@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
 //!
-//! Tuning flags override single settings of the defaults, to sweep them: `--cutn N`,
+//! Tuning flags override single settings of the defaults, to sweep them: `--size PX`, `--cutn N`,
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid`, `--decay X`, `--tv X`.
 
@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
+    let mut size = 128usize;
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
     // (flag, value) pairs applied to every run's config after the defaults.
     let mut tweaks: Vec<(String, String)> = Vec::new();
@@ -32,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(value()?.into()),
             "--limit" => limit = value()?.parse()?,
+            "--size" => size = value()?.parse()?,
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
             | "--decay" | "--tv" => tweaks.push((a.clone(), value()?)),
@@ -52,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut passed, mut seconds) = (0usize, 0.0f64);
     for (i, prompt) in suite.iter().enumerate().take(limit) {
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
-        let mut cfg = GenerateConfig::new(128, 128, steps, PromptSchedule::parse(prompt)?);
+        let mut cfg = GenerateConfig::new(size, size, steps, PromptSchedule::parse(prompt)?);
         cfg.schedule.seed = seed;
         if let Some(n) = cutn {
             cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
@@ -96,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{{\"suite\": {}, \"runs\": {runs}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": 128}}",
+        "{{\"suite\": {}, \"runs\": {runs}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": {size}}}",
         suite.len(),
         passed as f64 / runs as f64,
         seconds / runs as f64
