@@ -412,7 +412,7 @@ fn frozen_matmul(
     let bias = bias.map(tensor_f32).transpose()?;
     let mut out: Vec<f32> = Vec::with_capacity(rows * n);
     out.spare_capacity_mut()
-        .par_chunks_mut(n * MIN_ROWS_PER_TASK)
+        .par_chunks_mut((n * MIN_ROWS_PER_TASK).max(1))
         .for_each(|chunk| {
             for row in chunk.chunks_mut(n) {
                 match &bias {

@@ -128,7 +128,7 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             seed: 0,
             image_size: 64,
-            patch_size: 16,
+            patch_size: 8,
             checkpoint_every: 250,
             augment: AugmentConfig::default(),
             // The shipped model's recipe (BENCHMARKS.md): hard negatives and auxiliary heads give

@@ -71,8 +71,9 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
-    /// ViT patch side (must divide --image-size).
-    #[arg(long, default_value_t = 16)]
+    /// ViT patch side (must divide --image-size); 8 at 64² gives the 64 tokens the shipped model
+    /// needs to count and place small shapes.
+    #[arg(long, default_value_t = 8)]
     pub patch_size: usize,
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
