@@ -202,6 +202,22 @@ pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Resu
 
 struct SoftmaxOp;
 
+/// Softmax of one row in place; a row that is all −∞ (every key masked) becomes zeros, not NaN.
+fn softmax_row(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return;
+    }
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = exp_approx(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
 impl CustomOp1 for SoftmaxOp {
     fn name(&self) -> &'static str {
         "clipguide-softmax"
@@ -210,21 +226,9 @@ impl CustomOp1 for SoftmaxOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l)?;
         let d = l.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; x.len()];
+        let mut out = x.to_vec();
         out.par_chunks_mut(d * MIN_ROWS_PER_TASK)
-            .zip(x.par_chunks(d * MIN_ROWS_PER_TASK))
-            .for_each(|(o, x)| {
-                for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
-                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0f32;
-                    for i in 0..d {
-                        o[i] = exp_approx(x[i] - max);
-                        sum += o[i];
-                    }
-                    let inv = 1.0 / sum;
-                    o.iter_mut().for_each(|v| *v *= inv);
-                }
-            });
+            .for_each(|o| o.chunks_mut(d).for_each(softmax_row));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -650,19 +654,7 @@ impl AttentionOp {
             if let Some(m) = &self.mask {
                 pi.iter_mut().zip(&m[i * l..]).for_each(|(v, m)| *v += m);
             }
-            let max = pi.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if max == f32::NEG_INFINITY {
-                // Every key masked: no attention (zeros), not NaN.
-                pi.fill(0.0);
-                continue;
-            }
-            let mut sum = 0f32;
-            for v in pi.iter_mut() {
-                *v = exp_approx(*v - max);
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            pi.iter_mut().for_each(|v| *v *= inv);
+            softmax_row(pi);
         }
         p
     }
