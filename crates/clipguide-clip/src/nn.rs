@@ -105,7 +105,7 @@ impl Attention {
         let v = linear(hidden, hidden, vb.pp("v_proj"))?;
         let frozen = [&q, &k, &v]
             .iter()
-            .all(|l| !l.weight.is_variable() && l.bias.as_ref().is_none_or(|b| !b.is_variable()));
+            .all(|l| !l.weight.track_op() && l.bias.as_ref().is_none_or(|b| !b.track_op()));
         let qkv = if frozen && ops::fused_enabled() {
             let w = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
             let b = match (&q.bias, &k.bias, &v.bias) {
@@ -225,10 +225,10 @@ impl EncoderLayer {
             &self.layer_norm2.weight,
             &self.layer_norm2.bias,
         ];
-        let frozen = all.iter().all(|t| !t.is_variable())
+        let frozen = all.iter().all(|t| !t.track_op())
             && [qkv, out, fc1, fc2]
                 .iter()
-                .all(|l| l.bias.as_ref().is_none_or(|b| !b.is_variable()));
+                .all(|l| l.bias.as_ref().is_none_or(|b| !b.track_op()));
         // CLIPGUIDE_NO_FUSED_LAYER=1 keeps the per-op kernels but not the whole-layer node
         // (a benchmark ablation step).
         let layer_off = std::env::var_os("CLIPGUIDE_NO_FUSED_LAYER").is_some_and(|v| v != "0");

@@ -524,7 +524,7 @@ pub fn linear(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Ten
     let rows = xs.elem_count() / k.max(1);
     let n = weight.dim(0)?;
     let x2 = xs.reshape((rows, k))?;
-    let frozen = !weight.is_variable() && bias.is_none_or(|b| !b.is_variable());
+    let frozen = !weight.track_op() && bias.is_none_or(|b| !b.track_op());
     let y = if frozen && fused_ok(xs) && fused_ok(weight) {
         x2.contiguous()?.apply_op1(FrozenLinearOp {
             weight: weight.contiguous()?,

@@ -872,4 +872,37 @@ mod aux_tests {
             / before.len() as f32;
         assert!(moved > 1e-3, "aux head weights did not move: {moved}");
     }
+
+    /// One optimiser step changes every model weight. Guards against a weight silently taking
+    /// a no-gradient fast path: the patch embedding, reshaped before its GEMM, once looked
+    /// frozen to `ops::linear` and kept its random init through every training run.
+    #[test]
+    fn one_step_moves_every_model_weight() {
+        let cfg = TrainConfig {
+            steps: 2,
+            batch: 8,
+            image_size: 32,
+            warmup: 1,
+            lr: 1e-3,
+            ..TrainConfig::default()
+        };
+        let mut t = Trainer::new(cfg, DataSource::shapes(1, 32).unwrap(), &Device::Cpu).unwrap();
+        let snapshot = |t: &Trainer| -> Vec<(String, Vec<f32>)> {
+            sorted_vars(&t.varmap)
+                .into_iter()
+                .map(|(n, v)| (n, v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()))
+                .collect()
+        };
+        let before = snapshot(&t);
+        t.train_step().unwrap();
+        let after = snapshot(&t);
+        let still: Vec<&str> = before
+            .iter()
+            .zip(&after)
+            .filter(|((_, a), (_, b))| a == b)
+            .map(|((n, _), _)| n.as_str())
+            .collect();
+        assert!(before.len() > 40, "only {} weights", before.len());
+        assert!(still.is_empty(), "weights without a gradient: {still:?}");
+    }
 }
