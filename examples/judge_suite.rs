@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--size" => size = value()?.parse()?,
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
-            | "--decay" | "--tv" => tweaks.push((a.clone(), value()?)),
+            | "--decay" | "--tv" | "--primitives" => tweaks.push((a.clone(), value()?)),
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
         }
     }
@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--noise" => c.noise_std = v.parse()?,
                 "--param" => cfg.param = v.parse()?,
                 "--decay" => cfg.decay = v.parse()?,
+                "--primitives" => cfg.primitives = v.parse()?,
                 "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
                 _ => unreachable!("flags are filtered above"),
             }

@@ -169,7 +169,7 @@ fn same_seed_and_settings_give_identical_bytes() {
 #[test]
 fn every_parameter_gets_a_gradient_and_a_stop_ends_early() {
     let clip = tiny_clip();
-    for kind in ["pixels", "fourier", "pyramid"] {
+    for kind in ["pixels", "fourier", "pyramid", "primitives"] {
         let mut cfg = config("a blue square", 33, 10, 1);
         cfg.param = kind.parse().unwrap();
         let mut gen = Generator::new(&clip, cfg).unwrap();

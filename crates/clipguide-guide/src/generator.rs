@@ -20,7 +20,7 @@ use crate::error::{GuideError, Result};
 use crate::loss::total_variation;
 use crate::noise::gaussian;
 use crate::optim::{Adam, AdamConfig};
-use crate::param::{FourierImage, Parameterization, PixelImage, PyramidImage};
+use crate::param::{FourierImage, Parameterization, PixelImage, PrimitivesImage, PyramidImage};
 use crate::resample::{crop_resize, Crop, ResizeKind};
 use crate::schedule::{GuideSchedule, PromptSchedule};
 
@@ -35,6 +35,8 @@ pub enum ParamKind {
     Fourier,
     /// [`PyramidImage`]: a sum of upsampled levels.
     Pyramid,
+    /// [`PrimitivesImage`]: soft discs over a flat background.
+    Primitives,
 }
 
 impl std::str::FromStr for ParamKind {
@@ -44,9 +46,10 @@ impl std::str::FromStr for ParamKind {
             "pixels" | "pixel" => Ok(Self::Pixels),
             "fourier" => Ok(Self::Fourier),
             "pyramid" => Ok(Self::Pyramid),
+            "primitives" | "discs" => Ok(Self::Primitives),
             other => Err(GuideError::invalid(
                 "parameterisation",
-                format!("`{other}`: expected pixels, fourier or pyramid"),
+                format!("`{other}`: expected pixels, fourier, pyramid or primitives"),
             )),
         }
     }
@@ -117,6 +120,9 @@ pub struct GenerateConfig {
     /// Levels of the pyramid parameterisation.
     #[serde(default = "default_levels")]
     pub levels: usize,
+    /// Discs of the primitives parameterisation.
+    #[serde(default = "default_primitives")]
+    pub primitives: usize,
     /// Standard deviation of the random init; `None` picks the parameterisation's own
     /// ([`GenerateConfig::default_init_std`]).
     #[serde(default)]
@@ -142,6 +148,9 @@ fn default_decay() -> f64 {
 }
 fn default_levels() -> usize {
     GenerateConfig::DEFAULT_LEVELS
+}
+fn default_primitives() -> usize {
+    PrimitivesImage::DEFAULT_COUNT
 }
 
 impl GenerateConfig {
@@ -169,6 +178,7 @@ impl GenerateConfig {
             param: ParamKind::default(),
             decay: Self::DEFAULT_DECAY,
             levels: Self::DEFAULT_LEVELS,
+            primitives: PrimitivesImage::DEFAULT_COUNT,
             init_std: None,
             init_image: None,
             init_weight: 0.0,
@@ -185,6 +195,8 @@ impl GenerateConfig {
             ParamKind::Fourier => FourierImage::DEFAULT_STD,
             ParamKind::Pixels => 0.1,
             ParamKind::Pyramid => 0.1 / self.levels.max(1) as f64,
+            // Colour and radius logits: varied colours, radii around the middle of the range.
+            ParamKind::Primitives => 1.0,
         }
     }
 
@@ -212,6 +224,12 @@ impl GenerateConfig {
             return Err(GuideError::invalid(
                 "levels",
                 "the pyramid needs at least 1 level",
+            ));
+        }
+        if self.param == ParamKind::Primitives && self.primitives == 0 {
+            return Err(GuideError::invalid(
+                "primitives",
+                "0 discs: give at least 1 (4 is the default)",
             ));
         }
         if let Some(std) = self.init_std {
@@ -357,6 +375,19 @@ impl<'a> Generator<'a> {
             }
             (ParamKind::Pyramid, Some(rgb)) => {
                 Box::new(PyramidImage::from_rgb(rgb, config.levels)?)
+            }
+            (ParamKind::Primitives, None) => Box::new(PrimitivesImage::random(
+                w,
+                h,
+                config.primitives,
+                std,
+                &mut rng,
+            )?),
+            (ParamKind::Primitives, Some(_)) => {
+                return Err(GuideError::invalid(
+                    "init image",
+                    "the primitives parameterisation draws discs on a flat background and cannot start from an image: use --param fourier, pixels or pyramid with --init",
+                ))
             }
         };
         Self::assemble(clip, config, param, init, rng)

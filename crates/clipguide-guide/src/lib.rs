@@ -42,7 +42,7 @@ pub use loss::{
     total_variation, Distance, RangeLoss, TvKind, TvLoss,
 };
 pub use optim::{Adam, AdamConfig, LrSchedule};
-pub use param::{FourierImage, Parameterization, PixelImage, PyramidImage};
+pub use param::{FourierImage, Parameterization, PixelImage, PrimitivesImage, PyramidImage};
 pub use resample::{
     crop_resize, crop_resize_dense, crop_resize_matrix, resize_matrix, Crop, ResizeKind, Span,
 };

@@ -377,6 +377,184 @@ impl Parameterization for PyramidImage {
     }
 }
 
+/// A flat background and `K` soft-edged discs painted over it in order (later discs on top):
+/// each disc has a centre, a radius and a colour; the background has a colour. All are logits,
+/// so every value stays in range, and the image is composited with candle ops (autograd).
+///
+/// Why: a small CLIP's pixel gradients are adversarial: optimising pixels or a spectrum paints
+/// colour noise the model scores above a clean drawing. With a handful of shapes as the only
+/// degrees of freedom (as CLIPDraw does with strokes) no such noise can be drawn, and what
+/// the model says about colour and place moves whole objects. Shape detail is out of reach:
+/// every object is a disc.
+pub struct PrimitivesImage {
+    background: Var,
+    /// `[K, 2]`: x, y of each centre (sigmoid → fraction of width, height).
+    centres: Var,
+    /// `[K]`: sigmoid → radius between [`Self::MIN_RADIUS`] and [`Self::MAX_RADIUS`].
+    radii: Var,
+    /// `[K, 3]`: sigmoid → RGB.
+    colours: Var,
+    width: usize,
+    height: usize,
+}
+
+impl PrimitivesImage {
+    /// Default number of discs: a few more than the largest count the built-in model knows.
+    pub const DEFAULT_COUNT: usize = 4;
+    /// Radii are fractions of the shorter side.
+    pub const MIN_RADIUS: f64 = 0.03;
+    pub const MAX_RADIUS: f64 = 0.45;
+    /// Width of the soft edge (fraction of the shorter side): gradients reach a disc's
+    /// position and size only through its edge, so it must span a few pixels.
+    pub const EDGE: f64 = 0.03;
+
+    /// `count` discs from the seed: centres on a jittered grid, radii about a third of a grid
+    /// cell, colour and background logits ~ N(0, std²).
+    pub fn random(
+        width: usize,
+        height: usize,
+        count: usize,
+        std: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        check_size(width, height)?;
+        if count == 0 {
+            return Err(GuideError::invalid(
+                "primitives",
+                "0 discs: give at least 1 (4 is the default)",
+            ));
+        }
+        let var = |t: Tensor| Var::from_tensor(&t);
+        // Centres start on a jittered n×n grid and radii at about a third of a grid cell.
+        // Why: a disc moves only through the gradient at its edge, so it rarely travels far;
+        // with discs everywhere, the one in the right place takes the object's colour and the
+        // others the background's, and colour gradients are strong.
+        let n = (count as f64).sqrt().ceil() as usize;
+        let jitter = gaussian(rng, &[count, 2], 0.15)?.to_vec2::<f32>()?;
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        let centres: Vec<f32> = (0..count)
+            .flat_map(|i| {
+                let cell = [(i % n) as f64, (i / n) as f64];
+                let j = &jitter[i];
+                [0, 1].map(|a| {
+                    logit(((cell[a] + 0.5 + j[a] as f64) / n as f64).clamp(0.02, 0.98)) as f32
+                })
+            })
+            .collect();
+        let r0 = (0.35 / n as f64).clamp(Self::MIN_RADIUS + 0.01, Self::MAX_RADIUS - 0.01);
+        let r0 = logit((r0 - Self::MIN_RADIUS) / (Self::MAX_RADIUS - Self::MIN_RADIUS));
+        let radii = (gaussian(rng, &[count], 0.2)? + r0)?;
+        Ok(Self {
+            background: var(gaussian(rng, &[3], std)?)?,
+            centres: var(Tensor::from_vec(centres, (count, 2), &Device::Cpu)?)?,
+            radii: var(radii)?,
+            colours: var(gaussian(rng, &[count, 3], std)?)?,
+            width,
+            height,
+        })
+    }
+
+    /// From logits: background `[3]`, centres `[K, 2]`, radii `[K]`, colours `[K, 3]`.
+    pub fn from_logits(
+        background: &Tensor,
+        centres: &Tensor,
+        radii: &Tensor,
+        colours: &Tensor,
+        width: usize,
+        height: usize,
+    ) -> Result<Self> {
+        check_size(width, height)?;
+        let k = radii.dim(0)?;
+        for (what, t, dims) in [
+            ("background", background, vec![3]),
+            ("centres", centres, vec![k, 2]),
+            ("colours", colours, vec![k, 3]),
+        ] {
+            if t.dims() != dims.as_slice() {
+                return Err(GuideError::invalid(
+                    "primitives",
+                    format!("{what} has shape {:?}, expected {dims:?}", t.dims()),
+                ));
+            }
+        }
+        Ok(Self {
+            background: Var::from_tensor(background)?,
+            centres: Var::from_tensor(centres)?,
+            radii: Var::from_tensor(radii)?,
+            colours: Var::from_tensor(colours)?,
+            width,
+            height,
+        })
+    }
+
+    /// Number of discs.
+    pub fn count(&self) -> usize {
+        self.radii.dim(0).unwrap_or(0)
+    }
+}
+
+impl Parameterization for PrimitivesImage {
+    fn params(&self) -> Vec<Var> {
+        vec![
+            self.background.clone(),
+            self.centres.clone(),
+            self.radii.clone(),
+            self.colours.clone(),
+        ]
+    }
+
+    /// The logit of [`Self::to_rgb`] (clamped to [`INIT_CLAMP`]), for the range penalty.
+    fn to_logits(&self) -> Result<Tensor> {
+        let p = self.to_rgb()?.clamp(INIT_CLAMP, 1.0 - INIT_CLAMP)?;
+        Ok((&p / (1.0 - &p)?)?.log()?)
+    }
+
+    fn to_rgb(&self) -> Result<Tensor> {
+        let (w, h, k) = (self.width, self.height, self.count());
+        let side = w.min(h) as f64;
+        let dev = Device::Cpu;
+        // Pixel centres in units of the shorter side.
+        let axis = |n: usize| -> Result<Tensor> {
+            let v: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / side).collect();
+            Ok(Tensor::from_vec(v, n, &dev)?.to_dtype(self.centres.dtype())?)
+        };
+        let gx = axis(w)?.reshape((1, 1, w))?;
+        let gy = axis(h)?.reshape((1, h, 1))?;
+        let c = candle_nn::ops::sigmoid(self.centres.as_tensor())?;
+        let cx = (c.narrow(1, 0, 1)? * (w as f64 / side))?.reshape((k, 1, 1))?;
+        let cy = (c.narrow(1, 1, 1)? * (h as f64 / side))?.reshape((k, 1, 1))?;
+        let d2 = gx
+            .broadcast_sub(&cx)?
+            .sqr()?
+            .broadcast_add(&gy.broadcast_sub(&cy)?.sqr()?)?;
+        let dist = (d2 + 1e-8)?.sqrt()?;
+        let r = ((candle_nn::ops::sigmoid(self.radii.as_tensor())?
+            * (Self::MAX_RADIUS - Self::MIN_RADIUS))?
+            + Self::MIN_RADIUS)?
+            .reshape((k, 1, 1))?;
+        let masks = candle_nn::ops::sigmoid(&(r.broadcast_sub(&dist)? / Self::EDGE)?)?;
+        let colours = candle_nn::ops::sigmoid(self.colours.as_tensor())?;
+        let mut img = candle_nn::ops::sigmoid(self.background.as_tensor())?
+            .reshape((3, 1, 1))?
+            .broadcast_as((3, h, w))?
+            .contiguous()?;
+        for i in 0..k {
+            let m = masks.get(i)?.unsqueeze(0)?;
+            let ci = colours.get(i)?.reshape((3, 1, 1))?;
+            // img + (colour − img)·mask: the disc covers what lies under it.
+            img = (&img + ci.broadcast_sub(&img)?.broadcast_mul(&m)?)?;
+        }
+        Ok(img.unsqueeze(0)?)
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +703,78 @@ mod tests {
             PixelImage::from_rgb(&wrong),
             Err(GuideError::Shape { .. })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn primitives_gradients_match_finite_differences() -> Result<()> {
+        let (w, h) = (9, 7);
+        let t = |dims: &[usize], seed: u64| seeded_tensor(dims, seed, DType::F64);
+        let inputs = [t(&[3], 1)?, t(&[2, 2], 2)?, t(&[2], 3)?, t(&[2, 3], 4)?];
+        let weights = seeded_tensor(&[1, 3, h, w], 5, DType::F64)?;
+        check_gradients(&inputs, 1e-6, 1e-6, |xs| {
+            let img = PrimitivesImage::from_logits(&xs[0], &xs[1], &xs[2], &xs[3], w, h)?;
+            Ok(img.to_rgb()?.mul(&weights)?.sum_all()?)
+        })
+    }
+
+    /// A disc shows its colour at its centre and the background shows in the corners;
+    /// a later disc covers an earlier one.
+    #[test]
+    fn primitives_paint_discs_over_the_background() -> Result<()> {
+        let (w, h) = (64, 48);
+        let dev = Device::Cpu;
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        // Background blue; disc 0 red at (0.25, 0.5); disc 1 green at the same place, smaller.
+        let bg = Tensor::new(&[-9.0f32, -9.0, 9.0], &dev)?;
+        let centres = Tensor::new(
+            &[[logit(0.25) as f32, 0.0], [logit(0.25) as f32, 0.0]],
+            &dev,
+        )?;
+        let radii = Tensor::new(&[2.0f32, -1.0], &dev)?;
+        let colours = Tensor::new(&[[9.0f32, -9.0, -9.0], [-9.0, 9.0, -9.0]], &dev)?;
+        let img = PrimitivesImage::from_logits(&bg, &centres, &radii, &colours, w, h)?;
+        let rgb = img.to_rgb()?.squeeze(0)?;
+        let px = |x: usize, y: usize| -> Result<Vec<f32>> {
+            Ok(rgb
+                .narrow(1, y, 1)?
+                .narrow(2, x, 1)?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        };
+        let near = |a: Vec<f32>, b: [f32; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.05);
+        assert!(
+            near(px(16, 24)?, [0.0, 1.0, 0.0]),
+            "centre: {:?}",
+            px(16, 24)?
+        );
+        assert!(
+            near(px(16 + 14, 24)?, [1.0, 0.0, 0.0]),
+            "ring of disc 0: {:?}",
+            px(30, 24)?
+        );
+        assert!(
+            near(px(63, 0)?, [0.0, 0.0, 1.0]),
+            "corner: {:?}",
+            px(63, 0)?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn primitives_are_seeded_and_reject_zero_discs() -> Result<()> {
+        let make = |seed| -> Result<Vec<f64>> {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            values(&PrimitivesImage::random(20, 12, 4, 1.0, &mut rng)?.to_rgb()?)
+        };
+        assert_eq!(make(3)?, make(3)?);
+        assert_ne!(make(3)?, make(4)?);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let err = PrimitivesImage::random(20, 12, 0, 1.0, &mut rng)
+            .err()
+            .expect("zero discs is an error")
+            .to_string();
+        assert!(err.contains("at least 1"), "{err}");
         Ok(())
     }
 }

@@ -102,9 +102,13 @@ pub struct GenerateArgs {
     /// Seed of init, cutouts and noise (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Image parameterisation: pixels, fourier or pyramid (default fourier).
+    /// Image parameterisation: pixels, fourier, pyramid or primitives (soft discs on a flat
+    /// background; default fourier).
     #[arg(long)]
     pub param: Option<ParamKind>,
+    /// Discs of the primitives parameterisation (default 4).
+    #[arg(long)]
+    pub primitives: Option<usize>,
     /// Fourier frequency decay exponent (default 1.5).
     #[arg(long)]
     pub decay: Option<f64>,
@@ -295,6 +299,9 @@ pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
     }
     if let Some(v) = args.param {
         cfg.param = v;
+    }
+    if let Some(v) = args.primitives {
+        cfg.primitives = v;
     }
     if let Some(v) = args.decay {
         cfg.decay = v;
