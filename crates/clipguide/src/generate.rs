@@ -118,6 +118,19 @@ pub struct GenerateArgs {
     /// Cutout size bias; above 1 favours small cutouts (default 1).
     #[arg(long)]
     pub cut_pow: Option<f32>,
+    /// Smallest cutout side as a fraction of the image's shorter side (default 0.25; 1.0 makes
+    /// every view the whole image, which keeps "in the top left corner" meaning the image's).
+    #[arg(long)]
+    pub min_size: Option<f32>,
+    /// Probability of a left-right flip per cutout (default 0.5; flips swap "left" and "right").
+    #[arg(long)]
+    pub flip: Option<f32>,
+    /// Cutouts may start up to this many pixels outside the image (default 8).
+    #[arg(long)]
+    pub jitter: Option<usize>,
+    /// Max std of the per-cutout Gaussian noise (default 0.1).
+    #[arg(long)]
+    pub noise: Option<f32>,
     /// Embedding distance (default spherical).
     #[arg(long, value_enum)]
     pub loss: Option<LossArg>,
@@ -284,6 +297,18 @@ pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
     if let Some(v) = args.cut_pow {
         s.cutouts.cut_pow = v;
         s.cut_pow = None;
+    }
+    if let Some(v) = args.min_size {
+        s.cutouts.min_size_frac = v;
+    }
+    if let Some(v) = args.flip {
+        s.cutouts.flip_prob = v;
+    }
+    if let Some(v) = args.jitter {
+        s.cutouts.jitter = v;
+    }
+    if let Some(v) = args.noise {
+        s.cutouts.noise_std = v;
     }
     if let Some(v) = args.loss {
         s.distance = match v {

@@ -257,6 +257,33 @@ fn bad_input_gets_clear_errors() {
         "x",
     ]);
     assert!(e.contains("swishy"), "{e}");
+
+    // Out-of-range cutout settings and a primitives run from an init image: named, with the fix.
+    let out = dir.path().join("never.png");
+    let o = out.to_str().unwrap();
+    let e = err_text(&["generate", "--model", m, "x", "--min-size", "1.5", "-o", o]);
+    assert!(e.contains("min_size_frac") && e.contains("[0, 1]"), "{e}");
+    let e = err_text(&["generate", "--model", m, "x", "--flip", "2", "-o", o]);
+    assert!(e.contains("flip_prob"), "{e}");
+    let init = dir.path().join("init.png");
+    image::RgbImage::new(8, 8).save(&init).unwrap();
+    let e = err_text(&[
+        "generate",
+        "--model",
+        m,
+        "x",
+        "--param",
+        "primitives",
+        "--init",
+        init.to_str().unwrap(),
+        "-o",
+        o,
+    ]);
+    assert!(
+        e.contains("primitives") && e.contains("--param fourier"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a failed run wrote {o}");
 }
 
 #[test]
