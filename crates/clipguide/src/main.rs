@@ -68,7 +68,8 @@ enum Command {
         template: String,
     },
     /// CLIP-guided image generation: optimise an image until CLIP sees the prompts in it.
-    Generate(generate::GenerateArgs),
+    // Boxed: its many flags would make every other variant as large.
+    Generate(Box<generate::GenerateArgs>),
     /// Render the live preview's layout for an image to a PNG, headlessly.
     Render(render::RenderArgs),
     /// Text conditioning for diffusion UNets (sd1 / sd2 / sdxl) written to safetensors.
@@ -302,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(a) => {
             let m = load_model(model)?;
-            generate::run(a, &m.clip, cli.json)?
+            generate::run(*a, &m.clip, cli.json)?
         }
         Command::Render(a) => render::run(a)?,
         Command::Encode(mut a) => {
