@@ -195,7 +195,7 @@ impl GenerateConfig {
             ParamKind::Fourier => FourierImage::DEFAULT_STD,
             ParamKind::Pixels => 0.1,
             ParamKind::Pyramid => 0.1 / self.levels.max(1) as f64,
-            // Colour and radius logits: varied colours, radii around the middle of the range.
+            // Colour and background logits ~ N(0, 1): clearly different colours to start from.
             ParamKind::Primitives => 1.0,
         }
     }
