@@ -553,8 +553,15 @@ impl<'a> Generator<'a> {
     fn forward(&self, step: usize, specs: &[CutoutSpec], rng: &mut ChaCha8Rng) -> Result<Forward> {
         let schedule = &self.config.schedule;
         let cut = self.cutouts_at(step);
-        let logits = self.param.to_logits()?;
-        let rgb = candle_nn::ops::sigmoid(&logits)?;
+        let range = schedule.range_weight.at(step);
+        // Logits only when the range penalty needs them: a parameterisation that renders RGB
+        // directly (primitives) would otherwise go RGB → logit → sigmoid every step.
+        let (rgb, logits) = if range != 0.0 {
+            let logits = self.param.to_logits()?;
+            (candle_nn::ops::sigmoid(&logits)?, Some(logits))
+        } else {
+            (self.param.to_rgb()?, None)
+        };
         let cutouts = cut.apply(&rgb, specs, rng)?;
         let embeddings = self.clip.model.image_features(&clip_normalize(&cutouts)?)?;
         let guidance = schedule.guidance_weight.at(step) as f64;
@@ -569,10 +576,9 @@ impl<'a> Generator<'a> {
         if tv != 0.0 {
             loss = (loss + (total_variation(&rgb, schedule.tv_kind)? * tv as f64)?)?;
         }
-        let range = schedule.range_weight.at(step);
-        if range != 0.0 {
+        if let Some(logits) = &logits {
             let [lo, hi] = schedule.range_bounds;
-            loss = (loss + (crate::loss::range_penalty(&logits, lo, hi)? * range as f64)?)?;
+            loss = (loss + (crate::loss::range_penalty(logits, lo, hi)? * range as f64)?)?;
         }
         if let (Some(init), true) = (&self.init, self.config.init_weight != 0.0) {
             let mse = (&rgb - init)?.sqr()?.mean_all()?;

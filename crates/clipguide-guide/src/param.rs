@@ -505,8 +505,8 @@ impl Parameterization for PrimitivesImage {
 
     /// The logit of [`Self::to_rgb`] (clamped to [`INIT_CLAMP`]), for the range penalty.
     fn to_logits(&self) -> Result<Tensor> {
-        let p = self.to_rgb()?.clamp(INIT_CLAMP, 1.0 - INIT_CLAMP)?;
-        Ok((&p / (1.0 - &p)?)?.log()?)
+        let rgb = self.to_rgb()?;
+        Ok(logit(&rgb)?.to_dtype(rgb.dtype())?)
     }
 
     fn to_rgb(&self) -> Result<Tensor> {
