@@ -1,12 +1,15 @@
 //! The generation benchmark: every prompt of `clipguide_train::judge::judge_suite()` at
-//! 128×128 with the generator's defaults, judged by colour layout; prints the pass rate and
-//! the seconds per run (one JSON line at the end, for BENCHMARKS.md).
+//! 128×128 with the recipe `clipguide generate` uses for the built-in model
+//! (`GenerateConfig::palette_discs`; `--recipe fourier` for the hub-model defaults), judged by
+//! colour layout; prints the pass rate and the seconds per run (one JSON line at the end, for
+//! BENCHMARKS.md).
 //!
 //! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
 //!
 //! Tuning flags override single settings of the defaults, to sweep them: `--size PX`, `--cutn N`,
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
-//! `--param pixels|fourier|pyramid`, `--decay X`, `--tv X`.
+//! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
+//! `--starts N`, `--start-steps N`, `--palette builtin|any`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,12 +18,16 @@ use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, judge_suite, parse_prompt};
+use clipguide_train::palette::Palette;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
     let mut size = 128usize;
+    // The CLI's recipe for the built-in model (`GenerateConfig::palette_discs`) unless
+    // `--recipe fourier` asks for the hub-model defaults.
+    let mut fourier = false;
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
     // (flag, value) pairs applied to every run's config after the defaults.
     let mut tweaks: Vec<(String, String)> = Vec::new();
@@ -29,6 +36,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--model" => model = Some(value()?.into()),
+            "--recipe" => {
+                fourier = match value()?.as_str() {
+                    "discs" => false,
+                    "fourier" => true,
+                    other => return Err(format!("--recipe {other}: give discs or fourier").into()),
+                }
+            }
             "--steps" => steps = value()?.parse()?,
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(value()?.into()),
@@ -36,7 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--size" => size = value()?.parse()?,
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
-            | "--decay" | "--tv" | "--primitives" => tweaks.push((a.clone(), value()?)),
+            | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette" => {
+                tweaks.push((a.clone(), value()?))
+            }
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
         }
     }
@@ -54,7 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut passed, mut seconds) = (0usize, 0.0f64);
     for (i, prompt) in suite.iter().enumerate().take(limit) {
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
-        let mut cfg = GenerateConfig::new(size, size, steps, PromptSchedule::parse(prompt)?);
+        let prompts = PromptSchedule::parse(prompt)?;
+        let mut cfg = if fourier {
+            GenerateConfig::new(size, size, steps, prompts)
+        } else {
+            GenerateConfig::palette_discs(size, size, steps, prompts, Palette::srgb())
+        };
         cfg.schedule.seed = seed;
         if let Some(n) = cutn {
             cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
@@ -73,12 +94,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--param" => cfg.param = v.parse()?,
                 "--decay" => cfg.decay = v.parse()?,
                 "--primitives" => cfg.primitives = v.parse()?,
+                "--starts" => cfg.starts = v.parse()?,
+                // The colours the built-in model was trained on.
+                "--palette" if v == "builtin" => cfg.palette = Some(Palette::srgb()),
+                "--palette" if v == "any" => cfg.palette = None,
+                "--start-steps" => cfg.start_steps = v.parse()?,
                 "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
+                "--palette" => return Err(format!("--palette {v}: give `builtin` or `any`").into()),
                 _ => unreachable!("flags are filtered above"),
             }
         }
         let start = Instant::now();
-        let mut gen = Generator::new(&clip, cfg)?;
+        let mut gen =
+            Generator::new_best_start(&clip, cfg, |_, _| std::ops::ControlFlow::Continue(()))?;
         gen.run(|_, _| std::ops::ControlFlow::Continue(()))?;
         let took = start.elapsed().as_secs_f64();
         seconds += took;

@@ -8,6 +8,7 @@ use clipguide_clip::Clip;
 use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, parse_prompt};
+use clipguide_train::palette::Palette;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
@@ -17,8 +18,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "a red circle in the center on a blue background".into());
     let out = args.next().unwrap_or_else(|| "shapes.png".into());
     let clip = Clip::builtin(&Device::Cpu)?;
-    let cfg = GenerateConfig::new(128, 128, 200, PromptSchedule::parse(&prompt)?);
-    let mut gen = Generator::new(&clip, cfg.clone())?;
+    // The recipe `clipguide generate` uses for the built-in model: one disc in the model's
+    // palette, nine starts, the best continued.
+    let cfg = GenerateConfig::palette_discs(
+        128,
+        128,
+        200,
+        PromptSchedule::parse(&prompt)?,
+        Palette::srgb(),
+    );
+    let mut gen = Generator::new_best_start(&clip, cfg.clone(), |start, r| {
+        if r.step + 1 == cfg.start_steps {
+            eprintln!("start {start}: sim {:.3}", r.weighted_similarity());
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
     gen.run(|_, r| {
         if r.step % 50 == 0 {
             eprintln!(

@@ -317,3 +317,114 @@ fn init_image_is_the_start_and_init_weight_holds_it() {
         "init weight should keep the image closer: {held} vs {free}"
     );
 }
+
+/// Writes a solid-colour PNG and returns its path.
+fn solid_png(dir: &std::path::Path, name: &str, rgb: [u8; 3]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    image::RgbImage::from_pixel(32, 32, image::Rgb(rgb))
+        .save(&path)
+        .unwrap();
+    path
+}
+
+#[test]
+fn palette_sweep_paints_the_target_colour() {
+    // The target is a solid red image; the palette offers red and blue. Starting from a red
+    // disc on blue, the background sweep sees a solid red image (similarity 1, the most there
+    // is) among its options, so it must take it, and the disc must stay red, whatever the
+    // random-weight model thinks of the (nearly unweighted) text.
+    let clip = tiny_clip();
+    let dir = tempfile::tempdir().unwrap();
+    let red = solid_png(dir.path(), "red.png", [255, 0, 0]);
+    let make = |seed| {
+        let mut cfg = config("a picture:0.001", 32, 3, seed);
+        cfg.param = "primitives".parse().unwrap();
+        cfg.primitives = 1;
+        cfg.palette = Some(vec![[0, 0, 255], [255, 0, 0]]);
+        cfg.image_prompts.push(clipguide_guide::ImagePrompt {
+            path: red.clone(),
+            weight: 1.0,
+            stop: None,
+        });
+        Generator::new(&clip, cfg).unwrap()
+    };
+    let red_on_blue = |g: &Generator| {
+        let img = g.image().unwrap();
+        img.get_pixel(16, 16).0 == [255, 0, 0] && img.get_pixel(0, 0).0 == [0, 0, 255]
+    };
+    let mut gen = (0..32)
+        .map(make)
+        .find(|g| red_on_blue(g))
+        .expect("no seed in 0..32 starts with a red disc on blue");
+    let before = gen.image_similarity().unwrap()[1].similarity;
+    gen.choose_discrete().unwrap();
+    let img = gen.image().unwrap();
+    assert!(
+        img.pixels().all(|p| p.0 == [255, 0, 0]),
+        "not all red: corner {:?}, centre {:?}",
+        img.get_pixel(0, 0),
+        img.get_pixel(16, 16)
+    );
+    let after = gen.image_similarity().unwrap()[1].similarity;
+    assert!(after > 0.9999 && after >= before, "{before} -> {after}");
+}
+
+#[test]
+fn best_start_is_the_start_the_model_scores_highest() {
+    let clip = tiny_clip();
+    let mut cfg = GenerateConfig::palette_discs(
+        32,
+        32,
+        5,
+        PromptSchedule::parse("a red circle").unwrap(),
+        vec![[220, 30, 30], [30, 60, 220], [245, 245, 245]],
+    );
+    cfg.starts = 4;
+    cfg.start_steps = 2;
+    cfg.schedule.seed = 7;
+    // Free colours: with a palette the random-weight model may like the disc in the
+    // background's colour, and then every start draws the same flat image.
+    cfg.palette = None;
+    // Each start by hand: its steps, the palette sweep, the whole-image score.
+    let mut scored = Vec::new();
+    for start in 0..4 {
+        let mut g = Generator::new_start(&clip, cfg.clone(), start).unwrap();
+        assert_eq!(g.config().schedule.seed, 7 + start as u64);
+        for _ in 0..2 {
+            g.step().unwrap();
+        }
+        g.choose_discrete().unwrap();
+        let score = clipguide_guide::weighted_similarity(&g.image_similarity().unwrap());
+        scored.push((score, png_bytes(&g)));
+    }
+    let best = scored
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, s)| if s.0 > scored[b].0 { i } else { b });
+    assert!(
+        scored.iter().any(|s| s.1 != scored[best].1),
+        "all starts drew the same image"
+    );
+    let mut seen = Vec::new();
+    let gen = Generator::new_best_start(&clip, cfg.clone(), |start, r| {
+        seen.push((start, r.step));
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 8, "two steps for each of four starts: {seen:?}");
+    assert_eq!(gen.steps_done(), 2);
+    assert_eq!(
+        png_bytes(&gen),
+        scored[best].1,
+        "kept another start than {best}"
+    );
+    assert_eq!(
+        gen.config().schedule.seed,
+        7,
+        "the winner reports the config asked for"
+    );
+    // Stopping in the first start keeps it.
+    let first =
+        Generator::new_best_start(&clip, cfg, |_, _| std::ops::ControlFlow::Break(())).unwrap();
+    assert_eq!(first.steps_done(), 1);
+}

@@ -20,7 +20,9 @@ use crate::error::{GuideError, Result};
 use crate::loss::total_variation;
 use crate::noise::gaussian;
 use crate::optim::{Adam, AdamConfig};
-use crate::param::{FourierImage, Parameterization, PixelImage, PrimitivesImage, PyramidImage};
+use crate::param::{
+    FourierImage, Parameterization, PixelImage, PrimitivesImage, PrimitivesSpec, PyramidImage,
+};
 use crate::resample::{crop_resize, Crop, ResizeKind};
 use crate::schedule::{GuideSchedule, PromptSchedule};
 
@@ -139,8 +141,27 @@ pub struct GenerateConfig {
     /// Weight of a random target embedding drawn from the seed (0: none).
     #[serde(default)]
     pub noise_prompt_weight: f32,
+    /// Restrict the primitives' colours to these sRGB values (`None`: any colour). Only for
+    /// the primitives parameterisation.
+    #[serde(default)]
+    pub palette: Option<Vec<[u8; 3]>>,
+    /// Independent starts (1: none). With more, [`Generator::new_best_start`] runs each start
+    /// for `start_steps` steps from its own init, keeps the one whose whole image is most
+    /// similar to the prompts, and continues it to `schedule.steps`.
+    #[serde(default = "default_starts")]
+    pub starts: usize,
+    /// Steps each start runs before the best is chosen (counted in the winner's steps).
+    #[serde(default = "default_start_steps")]
+    pub start_steps: usize,
     /// Steps, seed, prompts over time, cutouts, losses and learning rate.
     pub schedule: GuideSchedule,
+}
+
+fn default_starts() -> usize {
+    1
+}
+fn default_start_steps() -> usize {
+    GenerateConfig::DEFAULT_START_STEPS
 }
 
 fn default_decay() -> f64 {
@@ -159,6 +180,10 @@ impl GenerateConfig {
     pub const DEFAULT_DECAY: f64 = 1.5;
     /// Default pyramid depth.
     pub const DEFAULT_LEVELS: usize = 4;
+    /// Default steps per start when `starts > 1`.
+    pub const DEFAULT_START_STEPS: usize = 30;
+    /// Most starts a run may ask for.
+    pub const MAX_STARTS: usize = 64;
 
     /// A run of `steps` steps at `width × height` towards `prompts`, with the defaults:
     /// Fourier (decay 1.5), 32 cutouts with flips, 8 px jitter and noise up to 0.1, spherical
@@ -184,9 +209,49 @@ impl GenerateConfig {
             init_weight: 0.0,
             image_prompts: Vec::new(),
             noise_prompt_weight: 0.0,
+            palette: None,
+            starts: 1,
+            start_steps: Self::DEFAULT_START_STEPS,
             schedule,
         }
     }
+
+    /// The recipe that carries a small CLIP trained on flat drawings (the built-in model):
+    /// one disc whose colour and the background's are chosen from `palette` (the model's
+    /// colour words), nine starts (one per cell of the 3×3 grid) of
+    /// [`Self::PALETTE_DISCS_START_STEPS`] steps, whole-image views without flips (so "left"
+    /// stays left) and 6 px jitter, Adam at a constant 0.3.
+    ///
+    /// Why: such a model's pixel gradients are adversarial (Fourier and pixels paint colour
+    /// noise it scores above a clean drawing) while its zero-shot judgement of colour and place
+    /// is good; this recipe lets the judgement choose (palette sweep, best start) and leaves
+    /// the gradient only the disc's size and fine position. BENCHMARKS.md has the measurements.
+    pub fn palette_discs(
+        width: usize,
+        height: usize,
+        steps: usize,
+        prompts: PromptSchedule,
+        palette: Vec<[u8; 3]>,
+    ) -> Self {
+        let mut c = Self::new(width, height, steps, prompts);
+        c.param = ParamKind::Primitives;
+        c.primitives = 1;
+        c.palette = Some(palette);
+        c.starts = 9;
+        c.start_steps = Self::PALETTE_DISCS_START_STEPS;
+        c.schedule.lr = crate::optim::LrSchedule::Constant { lr: 0.3 };
+        let cut = &mut c.schedule.cutouts;
+        cut.cutn = Self::PALETTE_DISCS_CUTN;
+        cut.min_size_frac = 1.0;
+        cut.flip_prob = 0.0;
+        cut.jitter = 6;
+        c
+    }
+
+    /// Steps per start of [`Self::palette_discs`].
+    pub const PALETTE_DISCS_START_STEPS: usize = 40;
+    /// Cutouts per step of [`Self::palette_discs`].
+    pub const PALETTE_DISCS_CUTN: usize = 8;
 
     /// The init std used when `init_std` is `None`: lucid's 0.01 for the spectrum, 0.1 for
     /// pixel logits, 0.1/levels per pyramid level (so the sum has a similar spread).
@@ -239,6 +304,39 @@ impl GenerateConfig {
                     format!("{std} must be a non-negative number"),
                 ));
             }
+        }
+        if let Some(palette) = &self.palette {
+            if self.param != ParamKind::Primitives {
+                return Err(GuideError::invalid(
+                    "palette",
+                    "only the primitives parameterisation draws from a palette: add --param primitives or drop the palette",
+                ));
+            }
+            if palette.is_empty() {
+                return Err(GuideError::invalid(
+                    "palette",
+                    "is empty: give at least one colour, or none to allow any colour",
+                ));
+            }
+        }
+        if !(1..=Self::MAX_STARTS).contains(&self.starts) {
+            return Err(GuideError::invalid(
+                "starts",
+                format!(
+                    "{}: give between 1 and {} (1 runs a single start)",
+                    self.starts,
+                    Self::MAX_STARTS
+                ),
+            ));
+        }
+        if self.starts > 1 && !(1..self.schedule.steps).contains(&self.start_steps) {
+            return Err(GuideError::invalid(
+                "start_steps",
+                format!(
+                    "{}: with {} starts each needs at least 1 step and fewer than the run's {} steps",
+                    self.start_steps, self.starts, self.schedule.steps
+                ),
+            ));
         }
         for (what, w) in [
             ("init_weight", self.init_weight),
@@ -297,20 +395,21 @@ impl StepReport {
     /// The weighted mean similarity over active targets (negative weights count against),
     /// a single "how well does it match" number for progress displays.
     pub fn weighted_similarity(&self) -> f32 {
-        let total: f32 = self
-            .per_prompt_similarity
-            .iter()
-            .map(|p| p.weight.abs())
-            .sum();
-        if total == 0.0 {
-            return 0.0;
-        }
-        self.per_prompt_similarity
-            .iter()
-            .map(|p| p.weight * p.similarity)
-            .sum::<f32>()
-            / total
+        weighted_similarity(&self.per_prompt_similarity)
     }
+}
+
+/// Weighted mean similarity over active targets (negative weights count against).
+pub fn weighted_similarity(similarities: &[PromptSimilarity]) -> f32 {
+    let total: f32 = similarities.iter().map(|p| p.weight.abs()).sum();
+    if total == 0.0 {
+        return 0.0;
+    }
+    similarities
+        .iter()
+        .map(|p| p.weight * p.similarity)
+        .sum::<f32>()
+        / total
 }
 
 /// How a [`Generator::run`] ended.
@@ -353,9 +452,60 @@ const NOISE_PROMPT_STREAM: u64 = 0x6e6f_6973_6550;
 
 impl<'a> Generator<'a> {
     /// Validates `config`, embeds every text and image prompt once, and initialises the image
-    /// from the seed (or the init image).
+    /// from the seed (or the init image). With `config.starts > 1` this is start 0 only;
+    /// [`Self::new_best_start`] runs them all.
     pub fn new(clip: &'a Clip, config: GenerateConfig) -> Result<Self> {
+        Self::new_start(clip, config, 0)
+    }
+
+    /// Runs every start of `config` for `config.start_steps` steps and returns the one whose
+    /// whole image is most similar to the prompts (weighted, ties to the earlier start), ready
+    /// to continue to `config.schedule.steps`. `on_step(start, report)` sees every step;
+    /// `ControlFlow::Break` stops the search and returns the best start so far (the current
+    /// one included). With one start this is [`Self::new`].
+    ///
+    /// Why: a small CLIP tells where an object belongs far better than its gradient can move it
+    /// there (a disc moves only through its edge, a spectrum trades one noisy patch for another),
+    /// so trying several inits and letting the model *choose* uses its zero-shot judgement.
+    /// Start `i` is seeded with `seed + i`; primitives starts also place their discs on
+    /// different lattice points ([`PrimitivesImage::from_spec`]), so nine one-disc starts
+    /// try all nine cells.
+    pub fn new_best_start<F>(clip: &'a Clip, config: GenerateConfig, mut on_step: F) -> Result<Self>
+    where
+        F: FnMut(usize, &StepReport) -> ControlFlow<()>,
+    {
         config.validate()?;
+        if config.starts <= 1 {
+            return Self::new(clip, config);
+        }
+        let mut best: Option<(f32, Self)> = None;
+        for start in 0..config.starts {
+            let mut gen = Self::new_start(clip, config.clone(), start)?;
+            let mut stop = false;
+            while gen.step < config.start_steps && !stop {
+                let report = gen.step()?;
+                stop = on_step(start, &report).is_break();
+            }
+            gen.choose_discrete()?;
+            let score = weighted_similarity(&gen.image_similarity()?);
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, gen));
+            }
+            if stop {
+                break;
+            }
+        }
+        let (_, mut gen) = best.expect("at least one start ran");
+        // The winner ran with its own seed; it reports (and stores in PNGs) the config asked for.
+        gen.config = config;
+        Ok(gen)
+    }
+
+    /// Start `start` of `config.starts` as [`Self::new_best_start`] makes it: seed
+    /// `seed + start`, primitives on lattice point `start`. Its [`Self::config`] carries that seed.
+    pub fn new_start(clip: &'a Clip, mut config: GenerateConfig, start: usize) -> Result<Self> {
+        config.validate()?;
+        config.schedule.seed = config.schedule.seed.wrapping_add(start as u64);
         let mut rng = ChaCha8Rng::seed_from_u64(config.schedule.seed);
         let init = match &config.init_image {
             Some(path) => Some(load_rgb_tensor(path, config.width, config.height)?),
@@ -376,13 +526,16 @@ impl<'a> Generator<'a> {
             (ParamKind::Pyramid, Some(rgb)) => {
                 Box::new(PyramidImage::from_rgb(rgb, config.levels)?)
             }
-            (ParamKind::Primitives, None) => Box::new(PrimitivesImage::random(
-                w,
-                h,
-                config.primitives,
-                std,
-                &mut rng,
-            )?),
+            (ParamKind::Primitives, None) => {
+                let spec = PrimitivesSpec {
+                    count: config.primitives,
+                    std,
+                    start,
+                    starts: config.starts,
+                    palette: config.palette.clone(),
+                };
+                Box::new(PrimitivesImage::from_spec(w, h, &spec, &mut rng)?)
+            }
             (ParamKind::Primitives, Some(_)) => {
                 return Err(GuideError::invalid(
                     "init image",
@@ -655,10 +808,9 @@ impl<'a> Generator<'a> {
         Ok(cos.mean(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     }
 
-    /// Cosine similarity of the whole current image (area-resized to the model's input size,
-    /// no augmentation) with every target, in report order: a steadier measure than the
-    /// per-step cutout similarity.
-    pub fn image_similarity(&self) -> Result<Vec<PromptSimilarity>> {
+    /// The whole current image, detached, resized to the model's input `[1, 3, S, S]`
+    /// (area when shrinking, no augmentation).
+    fn whole_image_input(&self) -> Result<Tensor> {
         let rgb = self.param.to_rgb()?.detach();
         let s = self.image_size;
         let whole = Crop {
@@ -672,20 +824,71 @@ impl<'a> Generator<'a> {
         } else {
             ResizeKind::Bilinear
         };
-        let x = crop_resize(&rgb, whole, s, s, kind)?;
+        crop_resize(&rgb, whole, s, s, kind)
+    }
+
+    /// Target weights for whole-image scores: the current step's, or the last step's once done.
+    fn current_weights(&self) -> Vec<f32> {
+        self.weights_at(self.step.min(self.config.schedule.steps.saturating_sub(1)))
+    }
+
+    /// Cosine similarity of the whole current image (area-resized to the model's input size,
+    /// no augmentation) with every target, in report order: a steadier measure than the
+    /// per-step cutout similarity.
+    pub fn image_similarity(&self) -> Result<Vec<PromptSimilarity>> {
+        let x = self.whole_image_input()?;
         let emb = self.clip.model.image_features(&clip_normalize(&x)?)?;
-        let weights = self.weights_at(self.step.min(self.config.schedule.steps.saturating_sub(1)));
         Ok(self
             .targets
             .iter()
             .zip(self.similarities(&emb)?)
-            .zip(weights)
+            .zip(self.current_weights())
             .map(|((t, similarity), weight)| PromptSimilarity {
                 prompt: t.label.clone(),
                 weight,
                 similarity,
             })
             .collect())
+    }
+
+    /// Sets every discrete choice of the parameterisation (the palette colour of the
+    /// background and of each disc) to the option whose whole image the model scores highest
+    /// (weighted similarity), one slot after another. A no-op for continuous ones.
+    ///
+    /// Why: the gradient through a palette choice is a linear guess at what another colour
+    /// would do and stalls once one colour dominates the softmax; scoring every option is exact
+    /// and costs one small batch per slot, so the model's own colour judgement decides.
+    pub fn choose_discrete(&mut self) -> Result<()> {
+        let slots = self.param.choice_slots();
+        if slots.is_empty() || self.targets.is_empty() {
+            return Ok(());
+        }
+        let weights = self.current_weights();
+        let targets: Vec<Tensor> = self.targets.iter().map(|t| t.embedding.clone()).collect();
+        let targets = normalize_rows(&Tensor::cat(&targets, 0)?)?;
+        let device = targets.device().clone();
+        let w = Tensor::from_vec(weights.clone(), (weights.len(), 1), &device)?;
+        for (slot, &options) in slots.iter().enumerate() {
+            let mut images = Vec::with_capacity(options);
+            for option in 0..options {
+                self.param.set_choice(slot, option)?;
+                images.push(self.whole_image_input()?);
+            }
+            let batch = Tensor::cat(&images, 0)?;
+            let emb = self.clip.model.image_features(&clip_normalize(&batch)?)?;
+            // Σ_t w_t·cos(image, target_t) per option (negative weights count against).
+            let scores = normalize_rows(&emb)?
+                .matmul(&targets.t()?)?
+                .matmul(&w)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let best = scores
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > scores[b] { i } else { b });
+            self.param.set_choice(slot, best)?;
+        }
+        Ok(())
     }
 
     /// Runs the remaining steps, calling `on_step` after each; `ControlFlow::Break` stops
@@ -700,15 +903,15 @@ impl<'a> Generator<'a> {
             let flow = on_step(self, &report);
             reports.push(report);
             if flow.is_break() {
-                return Ok(RunOutcome {
-                    stopped_early: !self.is_done(),
-                    reports,
-                });
+                break;
             }
         }
+        // The last word on discrete choices goes to the model's score of the image as it
+        // ends, stopped early or not, so a stopped run equals one configured with fewer steps.
+        self.choose_discrete()?;
         Ok(RunOutcome {
+            stopped_early: !self.is_done(),
             reports,
-            stopped_early: false,
         })
     }
 
@@ -855,6 +1058,52 @@ mod tests {
         c.decay = 1.0;
         c.schedule.steps = 0;
         assert!(c.validate().unwrap_err().to_string().contains("steps"));
+        c.schedule.steps = 5;
+        c.palette = Some(vec![[255, 0, 0]]);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("palette") && e.contains("--param primitives"),
+            "{e}"
+        );
+        c.param = ParamKind::Primitives;
+        c.validate().unwrap();
+        c.palette = Some(Vec::new());
+        assert!(c.validate().unwrap_err().to_string().contains("empty"));
+        c.palette = None;
+        c.starts = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("starts"));
+        c.starts = 3;
+        c.start_steps = 5;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("start_steps") && e.contains("fewer than"), "{e}");
+        c.start_steps = 2;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn palette_discs_recipe_is_one_palette_disc_with_nine_starts() {
+        let prompts = PromptSchedule::parse("a red circle").unwrap();
+        let c = GenerateConfig::palette_discs(128, 128, 200, prompts, vec![[0, 0, 0], [9, 9, 9]]);
+        c.validate().unwrap();
+        assert_eq!(
+            (c.param, c.primitives, c.starts),
+            (ParamKind::Primitives, 1, 9)
+        );
+        assert_eq!(c.palette.as_deref(), Some(&[[0, 0, 0], [9, 9, 9]][..]));
+        let cut = &c.schedule.cutouts;
+        assert_eq!((cut.min_size_frac, cut.flip_prob), (1.0, 0.0));
+    }
+
+    #[test]
+    fn weighted_similarity_counts_negative_weights_against() {
+        let p = |weight, similarity| PromptSimilarity {
+            prompt: String::new(),
+            weight,
+            similarity,
+        };
+        assert_eq!(weighted_similarity(&[]), 0.0);
+        let w = weighted_similarity(&[p(1.0, 0.8), p(-1.0, 0.4)]);
+        assert!((w - 0.2).abs() < 1e-6, "{w}");
     }
 
     #[test]

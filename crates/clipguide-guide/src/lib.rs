@@ -34,15 +34,17 @@ pub(crate) mod testutil;
 pub use augment::{clip_normalize, CutoutSpec, Cutouts, CLIP_MEAN, CLIP_STD};
 pub use error::{GuideError, Result};
 pub use generator::{
-    parse_size, GenerateConfig, Generator, ImagePrompt, ParamKind, PromptSimilarity, RunOutcome,
-    StepReport,
+    parse_size, weighted_similarity, GenerateConfig, Generator, ImagePrompt, ParamKind,
+    PromptSimilarity, RunOutcome, StepReport,
 };
 pub use loss::{
     cosine_distance, cosine_loss, range_penalty, spherical_distance, spherical_loss,
     total_variation, Distance, RangeLoss, TvKind, TvLoss,
 };
 pub use optim::{Adam, AdamConfig, LrSchedule};
-pub use param::{FourierImage, Parameterization, PixelImage, PrimitivesImage, PyramidImage};
+pub use param::{
+    FourierImage, Parameterization, PixelImage, PrimitivesImage, PrimitivesSpec, PyramidImage,
+};
 pub use resample::{
     crop_resize, crop_resize_dense, crop_resize_matrix, resize_matrix, Crop, ResizeKind, Span,
 };

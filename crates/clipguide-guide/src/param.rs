@@ -2,7 +2,7 @@
 //! an RGB image `[1, 3, H, W]` in `[0, 1]` (pixels, a decorrelated Fourier spectrum, or a
 //! Laplacian-style pyramid), each ending in a sigmoid so the image is always in range.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var, D};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{GuideError, Result};
@@ -25,6 +25,18 @@ pub trait Parameterization {
     fn width(&self) -> usize;
     /// Image height in pixels.
     fn height(&self) -> usize;
+    /// Discrete choices besides the gradient-trained values: one entry per slot, the number of
+    /// options it has (a palette colour per disc). Empty for continuous parameterisations.
+    fn choice_slots(&self) -> Vec<usize> {
+        Vec::new()
+    }
+    /// Sets slot `slot` to option `option` (see [`Self::choice_slots`]).
+    fn set_choice(&self, slot: usize, option: usize) -> Result<()> {
+        Err(GuideError::invalid(
+            "choice",
+            format!("slot {slot} option {option}: this parameterisation has no discrete choices"),
+        ))
+    }
 }
 
 /// Pixels closer than this to 0 or 1 are clamped before taking the logit, so black and white
@@ -51,6 +63,22 @@ fn rgb_dims(rgb: &Tensor) -> Result<(usize, usize)> {
             expected: "[1, 3, H, W] with values in [0, 1]",
         }),
     }
+}
+
+/// `[P, 3]` in [0, 1] from sRGB bytes; an empty palette is an error.
+fn palette_tensor(palette: &[[u8; 3]]) -> Result<Tensor> {
+    if palette.is_empty() {
+        return Err(GuideError::invalid(
+            "palette",
+            "is empty: give at least one colour, or none to allow any colour",
+        ));
+    }
+    let v: Vec<f32> = palette
+        .iter()
+        .flatten()
+        .map(|&c| c as f32 / 255.0)
+        .collect();
+    Ok(Tensor::from_vec(v, (palette.len(), 3), &Device::Cpu)?)
 }
 
 /// Inverse sigmoid of an RGB image after clamping into [INIT_CLAMP, 1 - INIT_CLAMP].
@@ -392,10 +420,39 @@ pub struct PrimitivesImage {
     centres: Var,
     /// `[K]`: sigmoid → radius between [`Self::MIN_RADIUS`] and [`Self::MAX_RADIUS`].
     radii: Var,
-    /// `[K, 3]`: sigmoid → RGB.
+    /// `[K, 3]`: sigmoid → RGB; with a palette `[K, P]`: scores over the palette's colours.
     colours: Var,
+    /// `[P, 3]` RGB in [0, 1] when colours are restricted to a palette.
+    palette: Option<Tensor>,
     width: usize,
     height: usize,
+}
+
+/// How [`PrimitivesImage::from_spec`] draws its discs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrimitivesSpec {
+    /// Number of discs.
+    pub count: usize,
+    /// Std of the colour and background logits.
+    pub std: f64,
+    /// This is start `start` of `starts` (see [`PrimitivesImage::from_spec`]).
+    pub start: usize,
+    pub starts: usize,
+    /// Restrict every colour to these sRGB values (`None`: any colour).
+    pub palette: Option<Vec<[u8; 3]>>,
+}
+
+impl PrimitivesSpec {
+    /// `count` discs, logits of std `std`, one start, any colour.
+    pub fn new(count: usize, std: f64) -> Self {
+        Self {
+            count,
+            std,
+            start: 0,
+            starts: 1,
+            palette: None,
+        }
+    }
 }
 
 impl PrimitivesImage {
@@ -417,6 +474,27 @@ impl PrimitivesImage {
         std: f64,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
+        Self::from_spec(width, height, &PrimitivesSpec::new(count, std), rng)
+    }
+
+    /// Like [`Self::random`], with a start and a palette. For start `start` of `starts` (see
+    /// `GenerateConfig::starts`) each grid cell is split into an m×m lattice (m = ⌈√starts⌉)
+    /// and the discs sit at lattice point `start`, so the starts together cover the image: with
+    /// one disc and nine starts, the centres of the 3×3 placement grid. With a palette the
+    /// colour logits score the palette's colours instead of RGB.
+    pub fn from_spec(
+        width: usize,
+        height: usize,
+        spec: &PrimitivesSpec,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        let PrimitivesSpec {
+            count,
+            std,
+            start,
+            starts,
+            ..
+        } = *spec;
         check_size(width, height)?;
         if count == 0 {
             return Err(GuideError::invalid(
@@ -430,28 +508,62 @@ impl PrimitivesImage {
         // with discs everywhere, the one in the right place takes the object's colour and the
         // others the background's, and colour gradients are strong.
         let n = (count as f64).sqrt().ceil() as usize;
-        let jitter = gaussian(rng, &[count, 2], 0.15)?.to_vec2::<f32>()?;
+        let m = (starts.max(1) as f64).sqrt().ceil() as usize;
+        let lattice = [(start % m) as f64, ((start / m) % m) as f64];
+        let jitter = gaussian(rng, &[count, 2], 0.15 / m as f64)?.to_vec2::<f32>()?;
         let logit = |p: f64| (p / (1.0 - p)).ln();
         let centres: Vec<f32> = (0..count)
             .flat_map(|i| {
                 let cell = [(i % n) as f64, (i / n) as f64];
                 let j = &jitter[i];
                 [0, 1].map(|a| {
-                    logit(((cell[a] + 0.5 + j[a] as f64) / n as f64).clamp(0.02, 0.98)) as f32
+                    let within = (lattice[a] + 0.5) / m as f64 + j[a] as f64;
+                    logit(((cell[a] + within) / n as f64).clamp(0.02, 0.98)) as f32
                 })
             })
             .collect();
-        let r0 = (0.35 / n as f64).clamp(Self::MIN_RADIUS + 0.01, Self::MAX_RADIUS - 0.01);
+        let r0 = (0.35 / (n * m) as f64).clamp(Self::MIN_RADIUS + 0.01, Self::MAX_RADIUS - 0.01);
         let r0 = logit((r0 - Self::MIN_RADIUS) / (Self::MAX_RADIUS - Self::MIN_RADIUS));
         let radii = (gaussian(rng, &[count], 0.2)? + r0)?;
+        let palette = spec.palette.as_deref().map(palette_tensor).transpose()?;
+        let channels = palette.as_ref().map_or(Ok(3), |p| p.dim(0))?;
         Ok(Self {
-            background: var(gaussian(rng, &[3], std)?)?,
+            background: var(gaussian(rng, &[channels], std)?)?,
             centres: var(Tensor::from_vec(centres, (count, 2), &Device::Cpu)?)?,
             radii: var(radii)?,
-            colours: var(gaussian(rng, &[count, 3], std)?)?,
+            colours: var(gaussian(rng, &[count, channels], std)?)?,
+            palette,
             width,
             height,
         })
+    }
+
+    /// RGB of colour logits `[.., C]`: a sigmoid per channel, or with a palette the palette
+    /// colour of the highest score, passing the gradient of the softmax back (straight-through).
+    ///
+    /// Why straight-through: the image shows exactly palette colours (a soft mixture would be
+    /// a colour the palette does not have, which a model trained on the palette may still
+    /// like), while the softmax gradient says which palette colour would lower the loss.
+    fn rgb_of(&self, logits: &Tensor) -> Result<Tensor> {
+        let Some(palette) = &self.palette else {
+            return Ok(candle_nn::ops::sigmoid(logits)?);
+        };
+        // `softmax_last_dim` is a fused op recorded without backward; this one is composed.
+        let soft = candle_nn::ops::softmax(logits, D::Minus1)?;
+        let hard = logits
+            .argmax_keepdim(D::Minus1)?
+            .broadcast_eq(&Tensor::arange(
+                0u32,
+                palette.dim(0)? as u32,
+                logits.device(),
+            )?)?
+            .to_dtype(logits.dtype())?;
+        let weights = (&soft + (hard - &soft)?.detach())?;
+        let flat = weights.reshape(((), palette.dim(0)?))?;
+        let rgb = flat.matmul(&palette.to_dtype(logits.dtype())?)?;
+        let mut dims = logits.dims().to_vec();
+        *dims.last_mut().expect("logits have a colour axis") = 3;
+        Ok(rgb.reshape(dims)?)
     }
 
     /// From logits: background `[3]`, centres `[K, 2]`, radii `[K]`, colours `[K, 3]`.
@@ -482,10 +594,15 @@ impl PrimitivesImage {
             centres: Var::from_tensor(centres)?,
             radii: Var::from_tensor(radii)?,
             colours: Var::from_tensor(colours)?,
+            palette: None,
             width,
             height,
         })
     }
+
+    /// Score given to a colour chosen by [`Parameterization::set_choice`] (others get 0):
+    /// softmax ≈ 0.8 over 12 colours, decided but not saturated.
+    pub const CHOSEN_LOGIT: f32 = 4.0;
 
     /// Number of discs.
     pub fn count(&self) -> usize {
@@ -507,6 +624,57 @@ impl Parameterization for PrimitivesImage {
     fn to_logits(&self) -> Result<Tensor> {
         let rgb = self.to_rgb()?;
         Ok(logit(&rgb)?.to_dtype(rgb.dtype())?)
+    }
+
+    /// With a palette: slot 0 is the background, slot `1 + i` disc `i`; each has the
+    /// palette's colours as options.
+    fn choice_slots(&self) -> Vec<usize> {
+        match &self.palette {
+            Some(p) => vec![p.dim(0).unwrap_or(0); 1 + self.count()],
+            None => Vec::new(),
+        }
+    }
+
+    /// Makes the option's score [`Self::CHOSEN_LOGIT`] above the others' (which are zeroed), so
+    /// it is shown and the softmax gradient still says which colour would do better.
+    fn set_choice(&self, slot: usize, option: usize) -> Result<()> {
+        let slots = self.choice_slots();
+        let Some(&options) = slots.get(slot) else {
+            return Err(GuideError::invalid(
+                "choice",
+                format!("slot {slot}: there are {} slots", slots.len()),
+            ));
+        };
+        if option >= options {
+            return Err(GuideError::invalid(
+                "choice",
+                format!("option {option}: slot {slot} has {options} options"),
+            ));
+        }
+        let mut row = vec![0.0f32; options];
+        row[option] = Self::CHOSEN_LOGIT;
+        let (var, index) = match slot {
+            0 => (&self.background, None),
+            s => (&self.colours, Some(s - 1)),
+        };
+        let row = Tensor::from_vec(row, options, &Device::Cpu)?.to_dtype(var.dtype())?;
+        let new = match index {
+            None => row,
+            Some(i) => {
+                let t = var.as_tensor();
+                let k = t.dim(0)?;
+                let mut parts = Vec::with_capacity(3);
+                if i > 0 {
+                    parts.push(t.narrow(0, 0, i)?);
+                }
+                parts.push(row.unsqueeze(0)?);
+                if i + 1 < k {
+                    parts.push(t.narrow(0, i + 1, k - i - 1)?);
+                }
+                Tensor::cat(&parts, 0)?
+            }
+        };
+        Ok(var.set(&new)?)
     }
 
     fn to_rgb(&self) -> Result<Tensor> {
@@ -533,8 +701,9 @@ impl Parameterization for PrimitivesImage {
             + Self::MIN_RADIUS)?
             .reshape((k, 1, 1))?;
         let masks = candle_nn::ops::sigmoid(&(r.broadcast_sub(&dist)? / Self::EDGE)?)?;
-        let colours = candle_nn::ops::sigmoid(self.colours.as_tensor())?;
-        let mut img = candle_nn::ops::sigmoid(self.background.as_tensor())?
+        let colours = self.rgb_of(self.colours.as_tensor())?;
+        let mut img = self
+            .rgb_of(&self.background.as_tensor().unsqueeze(0)?)?
             .reshape((3, 1, 1))?
             .broadcast_as((3, h, w))?
             .contiguous()?;
@@ -758,6 +927,87 @@ mod tests {
             "corner: {:?}",
             px(63, 0)?
         );
+        Ok(())
+    }
+
+    /// With a palette every pixel is a palette colour (soft edges blend two of them), the
+    /// colour scores still get gradients (straight-through), and `set_choice` picks colours.
+    #[test]
+    fn palette_primitives_show_palette_colours_and_take_gradients() -> Result<()> {
+        let palette = vec![[255u8, 0, 0], [0, 255, 0], [0, 0, 255]];
+        let spec = PrimitivesSpec {
+            palette: Some(palette.clone()),
+            ..PrimitivesSpec::new(1, 1.0)
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let img = PrimitivesImage::from_spec(40, 40, &spec, &mut rng)?;
+        assert_eq!(img.choice_slots(), vec![3, 3]);
+        img.set_choice(0, 2)?; // background blue
+        img.set_choice(1, 0)?; // disc red
+        let rgb = img.to_rgb()?.squeeze(0)?;
+        let px = |x: usize, y: usize| -> Result<Vec<f32>> {
+            Ok(rgb
+                .narrow(1, y, 1)?
+                .narrow(2, x, 1)?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        };
+        let near = |a: Vec<f32>, b: [f32; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+        let c = candle_nn::ops::sigmoid(img.centres.as_tensor())?.to_vec2::<f32>()?;
+        let (cx, cy) = ((c[0][0] * 40.0) as usize, (c[0][1] * 40.0) as usize);
+        assert!(
+            near(px(cx, cy)?, [1.0, 0.0, 0.0]),
+            "disc: {:?}",
+            px(cx, cy)?
+        );
+        // The corner farthest from the disc.
+        let far = |v: usize| if v < 20 { 39 } else { 0 };
+        let (fx, fy) = (far(cx), far(cy));
+        assert!(
+            near(px(fx, fy)?, [0.0, 0.0, 1.0]),
+            "background: {:?}",
+            px(fx, fy)?
+        );
+        let weights = seeded_tensor(&[1, 3, 40, 40], 9, DType::F32)?;
+        let grads = img.to_rgb()?.mul(&weights)?.sum_all()?.backward()?;
+        for v in img.params() {
+            let g = grads.get(&v).expect("every parameter gets a gradient");
+            let norm = g.sqr()?.sum_all()?.to_scalar::<f32>()?;
+            assert!(norm > 0.0, "zero gradient for a {:?} parameter", v.dims());
+        }
+        let e = img.set_choice(2, 0).unwrap_err().to_string();
+        assert!(e.contains("2 slots"), "{e}");
+        let e = img.set_choice(1, 3).unwrap_err().to_string();
+        assert!(e.contains("3 options"), "{e}");
+        let free = PrimitivesImage::random(8, 8, 2, 1.0, &mut rng)?;
+        assert!(free.choice_slots().is_empty());
+        assert!(free.set_choice(0, 0).is_err());
+        Ok(())
+    }
+
+    /// Nine one-disc starts put their discs at the centres of the 3×3 grid.
+    #[test]
+    fn primitives_starts_cover_the_grid() -> Result<()> {
+        let mut seen = Vec::new();
+        for start in 0..9 {
+            let spec = PrimitivesSpec {
+                start,
+                starts: 9,
+                ..PrimitivesSpec::new(1, 1.0)
+            };
+            let img = PrimitivesImage::from_spec(90, 90, &spec, &mut ChaCha8Rng::seed_from_u64(1))?;
+            let c = candle_nn::ops::sigmoid(img.centres.as_tensor())?.to_vec2::<f32>()?;
+            let cell = |v: f32| (v * 3.0).floor() as usize;
+            let (x, y) = (cell(c[0][0]), cell(c[0][1]));
+            assert_eq!(
+                (x, y),
+                (start % 3, start / 3),
+                "start {start}: centre {c:?}"
+            );
+            seen.push((x, y));
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 9);
         Ok(())
     }
 

@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 const DEFAULT_SIZE: usize = 256;
 /// Default number of steps.
 const DEFAULT_STEPS: usize = 300;
+/// Default number of steps of the discs recipe (9 starts × 40 steps come first).
+const DISCS_STEPS: usize = 200;
 /// GIF frames to aim for when `--save-every` does not set the spacing.
 const GIF_FRAMES: usize = 60;
 /// Size of the layout `--preview-png` renders.
@@ -75,6 +77,18 @@ pub enum LossArg {
     Cosine,
 }
 
+/// Starting point of a run's settings, before the schedule file and the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeArg {
+    /// The built-in model's when `--model` is absent, `fourier` otherwise.
+    Auto,
+    /// One palette disc, nine starts, whole-image views (`GenerateConfig::palette_discs`
+    /// with the built-in model's colours): what passes the colour-layout judge.
+    Discs,
+    /// Fourier spectrum with random cutouts (`GenerateConfig::new`): for hub CLIPs.
+    Fourier,
+}
+
 /// Arguments of `clipguide generate`.
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
@@ -93,7 +107,11 @@ pub struct GenerateArgs {
     /// Image height (width defaults to the same).
     #[arg(long)]
     pub height: Option<usize>,
-    /// Optimisation steps (default 300).
+    /// Settings to start from (flags override single values): `discs` for the built-in model,
+    /// `fourier` for hub CLIPs; `auto` picks by whether `--model` is given.
+    #[arg(long, value_enum, default_value_t = RecipeArg::Auto)]
+    pub recipe: RecipeArg,
+    /// Optimisation steps (default 200 with the discs recipe, 300 with fourier).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Constant learning rate (default 0.05; a schedule file can give a warm-up/cosine).
@@ -106,9 +124,21 @@ pub struct GenerateArgs {
     /// background; default fourier).
     #[arg(long)]
     pub param: Option<ParamKind>,
-    /// Discs of the primitives parameterisation (default 4).
+    /// Discs of the primitives parameterisation (default 4; 1 with the discs recipe).
     #[arg(long)]
     pub primitives: Option<usize>,
+    /// Colours the primitives may take: `builtin` (the built-in model's colour words, see
+    /// README) or a comma list of `#rrggbb`; `any` lifts the restriction.
+    #[arg(long)]
+    pub palette: Option<String>,
+    /// Independent starts; the one the model scores best after --start-steps is continued
+    /// (default 1; 9 with the discs recipe).
+    #[arg(long)]
+    pub starts: Option<usize>,
+    /// Steps each start runs before the best is chosen (default 40, at most half the steps
+    /// unless given).
+    #[arg(long)]
+    pub start_steps: Option<usize>,
     /// Fourier frequency decay exponent (default 1.5).
     #[arg(long)]
     pub decay: Option<f64>,
@@ -221,8 +251,44 @@ pub fn config_from_png(path: &Path) -> Result<GenerateConfig> {
     })
 }
 
-/// Builds the run's config: PNG or schedule file or defaults, then the flags on top.
-pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
+/// The built-in model's colour words' sRGB values (the README lists them).
+fn builtin_palette() -> Vec<[u8; 3]> {
+    clipguide_train::palette::Palette::srgb()
+}
+
+/// Parses `--palette`: `builtin`, `any`, or `#rrggbb,#rrggbb,...`.
+pub fn parse_palette(s: &str) -> Result<Option<Vec<[u8; 3]>>> {
+    match s.trim() {
+        "builtin" => return Ok(Some(builtin_palette())),
+        "any" => return Ok(None),
+        _ => {}
+    }
+    let colour = |c: &str| -> Option<[u8; 3]> {
+        let hex = c.trim().strip_prefix('#')?;
+        if hex.len() != 6 || !hex.is_ascii() {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some([byte(0)?, byte(2)?, byte(4)?])
+    };
+    s.split(',')
+        .map(|c| {
+            colour(c).with_context(|| {
+                format!("--palette: {c:?} is not a colour; give `builtin`, `any` or a comma list such as #dc1e1e,#1eaa32")
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Builds the run's config: PNG or schedule file or recipe defaults, then the flags on top.
+/// `builtin_model` says whether the run uses the built-in model (`--recipe auto`).
+pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<GenerateConfig> {
+    let discs = match args.recipe {
+        RecipeArg::Auto => builtin_model,
+        RecipeArg::Discs => true,
+        RecipeArg::Fourier => false,
+    };
     let mut prompt_entries = parse_prompts(&args.prompts)?;
     if let Some(s) = &args.prompt_schedule {
         let sched = PromptSchedule::parse(s).context("--prompt-schedule")?;
@@ -256,7 +322,17 @@ pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
                 "no prompts: give at least one PROMPT (e.g. \"a red circle:1\"), --prompt-schedule, --schedule FILE or --from-png IMAGE"
             ),
         };
-        let mut c = GenerateConfig::new(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_STEPS, prompts);
+        let mut c = if discs {
+            GenerateConfig::palette_discs(
+                DEFAULT_SIZE,
+                DEFAULT_SIZE,
+                DISCS_STEPS,
+                prompts,
+                builtin_palette(),
+            )
+        } else {
+            GenerateConfig::new(DEFAULT_SIZE, DEFAULT_SIZE, DEFAULT_STEPS, prompts)
+        };
         if let Some(s) = schedule {
             c.schedule = s;
         }
@@ -330,6 +406,27 @@ pub fn build_config(args: &GenerateArgs) -> Result<GenerateConfig> {
     }
     if let Some(v) = args.decay {
         cfg.decay = v;
+    }
+    if let Some(p) = &args.palette {
+        cfg.palette = parse_palette(p)?;
+    }
+    if cfg.palette.is_some() && cfg.param != ParamKind::Primitives {
+        if args.palette.is_some() {
+            bail!("--palette applies to the primitives parameterisation only: add --param primitives, or drop --palette");
+        }
+        // The recipe's palette goes with its discs; another parameterisation drops it.
+        cfg.palette = None;
+    }
+    if let Some(v) = args.starts {
+        cfg.starts = v;
+    }
+    match args.start_steps {
+        Some(v) => cfg.start_steps = v,
+        // Fewer steps than the recipe's start phase: the starts get half the run.
+        None if cfg.starts > 1 && cfg.start_steps >= cfg.schedule.steps => {
+            cfg.start_steps = (cfg.schedule.steps / 2).max(1)
+        }
+        None => {}
     }
     if let Some(p) = &args.init {
         if !p.exists() {
@@ -408,8 +505,8 @@ fn write_gif(path: &Path, frames: &[RgbImage]) -> Result<()> {
 }
 
 /// Runs `clipguide generate` with a loaded model.
-pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
-    let mut cfg = build_config(&args)?;
+pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) -> Result<()> {
+    let mut cfg = build_config(&args, builtin_model)?;
     let steps = cfg.schedule.steps;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -423,18 +520,45 @@ pub fn run(args: GenerateArgs, model: &Clip, json: bool) -> Result<()> {
     }
     let gif_every = args.save_every.unwrap_or((steps / GIF_FRAMES).max(1));
 
-    let mut gen = Generator::new(model, cfg.clone())?;
-    let pb = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(steps as u64)
+    let bar = |len: usize| {
+        let pb = if json {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(len as u64)
+        };
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+            )
+            .expect("valid template"),
+        );
+        pb
     };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
-        )
-        .expect("valid template"),
-    );
+    let mut gen = if cfg.starts > 1 {
+        // The start phase has its own bar; Ctrl-C here keeps the best start so far.
+        let starts_pb = bar(cfg.starts * cfg.start_steps);
+        let mut taken = 0u64;
+        let gen = Generator::new_best_start(model, cfg.clone(), |start, report| {
+            taken += 1;
+            starts_pb.set_position(taken);
+            starts_pb.set_message(format!(
+                "start {}/{} sim {:.3}",
+                start + 1,
+                cfg.starts,
+                report.weighted_similarity()
+            ));
+            if stop.load(Ordering::SeqCst) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        starts_pb.finish_and_clear();
+        gen
+    } else {
+        Generator::new(model, cfg.clone())?
+    };
+    let pb = bar(steps);
     let mut gif_frames = Vec::new();
     if args.gif.is_some() {
         gif_frames.push(gen.image()?);
@@ -702,5 +826,79 @@ impl LivePreview {
             eprintln!("preview: showing the final image; close the window to exit");
             self.window.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: GenerateArgs,
+    }
+
+    fn args(argv: &[&str]) -> GenerateArgs {
+        let mut full = vec!["generate"];
+        full.extend_from_slice(argv);
+        Wrap::try_parse_from(full).expect("arguments parse").args
+    }
+
+    #[test]
+    fn recipe_follows_the_model_and_flags_override_it() {
+        let a = args(&["a red circle"]);
+        let builtin = build_config(&a, true).unwrap();
+        assert_eq!(builtin.param, ParamKind::Primitives);
+        assert_eq!(builtin.starts, 9);
+        assert_eq!(builtin.palette, Some(builtin_palette()));
+        assert_eq!(builtin.schedule.steps, DISCS_STEPS);
+        let hub = build_config(&a, false).unwrap();
+        assert_eq!(
+            (hub.param, hub.starts, hub.palette),
+            (ParamKind::Fourier, 1, None)
+        );
+        assert_eq!(hub.schedule.steps, DEFAULT_STEPS);
+
+        let forced = build_config(&args(&["x", "--recipe", "discs"]), false).unwrap();
+        assert_eq!(forced.param, ParamKind::Primitives);
+        let fourier = build_config(&args(&["x", "--recipe", "fourier"]), true).unwrap();
+        assert_eq!(fourier.param, ParamKind::Fourier);
+        // Another parameterisation drops the recipe's palette instead of failing.
+        let px = build_config(&args(&["x", "--param", "pixels"]), true).unwrap();
+        assert_eq!((px.param, px.palette), (ParamKind::Pixels, None));
+
+        let short = build_config(&args(&["x", "--steps", "30"]), true).unwrap();
+        assert_eq!(short.start_steps, 15, "a short run gives its starts half");
+        let own = build_config(&args(&["x", "--starts", "4", "--start-steps", "7"]), true).unwrap();
+        assert_eq!((own.starts, own.start_steps), (4, 7));
+        let e = build_config(&args(&["x", "--steps", "30", "--start-steps", "30"]), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("start_steps"), "{e}");
+    }
+
+    #[test]
+    fn palette_flag_parses_and_names_bad_colours() {
+        assert_eq!(parse_palette("builtin").unwrap(), Some(builtin_palette()));
+        assert_eq!(parse_palette("any").unwrap(), None);
+        assert_eq!(
+            parse_palette("#ff0000, #00Ff10").unwrap(),
+            Some(vec![[255, 0, 0], [0, 255, 16]])
+        );
+        for bad in ["red", "#ff00", "#gg0000", "#ff0000,", "#ff0000ff"] {
+            let e = parse_palette(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--palette") && e.contains("#dc1e1e"),
+                "{bad}: {e}"
+            );
+        }
+        let a = args(&["x", "--recipe", "fourier", "--palette", "builtin"]);
+        let e = build_config(&a, false).unwrap_err().to_string();
+        assert!(e.contains("--param primitives"), "{e}");
+        let a = args(&["x", "--param", "primitives", "--palette", "#000000,#ffffff"]);
+        let c = build_config(&a, false).unwrap();
+        assert_eq!(c.palette, Some(vec![[0, 0, 0], [255, 255, 255]]));
     }
 }

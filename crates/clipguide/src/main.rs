@@ -303,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(a) => {
             let m = load_model(model)?;
-            generate::run(*a, &m.clip, cli.json)?
+            generate::run(*a, &m.clip, model.is_none(), cli.json)?
         }
         Command::Render(a) => render::run(a)?,
         Command::Encode(mut a) => {
