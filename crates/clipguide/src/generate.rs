@@ -534,13 +534,15 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         );
         pb
     };
+    // Timing covers the start phase too: it/s counts every step taken, in all starts.
+    let started = Instant::now();
+    let mut start_phase_steps = 0usize;
     let mut gen = if cfg.starts > 1 {
         // The start phase has its own bar; Ctrl-C here keeps the best start so far.
         let starts_pb = bar(cfg.starts * cfg.start_steps);
-        let mut taken = 0u64;
         let gen = Generator::new_best_start(model, cfg.clone(), |start, report| {
-            taken += 1;
-            starts_pb.set_position(taken);
+            start_phase_steps += 1;
+            starts_pb.set_position(start_phase_steps as u64);
             starts_pb.set_message(format!(
                 "start {}/{} sim {:.3}",
                 start + 1,
@@ -569,7 +571,6 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         None
     };
     let mut history: Vec<f32> = Vec::new();
-    let started = Instant::now();
     let mut side_error: Option<anyhow::Error> = None;
     let outcome = gen.run(|g, report: &StepReport| {
         history.push(report.weighted_similarity());
@@ -657,13 +658,16 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         });
         clipguide_guide::png_meta::write_atomic(log, serde_json::to_string_pretty(&v)?.as_bytes())?;
     }
-    let per_step = seconds / done.max(1) as f64;
+    // Steps taken: the starts' (the winner's included) plus the ones after them.
+    let taken = start_phase_steps + outcome.reports.len();
+    let per_step = seconds / taken.max(1) as f64;
     if json {
         println!(
             "{}",
             serde_json::to_string(&json!({
                 "output": args.output,
                 "steps": done,
+                "steps_taken": taken,
                 "stopped_early": outcome.stopped_early,
                 "seconds": seconds,
                 "seconds_per_step": per_step,
@@ -674,8 +678,13 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         if outcome.stopped_early {
             eprintln!("stopped after {done} of {steps} steps; writing the current image");
         }
+        let starts = if start_phase_steps > 0 {
+            format!(" after {} starts", cfg.starts)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{} ({}x{}, {done} steps, {:.2} it/s)",
+            "{} ({}x{}, {done} steps{starts}, {taken} taken, {:.2} it/s)",
             args.output.display(),
             cfg.width,
             cfg.height,
