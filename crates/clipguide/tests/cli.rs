@@ -394,3 +394,29 @@ fn encode_writes_diffusers_named_tensors() {
     assert!(e.contains("/nonexistent/encoder"), "{e}");
     assert!(!bad.exists());
 }
+
+#[test]
+fn builtin_generation_puts_the_colours_where_the_prompt_says() {
+    // The example, end to end through the CLI with the built-in model's recipe
+    // (palette discs, nine starts): red in the centre cell, blue at the border, by the judge.
+    use clipguide_train::judge::{judge, parse_prompt};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("red.png");
+    let prompt = "a red circle in the center on a blue background";
+    let v = ok_json(&[
+        "generate",
+        prompt,
+        "--size",
+        "128x128",
+        "--steps",
+        "100",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["steps"], 100);
+    assert_eq!(v["steps_taken"], 9 * 40 + 60, "nine starts of 40 steps, then 60: {v}");
+    let image = image::open(&out).unwrap().to_rgb8();
+    let verdict = judge(&image, &parse_prompt(prompt).unwrap());
+    assert!(verdict.pass, "{verdict:?}");
+}
