@@ -415,7 +415,11 @@ fn builtin_generation_puts_the_colours_where_the_prompt_says() {
         "--json",
     ]);
     assert_eq!(v["steps"], 100);
-    assert_eq!(v["steps_taken"], 9 * 40 + 60, "nine starts of 40 steps, then 60: {v}");
+    assert_eq!(
+        v["steps_taken"],
+        9 * 40 + 60,
+        "nine starts of 40 steps, then 60: {v}"
+    );
     let image = image::open(&out).unwrap().to_rgb8();
     let verdict = judge(&image, &parse_prompt(prompt).unwrap());
     assert!(verdict.pass, "{verdict:?}");
