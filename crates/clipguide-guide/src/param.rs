@@ -660,19 +660,9 @@ impl Parameterization for PrimitivesImage {
         let row = Tensor::from_vec(row, options, &Device::Cpu)?.to_dtype(var.dtype())?;
         let new = match index {
             None => row,
-            Some(i) => {
-                let t = var.as_tensor();
-                let k = t.dim(0)?;
-                let mut parts = Vec::with_capacity(3);
-                if i > 0 {
-                    parts.push(t.narrow(0, 0, i)?);
-                }
-                parts.push(row.unsqueeze(0)?);
-                if i + 1 < k {
-                    parts.push(t.narrow(0, i + 1, k - i - 1)?);
-                }
-                Tensor::cat(&parts, 0)?
-            }
+            Some(i) => var
+                .as_tensor()
+                .slice_assign(&[i..i + 1, 0..options], &row.unsqueeze(0)?)?,
         };
         Ok(var.set(&new)?)
     }

@@ -504,6 +504,15 @@ fn write_gif(path: &Path, frames: &[RgbImage]) -> Result<()> {
     Ok(())
 }
 
+/// Continue unless Ctrl-C set `stop`.
+fn go_on(stop: &AtomicBool) -> ControlFlow<()> {
+    if stop.load(Ordering::SeqCst) {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
+    }
+}
+
 /// Runs `clipguide generate` with a loaded model.
 pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) -> Result<()> {
     let mut cfg = build_config(&args, builtin_model)?;
@@ -549,11 +558,7 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
                 cfg.starts,
                 report.weighted_similarity()
             ));
-            if stop.load(Ordering::SeqCst) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            go_on(&stop)
         })?;
         starts_pb.finish_and_clear();
         gen
@@ -610,11 +615,7 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
                 }
             }
         }
-        if stop.load(Ordering::SeqCst) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        go_on(&stop)
     })?;
     pb.finish_and_clear();
     // Time spent paused in the preview is not optimisation time.
