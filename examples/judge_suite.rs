@@ -9,7 +9,8 @@
 //! Tuning flags override single settings of the defaults, to sweep them: `--size PX`, `--cutn N`,
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
-//! `--starts N`, `--start-steps N`, `--palette builtin|any`.
+//! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`.
+//! `--only 2,7` runs just those prompts (numbered from 1, as printed).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `--recipe fourier` asks for the hub-model defaults.
     let mut fourier = false;
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
+    // --only 2,7: just these prompts (1-based, as printed).
+    let mut only: Option<Vec<usize>> = None;
     // (flag, value) pairs applied to every run's config after the defaults.
     let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -47,10 +50,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(value()?.into()),
             "--limit" => limit = value()?.parse()?,
+            "--only" => {
+                only = Some(
+                    value()?
+                        .split(',')
+                        .map(|n| n.trim().parse::<usize>())
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            }
             "--size" => size = value()?.parse()?,
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
-            | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette" => {
+            | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette"
+            | "--keep-best" => {
                 tweaks.push((a.clone(), value()?))
             }
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
@@ -66,9 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let suite = judge_suite();
     // With --limit only the first prompts run; rates are over the runs actually made.
-    let runs = suite.len().min(limit).max(1);
-    let (mut passed, mut seconds) = (0usize, 0.0f64);
+    let (mut runs, mut passed, mut seconds) = (0usize, 0usize, 0.0f64);
     for (i, prompt) in suite.iter().enumerate().take(limit) {
+        if only.as_ref().is_some_and(|o| !o.contains(&(i + 1))) {
+            continue;
+        }
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
         let prompts = PromptSchedule::parse(prompt)?;
         let mut cfg = if fourier {
@@ -99,11 +113,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--palette" if v == "builtin" => cfg.palette = Some(Palette::srgb()),
                 "--palette" if v == "any" => cfg.palette = None,
                 "--start-steps" => cfg.start_steps = v.parse()?,
+                "--keep-best" => cfg.keep_best = v.parse()?,
                 "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
                 "--palette" => return Err(format!("--palette {v}: give `builtin` or `any`").into()),
                 _ => unreachable!("flags are filtered above"),
             }
         }
+        runs += 1;
         let start = Instant::now();
         let mut gen =
             Generator::new_best_start(&clip, cfg, |_, _| std::ops::ControlFlow::Continue(()))?;
@@ -111,10 +127,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let took = start.elapsed().as_secs_f64();
         seconds += took;
         let image = gen.image()?;
+        let score = clipguide_guide::weighted_similarity(&gen.image_similarity()?);
         let verdict = judge(&image, &target);
         passed += verdict.pass as usize;
         println!(
-            "{:>2} {} {:5.1}s  object {:.2} elsewhere {:.2} border {:.2}  {prompt}",
+            "{:>2} {} {:5.1}s  similarity {score:.3}  object {:.2} elsewhere {:.2} border {:.2}  {prompt}",
             i + 1,
             if verdict.pass { "PASS" } else { "fail" },
             took,
@@ -129,8 +146,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{{\"suite\": {}, \"runs\": {runs}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": {size}}}",
         suite.len(),
-        passed as f64 / runs as f64,
-        seconds / runs as f64
+        passed as f64 / runs.max(1) as f64,
+        seconds / runs.max(1) as f64
     );
     Ok(())
 }

@@ -385,6 +385,8 @@ fn best_start_is_the_start_the_model_scores_highest() {
     // Free colours: with a palette the random-weight model may like the disc in the
     // background's colour, and then every start draws the same flat image.
     cfg.palette = None;
+    // Scored as the starts end (keeping the best image is tested on its own below).
+    cfg.keep_best = false;
     // Each start by hand: its steps, the palette sweep, the whole-image score.
     let mut scored = Vec::new();
     for start in 0..4 {
@@ -427,4 +429,53 @@ fn best_start_is_the_start_the_model_scores_highest() {
     let first =
         Generator::new_best_start(&clip, cfg, |_, _| std::ops::ControlFlow::Break(())).unwrap();
     assert_eq!(first.steps_done(), 1);
+}
+
+/// A whole-image score and the PNG it was taken of.
+type Scored = (f32, Vec<u8>);
+
+/// Runs `cfg`, returning the whole-image score and PNG after every step, and the final ones.
+fn scores_per_step(clip: &Clip, cfg: GenerateConfig) -> (Vec<Scored>, Scored) {
+    let score =
+        |g: &Generator| clipguide_guide::weighted_similarity(&g.image_similarity().unwrap());
+    let mut g = Generator::new(clip, cfg).unwrap();
+    let mut seen = Vec::new();
+    g.run(|g, _| {
+        seen.push((score(g), png_bytes(g)));
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    let last = (score(&g), png_bytes(&g));
+    (seen, last)
+}
+
+#[test]
+fn keep_best_ends_on_the_best_image_seen() {
+    let clip = tiny_clip();
+    let mut cfg = config("a red circle", 32, 12, 3);
+    // A large step, so the score goes up and down and the last image is not the best.
+    cfg.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: 2.0 };
+    let (plain, plain_last) = scores_per_step(&clip, cfg.clone());
+    let max = plain.iter().map(|s| s.0).fold(f32::MIN, f32::max);
+    assert!(
+        plain_last.0 < max - 1e-4,
+        "the plain run ends on its best image ({} of {max}), so this test could not fail",
+        plain_last.0
+    );
+    cfg.keep_best = true;
+    let (kept, kept_last) = scores_per_step(&clip, cfg);
+    assert_eq!(
+        kept.iter().map(|s| s.0).collect::<Vec<_>>(),
+        plain.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "keeping the best must not change the steps"
+    );
+    let best = kept
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, s)| if s.0 > kept[b].0 { i } else { b });
+    assert_eq!(kept_last.0, kept[best].0, "final score");
+    assert!(
+        kept_last.1 == kept[best].1,
+        "the final image is not step {best}'s, the best"
+    );
 }

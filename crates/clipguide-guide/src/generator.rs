@@ -153,6 +153,11 @@ pub struct GenerateConfig {
     /// Steps each start runs before the best is chosen (counted in the winner's steps).
     #[serde(default = "default_start_steps")]
     pub start_steps: usize,
+    /// Score the whole image after every step and end (each start too) on the best image seen
+    /// rather than the last. Scores use the weights of the step they were taken at, so with
+    /// prompts that change over the run the comparison mixes weightings.
+    #[serde(default)]
+    pub keep_best: bool,
     /// Steps, seed, prompts over time, cutouts, losses and learning rate.
     pub schedule: GuideSchedule,
 }
@@ -212,6 +217,7 @@ impl GenerateConfig {
             palette: None,
             starts: 1,
             start_steps: Self::DEFAULT_START_STEPS,
+            keep_best: false,
             schedule,
         }
     }
@@ -220,7 +226,8 @@ impl GenerateConfig {
     /// one disc whose colour and the background's are chosen from `palette` (the model's
     /// colour words), nine starts (one per cell of the 3×3 grid) of
     /// [`Self::PALETTE_DISCS_START_STEPS`] steps, whole-image views without flips (so "left"
-    /// stays left) and 6 px jitter, Adam at a constant 0.3.
+    /// stays left) and 6 px jitter, Adam at a constant 0.3, ending on the best image seen
+    /// ([`Self::keep_best`]).
     ///
     /// Why: such a model's pixel gradients are adversarial (Fourier and pixels paint colour
     /// noise it scores above a clean drawing) while its zero-shot judgement of colour and place
@@ -239,6 +246,7 @@ impl GenerateConfig {
         c.palette = Some(palette);
         c.starts = 9;
         c.start_steps = Self::PALETTE_DISCS_START_STEPS;
+        c.keep_best = true;
         c.schedule.lr = crate::optim::LrSchedule::Constant { lr: 0.3 };
         let cut = &mut c.schedule.cutouts;
         cut.cutn = Self::PALETTE_DISCS_CUTN;
@@ -444,6 +452,8 @@ pub struct Generator<'a> {
     image_size: usize,
     step: usize,
     last_cutouts: Option<Tensor>,
+    /// With `keep_best`: the best whole-image score so far and the parameters that gave it.
+    best: Option<(f32, Vec<Tensor>)>,
 }
 
 /// Separates the noise-prompt stream from the main one, so adding a noise prompt does not
@@ -486,7 +496,7 @@ impl<'a> Generator<'a> {
                 let report = gen.step()?;
                 stop = on_step(start, &report).is_break();
             }
-            gen.choose_discrete()?;
+            gen.settle()?;
             let score = weighted_similarity(&gen.image_similarity()?);
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, gen));
@@ -650,6 +660,7 @@ impl<'a> Generator<'a> {
             image_size,
             step: 0,
             last_cutouts: None,
+            best: None,
         })
     }
 
@@ -788,6 +799,9 @@ impl<'a> Generator<'a> {
             .collect();
         self.last_cutouts = Some(fwd.cutouts);
         self.step += 1;
+        if self.config.keep_best {
+            self.note_best()?;
+        }
         Ok(StepReport {
             step,
             loss,
@@ -891,6 +905,39 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
+    /// With `keep_best`, records the current parameters if the model scores the whole image
+    /// above every image before it.
+    fn note_best(&mut self) -> Result<()> {
+        let score = weighted_similarity(&self.image_similarity()?);
+        if self.best.as_ref().is_none_or(|(b, _)| score > *b) {
+            let snapshot = self
+                .vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            self.best = Some((score, snapshot));
+        }
+        Ok(())
+    }
+
+    /// Ends a phase (a start, or the run): goes back to the best image seen (`keep_best`),
+    /// re-decides the discrete choices ([`Self::choose_discrete`]) and records the result.
+    ///
+    /// Why keep the best: with palette colours a step can flip a colour and throw the image
+    /// off; measured on the built-in model, a run that reached 0.79 ended at 0.30 without it.
+    fn settle(&mut self) -> Result<()> {
+        if let Some((_, best)) = &self.best {
+            for (var, value) in self.vars.iter().zip(best) {
+                var.set(value)?;
+            }
+        }
+        self.choose_discrete()?;
+        if self.config.keep_best {
+            self.note_best()?;
+        }
+        Ok(())
+    }
+
     /// Runs the remaining steps, calling `on_step` after each; `ControlFlow::Break` stops
     /// early (e.g. on Ctrl-C) with the image as it is.
     pub fn run<F>(&mut self, mut on_step: F) -> Result<RunOutcome>
@@ -906,9 +953,9 @@ impl<'a> Generator<'a> {
                 break;
             }
         }
-        // The last word on discrete choices goes to the model's score of the image as it
-        // ends, stopped early or not, so a stopped run equals one configured with fewer steps.
-        self.choose_discrete()?;
+        // The last word goes to the model's score of the image as it ends (or the best seen),
+        // stopped early or not, so a stopped run equals one configured with fewer steps.
+        self.settle()?;
         Ok(RunOutcome {
             stopped_early: !self.is_done(),
             reports,

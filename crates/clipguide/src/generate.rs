@@ -139,6 +139,13 @@ pub struct GenerateArgs {
     /// unless given).
     #[arg(long)]
     pub start_steps: Option<usize>,
+    /// End on the image the model scored best during the run (and each start), not the last
+    /// one (the default with the discs recipe).
+    #[arg(long, conflicts_with = "keep_last")]
+    pub keep_best: bool,
+    /// End on the last image (the default with the fourier recipe).
+    #[arg(long)]
+    pub keep_last: bool,
     /// Fourier frequency decay exponent (default 1.5).
     #[arg(long)]
     pub decay: Option<f64>,
@@ -416,6 +423,9 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
         }
         // The recipe's palette goes with its discs; another parameterisation drops it.
         cfg.palette = None;
+    }
+    if args.keep_best || args.keep_last {
+        cfg.keep_best = args.keep_best;
     }
     if let Some(v) = args.starts {
         cfg.starts = v;
@@ -864,11 +874,16 @@ mod tests {
         assert_eq!(builtin.starts, 9);
         assert_eq!(builtin.palette, Some(builtin_palette()));
         assert_eq!(builtin.schedule.steps, DISCS_STEPS);
+        assert!(builtin.keep_best);
         let hub = build_config(&a, false).unwrap();
         assert_eq!(
-            (hub.param, hub.starts, hub.palette),
-            (ParamKind::Fourier, 1, None)
+            (hub.param, hub.starts, hub.palette, hub.keep_best),
+            (ParamKind::Fourier, 1, None, false)
         );
+        let kept = build_config(&args(&["x", "--keep-best"]), false).unwrap();
+        assert!(kept.keep_best, "--keep-best turns it on");
+        let last = build_config(&args(&["x", "--keep-last"]), true).unwrap();
+        assert!(!last.keep_best, "--keep-last turns it off");
         assert_eq!(hub.schedule.steps, DEFAULT_STEPS);
 
         let forced = build_config(&args(&["x", "--recipe", "discs"]), false).unwrap();

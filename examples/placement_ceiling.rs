@@ -1,0 +1,98 @@
+//! How well can *any* circle-drawing recipe do on the judge suite with a given model? For each
+//! prompt of `judge_suite()`, renders the ideal scene (the dataset renderer, plain background)
+//! at each of the 9 placements and both sizes, once with a circle and once with the prompt's
+//! own shape, and counts the prompts whose best-scored image (by cosine with the prompt) has
+//! the prompt's placement. A generator that lets the model choose cannot beat this by choice
+//! alone.
+//!
+//! `cargo run --release --example placement_ceiling -- [--model DIR]` (built-in model without it)
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use clipguide_clip::Clip;
+use clipguide_train::judge::{judge_suite, parse_prompt};
+use clipguide_train::shapes::{render, Placement, Shape, Size};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    clipguide_clip::tune_allocator();
+    let mut model: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--model" => model = Some(args.next().ok_or("--model needs a directory")?.into()),
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; usage: placement_ceiling [--model DIR]"
+                )
+                .into())
+            }
+        }
+    }
+    let clip = match &model {
+        Some(m) => Clip::load(m, &Device::Cpu)?,
+        None => Clip::builtin(&Device::Cpu)?,
+    };
+    let suite = judge_suite();
+    // Right placements per (outline, size rule): large, small, best of both.
+    let mut right = [[0usize; 3]; 2];
+    for (i, prompt) in suite.iter().enumerate() {
+        let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
+        let want = target
+            .placement
+            .ok_or(format!("{prompt:?} names no placement"))?;
+        let text = clip.embed_texts(&[prompt])?;
+        let mut line = format!("{:>2}", i + 1);
+        for (o, shape) in [Shape::Circle, target.shape.unwrap_or(Shape::Circle)]
+            .into_iter()
+            .enumerate()
+        {
+            // Images 0..9: large at each placement; 9..18: small.
+            let images: Vec<_> = [Size::Large, Size::Small]
+                .into_iter()
+                .flat_map(|size| {
+                    Placement::ALL.iter().map(move |&placement| {
+                        let mut scene = target.to_scene();
+                        let g = &mut scene.groups[0];
+                        (g.shape, g.size, g.placement) = (shape, size, placement);
+                        render(&scene, 128)
+                    })
+                })
+                .collect();
+            let cos: Vec<f32> = clip
+                .similarity(&clip.embed_images(&images)?, &text)?
+                .cosine
+                .iter()
+                .map(|row| row[0])
+                .collect();
+            let argmax = |range: std::ops::Range<usize>| {
+                range.fold(None::<usize>, |b, j| match b {
+                    Some(b) if cos[b] >= cos[j] => Some(b),
+                    _ => Some(j),
+                })
+            };
+            let picks = [argmax(0..9), argmax(9..18), argmax(0..18)];
+            for (k, pick) in picks.iter().enumerate() {
+                let placement = Placement::ALL[pick.expect("nine images") % 9];
+                right[o][k] += (placement == want) as usize;
+                if k == 2 {
+                    line += &format!(
+                        "  {placement:?}{}",
+                        if placement == want { "" } else { " (wrong)" }
+                    );
+                }
+            }
+        }
+        println!("{line}  {prompt}");
+    }
+    for (o, name) in ["circle", "prompt's shape"].iter().enumerate() {
+        println!(
+            "{name}: right placement for {} (large), {} (small), {} (best of both) of {} prompts",
+            right[o][0],
+            right[o][1],
+            right[o][2],
+            suite.len()
+        );
+    }
+    Ok(())
+}
