@@ -5,7 +5,8 @@
 //! the prompt's placement. A generator that lets the model choose cannot beat this by choice
 //! alone.
 //!
-//! `cargo run --release --example placement_ceiling -- [--model DIR]` (built-in model without it)
+//! `cargo run --release --example placement_ceiling -- [--model DIR]…` (built-in model without
+//! it; `builtin` names it). With several `--model`s their cosines are averaged (an ensemble).
 
 use std::path::PathBuf;
 
@@ -16,11 +17,11 @@ use clipguide_train::shapes::{render, Placement, Shape, Size};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
-    let mut model: Option<PathBuf> = None;
+    let mut models: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--model" => model = Some(args.next().ok_or("--model needs a directory")?.into()),
+            "--model" => models.push(args.next().ok_or("--model needs a directory")?.into()),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: placement_ceiling [--model DIR]"
@@ -29,10 +30,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let clip = match &model {
-        Some(m) => Clip::load(m, &Device::Cpu)?,
-        None => Clip::builtin(&Device::Cpu)?,
-    };
+    if models.is_empty() {
+        models.push("builtin".into());
+    }
+    let clips = models
+        .iter()
+        .map(|m| match m.to_str() {
+            Some("builtin") => Clip::builtin(&Device::Cpu),
+            _ => Clip::load(m, &Device::Cpu),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let suite = judge_suite();
     // Right placements per (outline, size rule): large, small, best of both.
     let mut right = [[0usize; 3]; 2];
@@ -41,7 +48,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let want = target
             .placement
             .ok_or(format!("{prompt:?} names no placement"))?;
-        let text = clip.embed_texts(&[prompt])?;
         let mut line = format!("{:>2}", i + 1);
         for (o, shape) in [Shape::Circle, target.shape.unwrap_or(Shape::Circle)]
             .into_iter()
@@ -59,12 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     })
                 })
                 .collect();
-            let cos: Vec<f32> = clip
-                .similarity(&clip.embed_images(&images)?, &text)?
-                .cosine
-                .iter()
-                .map(|row| row[0])
-                .collect();
+            let mut cos = vec![0.0f32; images.len()];
+            for clip in &clips {
+                let text = clip.embed_texts(&[prompt])?;
+                let sim = clip.similarity(&clip.embed_images(&images)?, &text)?;
+                for (c, row) in cos.iter_mut().zip(&sim.cosine) {
+                    *c += row[0] / clips.len() as f32;
+                }
+            }
             let argmax = |range: std::ops::Range<usize>| {
                 range.fold(None::<usize>, |b, j| match b {
                     Some(b) if cos[b] >= cos[j] => Some(b),
