@@ -140,7 +140,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub start_steps: Option<usize>,
     /// End on the image the model scored best during the run (and each start), not the last
-    /// one (the default with the discs recipe).
+    /// one (the default with the discs recipe; one extra forward of the model per step).
     #[arg(long, conflicts_with = "keep_last")]
     pub keep_best: bool,
     /// End on the last image (the default with the fourier recipe).
