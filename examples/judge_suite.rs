@@ -9,7 +9,8 @@
 //! Tuning flags override single settings of the defaults, to sweep them: `--size PX`, `--cutn N`,
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
-//! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`.
+//! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`,
+//! `--contrasts placement|none`.
 //! `--only 2,7` runs just those prompts (numbered from 1, as printed).
 
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
             | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette"
-            | "--keep-best" => {
+            | "--keep-best" | "--contrasts" => {
                 tweaks.push((a.clone(), value()?))
             }
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
@@ -114,6 +115,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--palette" if v == "any" => cfg.palette = None,
                 "--start-steps" => cfg.start_steps = v.parse()?,
                 "--keep-best" => cfg.keep_best = v.parse()?,
+                "--contrasts" if v == "placement" => {
+                    cfg.contrasts = clipguide_train::shapes::placement_variants(prompt)
+                        .map(|(_, v)| v)
+                        .unwrap_or_default()
+                }
+                "--contrasts" if v == "all" => {
+                    cfg.contrasts = clipguide_train::shapes::placement_variants(prompt)
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    let art = |w: &str| if "aeiou".contains(&w[..1]) { "an" } else { "a" };
+                    for c in clipguide_train::palette::Colour::ALL {
+                        let (o, b) = (target.object.name(), target.background.name());
+                        if c != target.object {
+                            let from = format!("{} {o} ", art(o));
+                            let to = format!("{} {} ", art(c.name()), c.name());
+                            cfg.contrasts.push(prompt.replacen(&from, &to, 1));
+                        }
+                        if c != target.background {
+                            let from = format!("{} {b} background", art(b));
+                            let to = format!("{} {} background", art(c.name()), c.name());
+                            cfg.contrasts.push(prompt.replacen(&from, &to, 1));
+                        }
+                    }
+                    if std::env::var("SHOW").is_ok() {
+                        eprintln!("{:?}", cfg.contrasts);
+                    }
+                }
+                "--contrasts" if v == "none" => cfg.contrasts.clear(),
+                "--contrasts" => {
+                    return Err(format!("--contrasts {v}: give `placement` or `none`").into())
+                }
                 "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
                 "--palette" => return Err(format!("--palette {v}: give `builtin` or `any`").into()),
                 _ => unreachable!("flags are filtered above"),

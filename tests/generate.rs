@@ -479,3 +479,56 @@ fn keep_best_ends_on_the_best_image_seen() {
         "the final image is not step {best}'s, the best"
     );
 }
+
+#[test]
+fn contrasts_add_the_classifier_log_probability_to_the_score() {
+    let clip = tiny_clip();
+    let cfg = config("a red circle", 32, 4, 5);
+    // The image depends on the seed only, so generators with other prompts see the same one.
+    let cos = |text: &str| {
+        let mut c = cfg.clone();
+        c.schedule.prompts = PromptSchedule::parse(text).unwrap();
+        let g = Generator::new(&clip, c).unwrap();
+        g.image_similarity().unwrap()[0].similarity
+    };
+    let (p, c1, c2) = (
+        cos("a red circle"),
+        cos("a blue square"),
+        cos("a green star"),
+    );
+    let plain = Generator::new(&clip, cfg.clone()).unwrap();
+    assert!(
+        (plain.image_score().unwrap() - p).abs() < 1e-6,
+        "no contrasts: the similarity"
+    );
+
+    let mut with = cfg.clone();
+    with.contrasts = vec!["a blue square".into(), "a green star".into()];
+    let g = Generator::new(&clip, with).unwrap();
+    // p + log softmax(100·[p, c1, c2])[0] / 100, written out.
+    let s = clipguide_guide::CONTRAST_SCALE;
+    let log_p = -((1.0 + ((c1 - p) * s).exp() + ((c2 - p) * s).exp()).ln()) / s;
+    let want = p + log_p;
+    let got = g.image_score().unwrap();
+    assert!((got - want).abs() < 1e-5, "score {got}, expected {want}");
+    assert!(got < p, "contrasts can only lower the score");
+
+    // The prompt as its own contrast: a coin toss, log(1/2) / scale below the similarity.
+    let mut twin = cfg;
+    twin.contrasts = vec!["a red circle".into()];
+    let got = Generator::new(&clip, twin).unwrap().image_score().unwrap();
+    let want = p - std::f32::consts::LN_2 / s;
+    assert!((got - want).abs() < 1e-5, "score {got}, expected {want}");
+}
+
+#[test]
+fn an_empty_contrast_is_named() {
+    let clip = tiny_clip();
+    let mut cfg = config("a red circle", 32, 4, 5);
+    cfg.contrasts = vec!["a star".into(), "  ".into()];
+    let e = Generator::new(&clip, cfg)
+        .err()
+        .expect("an empty contrast must fail")
+        .to_string();
+    assert!(e.contains("contrast 2 is empty"), "{e}");
+}

@@ -34,8 +34,8 @@ pub(crate) mod testutil;
 pub use augment::{clip_normalize, CutoutSpec, Cutouts, CLIP_MEAN, CLIP_STD};
 pub use error::{GuideError, Result};
 pub use generator::{
-    parse_size, weighted_similarity, GenerateConfig, Generator, ImagePrompt, ParamKind,
-    PromptSimilarity, RunOutcome, StepReport,
+    contrast_score, parse_size, weighted_similarity, GenerateConfig, Generator, ImagePrompt,
+    ParamKind, PromptSimilarity, RunOutcome, StepReport, CONTRAST_SCALE,
 };
 pub use loss::{
     cosine_distance, cosine_loss, range_penalty, spherical_distance, spherical_loss,

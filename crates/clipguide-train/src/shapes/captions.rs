@@ -67,6 +67,71 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
     }
 }
 
+/// The other placements of a prompt in the dataset's phrasing: finds the placement phrase it
+/// uses (the longest of [`placement_phrases`] it contains as whole words, so "at the top left"
+/// is not read as "at the top") and returns that placement with the prompt rewritten once for
+/// each of the eight others (their canonical phrase in its place). `None` if the prompt names
+/// no placement, or names one twice.
+///
+/// Why: these are the contrasts a zero-shot classifier weighs a layout against
+/// (`GenerateConfig::contrasts`), which is how the built-in model tells corners apart best.
+pub fn placement_variants(prompt: &str) -> Option<(Placement, Vec<String>)> {
+    let lower = prompt.to_ascii_lowercase();
+    let is_boundary = |i: usize| {
+        lower[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '-')
+    };
+    let is_end = |i: usize| {
+        lower[i..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '-')
+    };
+    let mut found: Option<(Placement, usize, usize)> = None;
+    let mut count = 0;
+    for placement in Placement::ALL {
+        for phrase in placement_phrases(placement) {
+            for (at, _) in lower.match_indices(phrase) {
+                let end = at + phrase.len();
+                if !(is_boundary(at) && is_end(end)) {
+                    continue;
+                }
+                match found {
+                    // A longer phrase over the same words ("at the top left" vs "at the top").
+                    Some((_, a, e)) if at < e && a < end => {
+                        if end - at > e - a {
+                            found = Some((placement, at, end));
+                        }
+                    }
+                    _ => {
+                        count += 1;
+                        found = Some((placement, at, end));
+                    }
+                }
+            }
+        }
+    }
+    let (placement, at, end) = found?;
+    if count != 1 {
+        return None;
+    }
+    let variants = Placement::ALL
+        .iter()
+        .filter(|&&p| p != placement)
+        .map(|&p| {
+            format!(
+                "{}{}{}",
+                &prompt[..at],
+                placement_phrases(p)[0],
+                &prompt[end..]
+            )
+        })
+        .collect();
+    Some((placement, variants))
+}
+
 /// "a large red circle", "an orange star", "two small blue crosses".
 fn object_phrase(group: &ObjectGroup, with_size: bool, numeral_one: bool) -> String {
     let noun = if group.count == 1 {
@@ -315,6 +380,34 @@ pub fn captions(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placement_variants_rewrite_the_longest_phrase() {
+        use super::placement_variants;
+        let (p, v) =
+            placement_variants("a red circle at the top left on a blue background").unwrap();
+        assert_eq!(p, Placement::TopLeft);
+        assert_eq!(v.len(), 8);
+        assert!(v.contains(&"a red circle at the top on a blue background".to_string()));
+        assert!(
+            v.contains(&"a red circle in the bottom right corner on a blue background".to_string())
+        );
+        assert!(!v.iter().any(|t| t.contains("top left")), "{v:?}");
+        let (p, v) = placement_variants("A cross at the top of the picture").unwrap();
+        assert_eq!(p, Placement::Top);
+        assert!(v.contains(&"A cross in the center".to_string()), "{v:?}");
+        let (p, _) = placement_variants("a star on the left-hand side").unwrap();
+        assert_eq!(p, Placement::Left);
+        assert_eq!(
+            placement_variants("a red circle on a blue background"),
+            None
+        );
+        assert_eq!(
+            placement_variants("a red circle on the left and a star on the right"),
+            None,
+            "two placements: no single layout to contrast"
+        );
+    }
+
     use super::*;
     use crate::palette::Colour;
     use crate::shapes::scene::{Shape, Size, StripeDirection};
