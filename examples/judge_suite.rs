@@ -10,7 +10,7 @@
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
 //! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`,
-//! `--contrasts placement|none`.
+//! `--contrasts placement|none` (placement, the recipe's, unless `--recipe fourier`).
 //! `--only 2,7` runs just those prompts (numbered from 1, as printed).
 
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use clipguide_clip::Clip;
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, judge_suite, parse_prompt};
 use clipguide_train::palette::Palette;
+use clipguide_train::shapes::placement_contrasts;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
@@ -91,6 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             GenerateConfig::palette_discs(size, size, steps, prompts, Palette::srgb())
         };
+        if !fourier {
+            // As `clipguide generate` does for the built-in model.
+            cfg.contrasts = placement_contrasts(&[prompt]);
+        }
         cfg.schedule.seed = seed;
         if let Some(n) = cutn {
             cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
@@ -115,11 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--palette" if v == "any" => cfg.palette = None,
                 "--start-steps" => cfg.start_steps = v.parse()?,
                 "--keep-best" => cfg.keep_best = v.parse()?,
-                "--contrasts" if v == "placement" => {
-                    cfg.contrasts = clipguide_train::shapes::placement_variants(prompt)
-                        .map(|(_, v)| v)
-                        .unwrap_or_default()
-                }
+                "--contrasts" if v == "placement" => cfg.contrasts = placement_contrasts(&[prompt]),
                 "--contrasts" if v == "all" => {
                     cfg.contrasts = clipguide_train::shapes::placement_variants(prompt)
                         .map(|(_, v)| v)

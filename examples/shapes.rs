@@ -9,6 +9,7 @@ use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 use clipguide_train::judge::{judge, parse_prompt};
 use clipguide_train::palette::Palette;
+use clipguide_train::shapes::placement_contrasts;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
@@ -19,14 +20,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.next().unwrap_or_else(|| "shapes.png".into());
     let clip = Clip::builtin(&Device::Cpu)?;
     // The recipe `clipguide generate` uses for the built-in model: one disc in the model's
-    // palette, nine starts, the best continued.
-    let cfg = GenerateConfig::palette_discs(
+    // palette, nine starts, the best continued, and a prompt that names a placement scored
+    // against itself at the other eight.
+    let mut cfg = GenerateConfig::palette_discs(
         128,
         128,
         200,
         PromptSchedule::parse(&prompt)?,
         Palette::srgb(),
     );
+    cfg.contrasts = placement_contrasts(&[&prompt]);
     let mut gen = Generator::new_best_start(&clip, cfg.clone(), |start, r| {
         if r.step + 1 == cfg.start_steps {
             eprintln!("start {start}: sim {:.3}", r.weighted_similarity());

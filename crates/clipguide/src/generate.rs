@@ -17,6 +17,7 @@ use clipguide_guide::{
     ParamKind, PromptSchedule, PromptSpec, StepReport,
 };
 use clipguide_preview::{spawn_preview, Control, Filter, PreviewFrame, PreviewWindow, Renderer};
+use clipguide_train::shapes::placement_contrasts;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -267,22 +268,6 @@ pub fn config_from_png(path: &Path) -> Result<GenerateConfig> {
     })
 }
 
-/// The discs recipe's contrasts: a single prompt naming one placement in the built-in model's
-/// phrasing, against itself at the eight other placements (`placement_variants`); none for
-/// anything else (several prompts, no placement).
-///
-/// Why: the built-in model judges "which of the nine placements is this" better than "how
-/// similar is this image": with these contrasts the judge suite passes 20 of 24 prompts, 19
-/// without (BENCHMARKS.md).
-fn placement_contrasts(prompts: &PromptSchedule) -> Vec<String> {
-    match prompts.texts().as_slice() {
-        [one] => clipguide_train::shapes::placement_variants(one)
-            .map(|(_, variants)| variants)
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
 /// The built-in model's colour words' sRGB values (the README lists them).
 fn builtin_palette() -> Vec<[u8; 3]> {
     clipguide_train::palette::Palette::srgb()
@@ -459,7 +444,7 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
     } else if !args.contrasts.is_empty() {
         cfg.contrasts = args.contrasts.clone();
     } else if discs && (args.from_png.is_none() || replaced_prompts) {
-        cfg.contrasts = placement_contrasts(&cfg.schedule.prompts);
+        cfg.contrasts = placement_contrasts(&cfg.schedule.prompts.texts());
     }
     if let Some(v) = args.starts {
         cfg.starts = v;

@@ -132,6 +132,23 @@ pub fn placement_variants(prompt: &str) -> Option<(Placement, Vec<String>)> {
     Some((placement, variants))
 }
 
+/// The contrasts the built-in model's generation recipe uses (`GenerateConfig::contrasts`) for
+/// a run's prompt texts: for a single prompt naming one placement, that prompt at the eight
+/// other placements ([`placement_variants`]); none for anything else (several prompts, no
+/// placement), where there is no one layout to contrast.
+///
+/// Why: the built-in model judges "which of the nine placements is this" better than "how
+/// similar is this image": with these contrasts the judge suite passes 20 of 24 prompts, 19
+/// without (BENCHMARKS.md).
+pub fn placement_contrasts(prompt_texts: &[&str]) -> Vec<String> {
+    match prompt_texts {
+        [one] => placement_variants(one)
+            .map(|(_, variants)| variants)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// "a large red circle", "an orange star", "two small blue crosses".
 fn object_phrase(group: &ObjectGroup, with_size: bool, numeral_one: bool) -> String {
     let noun = if group.count == 1 {

@@ -9,8 +9,8 @@ mod scene;
 mod zero_shot;
 
 pub use captions::{
-    canonical_caption, captions, count_word, placement_phrases, placement_variants,
-    CAPTIONS_PER_SCENE,
+    canonical_caption, captions, count_word, placement_contrasts, placement_phrases,
+    placement_variants, CAPTIONS_PER_SCENE,
 };
 pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
