@@ -97,6 +97,10 @@ pub struct TrainArgs {
     /// model used 1.0 so the class token sees placement).
     #[arg(long, default_value_t = 1.0)]
     pub vision_pos_init_std: f32,
+    /// Init std of the vision patch projection (CLIP's is 0.02; larger keeps patch content
+    /// visible beside a large position code, see BENCHMARKS.md).
+    #[arg(long, default_value_t = 0.02)]
+    pub vision_patch_init_std: f32,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
@@ -142,6 +146,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.aux_weight = a.aux_weight;
         cfg.embedding_lr_mult = a.embedding_lr_mult;
         cfg.vision_pos_init_std = a.vision_pos_init_std;
+        cfg.vision_patch_init_std = a.vision_patch_init_std;
         let mut t = Trainer::new(cfg, data, &dev)?;
         if let Some(init) = &a.init {
             t.init_weights_from(init)
