@@ -121,28 +121,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--start-steps" => cfg.start_steps = v.parse()?,
                 "--keep-best" => cfg.keep_best = v.parse()?,
                 "--contrasts" if v == "placement" => cfg.contrasts = placement_contrasts(&[prompt]),
-                "--contrasts" if v == "all" => {
-                    cfg.contrasts = clipguide_train::shapes::placement_variants(prompt)
-                        .map(|(_, v)| v)
-                        .unwrap_or_default();
-                    let art = |w: &str| if "aeiou".contains(&w[..1]) { "an" } else { "a" };
-                    for c in clipguide_train::palette::Colour::ALL {
-                        let (o, b) = (target.object.name(), target.background.name());
-                        if c != target.object {
-                            let from = format!("{} {o} ", art(o));
-                            let to = format!("{} {} ", art(c.name()), c.name());
-                            cfg.contrasts.push(prompt.replacen(&from, &to, 1));
-                        }
-                        if c != target.background {
-                            let from = format!("{} {b} background", art(b));
-                            let to = format!("{} {} background", art(c.name()), c.name());
-                            cfg.contrasts.push(prompt.replacen(&from, &to, 1));
-                        }
-                    }
-                    if std::env::var("SHOW").is_ok() {
-                        eprintln!("{:?}", cfg.contrasts);
-                    }
-                }
                 "--contrasts" if v == "none" => cfg.contrasts.clear(),
                 "--contrasts" => {
                     return Err(format!("--contrasts {v}: give `placement` or `none`").into())

@@ -161,9 +161,9 @@ pub struct GenerateConfig {
     pub keep_best: bool,
     /// Texts the image should *not* be taken for: alternatives a zero-shot classifier would
     /// weigh against the prompts (the prompt with another placement, say). With any, every
-    /// whole-image score (best start, keep-best, palette choice) is the log-probability that
-    /// the model classifies the image as the prompts rather than as one of these
-    /// ([`Generator::image_score`]); the gradient is unchanged.
+    /// whole-image score (best start, keep-best, palette choice) adds to the similarity the
+    /// log-probability that the model classifies the image as the prompts rather than as one of
+    /// these ([`Generator::image_score`], [`contrast_score`]); the gradient is unchanged.
     #[serde(default)]
     pub contrasts: Vec<String>,
     /// Steps, seed, prompts over time, cutouts, losses and learning rate.
@@ -424,15 +424,16 @@ impl StepReport {
 
 /// Weighted mean similarity over active targets (negative weights count against).
 pub fn weighted_similarity(similarities: &[PromptSimilarity]) -> f32 {
-    let total: f32 = similarities.iter().map(|p| p.weight.abs()).sum();
+    weighted_mean(similarities.iter().map(|p| (p.weight, p.similarity)))
+}
+
+/// `Σ w·x / Σ |w|` over `(w, x)` pairs; 0 when every weight is 0.
+fn weighted_mean(pairs: impl Iterator<Item = (f32, f32)> + Clone) -> f32 {
+    let total: f32 = pairs.clone().map(|(w, _)| w.abs()).sum();
     if total == 0.0 {
         return 0.0;
     }
-    similarities
-        .iter()
-        .map(|p| p.weight * p.similarity)
-        .sum::<f32>()
-        / total
+    pairs.map(|(w, x)| w * x).sum::<f32>() / total
 }
 
 /// How a [`Generator::run`] ended.
@@ -471,6 +472,9 @@ pub struct Generator<'a> {
     best: Option<(f32, Vec<Tensor>)>,
     /// `[K, P]` normalised embeddings of `config.contrasts` (`None` without contrasts).
     contrasts: Option<Tensor>,
+    /// `[T, P]` normalised embeddings of `targets`, in order (`None` without targets); built
+    /// once, since every step's similarities and whole-image scores use it.
+    target_matrix: Option<Tensor>,
 }
 
 /// Separates the noise-prompt stream from the main one, so adding a noise prompt does not
@@ -660,6 +664,12 @@ impl<'a> Generator<'a> {
                 embedding: gaussian(&mut noise_rng, &[1, dim], 1.0)?.to_device(&device)?,
             });
         }
+        let target_matrix = if targets.is_empty() {
+            None
+        } else {
+            let all: Vec<Tensor> = targets.iter().map(|t| t.embedding.clone()).collect();
+            Some(normalize_rows(&Tensor::cat(&all, 0)?)?)
+        };
         let vars = param.params();
         let opt = Adam::new(
             vars.clone(),
@@ -684,6 +694,7 @@ impl<'a> Generator<'a> {
             last_cutouts: None,
             best: None,
             contrasts,
+            target_matrix,
         })
     }
 
@@ -837,12 +848,10 @@ impl<'a> Generator<'a> {
 
     /// Mean cosine of the embeddings `[B, P]` with every target.
     fn similarities(&self, embeddings: &Tensor) -> Result<Vec<f32>> {
-        if self.targets.is_empty() {
+        let Some(targets) = &self.target_matrix else {
             return Ok(Vec::new());
-        }
-        let targets: Vec<Tensor> = self.targets.iter().map(|t| t.embedding.clone()).collect();
-        let targets = Tensor::cat(&targets, 0)?;
-        let cos = normalize_rows(embeddings)?.matmul(&normalize_rows(&targets)?.t()?)?;
+        };
+        let cos = normalize_rows(embeddings)?.matmul(&targets.t()?)?;
         Ok(cos.mean(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     }
 
@@ -908,13 +917,12 @@ impl<'a> Generator<'a> {
     /// fit" and "what else could it be" together pin the layout down better than either.
     fn scores_of(&self, embeddings: &Tensor) -> Result<Vec<f32>> {
         let b = embeddings.dim(0)?;
-        if self.targets.is_empty() {
+        let Some(targets) = &self.target_matrix else {
             return Ok(vec![0.0; b]);
-        }
+        };
         let emb = normalize_rows(embeddings)?;
-        let targets: Vec<Tensor> = self.targets.iter().map(|t| t.embedding.clone()).collect();
         let cos = emb
-            .matmul(&normalize_rows(&Tensor::cat(&targets, 0)?)?.t()?)?
+            .matmul(&targets.t()?)?
             .to_dtype(DType::F32)?
             .to_vec2::<f32>()?;
         let weights = self.current_weights();
@@ -928,16 +936,7 @@ impl<'a> Generator<'a> {
         };
         Ok((0..b)
             .map(|i| {
-                let sims: Vec<PromptSimilarity> = cos[i]
-                    .iter()
-                    .zip(&weights)
-                    .map(|(&similarity, &weight)| PromptSimilarity {
-                        prompt: String::new(),
-                        weight,
-                        similarity,
-                    })
-                    .collect();
-                let positive = weighted_similarity(&sims);
+                let positive = weighted_mean(weights.iter().copied().zip(cos[i].iter().copied()));
                 match &contrast_cos {
                     Some(cc) => contrast_score(positive, &cc[i]),
                     None => positive,

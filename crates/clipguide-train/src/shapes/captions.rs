@@ -77,46 +77,30 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
 /// (`GenerateConfig::contrasts`), which is how the built-in model tells corners apart best.
 pub fn placement_variants(prompt: &str) -> Option<(Placement, Vec<String>)> {
     let lower = prompt.to_ascii_lowercase();
-    let is_boundary = |i: usize| {
-        lower[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric() && c != '-')
-    };
-    let is_end = |i: usize| {
-        lower[i..]
-            .chars()
-            .next()
-            .is_none_or(|c| !c.is_alphanumeric() && c != '-')
-    };
-    let mut found: Option<(Placement, usize, usize)> = None;
-    let mut count = 0;
+    // A phrase counts only as whole words: no letter, digit or hyphen right before or after.
+    let is_edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '-');
+    let mut matches: Vec<(Placement, usize, usize)> = Vec::new();
     for placement in Placement::ALL {
         for phrase in placement_phrases(placement) {
             for (at, _) in lower.match_indices(phrase) {
                 let end = at + phrase.len();
-                if !(is_boundary(at) && is_end(end)) {
-                    continue;
-                }
-                match found {
-                    // A longer phrase over the same words ("at the top left" vs "at the top").
-                    Some((_, a, e)) if at < e && a < end => {
-                        if end - at > e - a {
-                            found = Some((placement, at, end));
-                        }
-                    }
-                    _ => {
-                        count += 1;
-                        found = Some((placement, at, end));
-                    }
+                if is_edge(lower[..at].chars().next_back()) && is_edge(lower[end..].chars().next())
+                {
+                    matches.push((placement, at, end));
                 }
             }
         }
     }
-    let (placement, at, end) = found?;
-    if count != 1 {
+    // A phrase inside a longer one ("at the top" in "at the top left") is not a placement.
+    let inside = |&(_, a, e): &(Placement, usize, usize)| {
+        matches
+            .iter()
+            .any(|&(_, a2, e2)| a2 <= a && e <= e2 && e2 - a2 > e - a)
+    };
+    let outer: Vec<_> = matches.iter().filter(|m| !inside(m)).collect();
+    let [&(placement, at, end)] = outer.as_slice() else {
         return None;
-    }
+    };
     let variants = Placement::ALL
         .iter()
         .filter(|&&p| p != placement)
@@ -397,9 +381,13 @@ pub fn captions(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::palette::Colour;
+    use crate::shapes::scene::{Shape, Size, StripeDirection};
+    use rand::SeedableRng;
+
     #[test]
     fn placement_variants_rewrite_the_longest_phrase() {
-        use super::placement_variants;
         let (p, v) =
             placement_variants("a red circle at the top left on a blue background").unwrap();
         assert_eq!(p, Placement::TopLeft);
@@ -424,11 +412,6 @@ mod tests {
             "two placements: no single layout to contrast"
         );
     }
-
-    use super::*;
-    use crate::palette::Colour;
-    use crate::shapes::scene::{Shape, Size, StripeDirection};
-    use rand::SeedableRng;
 
     fn group(
         shape: Shape,
