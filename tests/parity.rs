@@ -170,3 +170,98 @@ fn f16_weights_are_computed_in_f32() {
         .unwrap()[0];
     assert!(n.is_finite() && n > 0.0);
 }
+
+/// Training differentiates the same model code through `Var`s (`clipguide train`); every weight's
+/// gradient must be transformers' — a missing or wrong one trains silently worse (a patch
+/// projection that never trained went unnoticed for eight runs).
+#[test]
+fn weight_gradients_match_transformers() {
+    use candle_nn::{VarBuilder, VarMap};
+    use clipguide_clip::{l2_normalize, ClipConfig};
+    let dir = fixture("tiny-clip-quickgelu");
+    let r = load_reference("tiny-clip-quickgelu/param_grads.safetensors");
+    let weights =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let cfg = ClipConfig::from_file(&dir.join("config.json")).unwrap();
+    let varmap = VarMap::new();
+    let model = ClipModel::new(
+        &cfg,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let vars = varmap.data().lock().unwrap().clone();
+    assert_eq!(vars.len(), weights.len(), "every stored weight is a Var");
+    for (name, var) in &vars {
+        var.set(&weights[name].to_dtype(DType::F32).unwrap())
+            .unwrap();
+    }
+
+    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
+    let ie = l2_normalize(&model.image_features(&r["pixel_values"]).unwrap()).unwrap();
+    let te = l2_normalize(&model.text_features(&ids).unwrap()).unwrap();
+    let sims = ie.matmul(&te.t().unwrap()).unwrap();
+    let scale = model.log_logit_scale().exp().unwrap();
+    let loss = ((&ie * &r["w_image"]).unwrap().sum_all().unwrap()
+        + (&te * &r["w_text"]).unwrap().sum_all().unwrap()
+        + (sims.broadcast_mul(&scale).unwrap() * &r["w_logits"])
+            .unwrap()
+            .sum_all()
+            .unwrap())
+    .unwrap();
+    assert_close("loss", &loss, &r["loss"], 1e-5);
+    let grads = loss.backward().unwrap();
+
+    let token = "text_model.embeddings.token_embedding.weight";
+    let largest = r
+        .iter()
+        .filter(|(k, _)| k.starts_with("grad."))
+        .map(|(_, g)| max_abs(g))
+        .fold(0f32, f32::max);
+    let mut checked = 0;
+    for (name, var) in &vars {
+        let got = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        if name == token {
+            // Only the rows of the ids used are stored; the rest must be zero.
+            let rows = r[&format!("grad_rows_ids.{token}")]
+                .to_dtype(DType::U32)
+                .unwrap();
+            let want = &r[&format!("grad_rows.{token}")];
+            assert_close(name, &got.index_select(&rows, 0).unwrap(), want, GRAD_TOL);
+            let total = got
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let kept = want
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                (total - kept).abs() <= 1e-4 * kept,
+                "{name}: gradient outside the ids used"
+            );
+        } else {
+            let want = &r[&format!("grad.{name}")];
+            if max_abs(want) < 1e-5 * largest {
+                // The key bias cannot change a softmax over keys: its true gradient is 0, and
+                // both sides hold rounding noise.
+                assert!(
+                    max_abs(got) < 1e-5 * largest,
+                    "{name}: gradient {} where transformers has ~0",
+                    max_abs(got)
+                );
+            } else {
+                assert_close(name, got, want, GRAD_TOL);
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 78, "every weight of the fixture is checked");
+}

@@ -3,7 +3,7 @@
 
     pip install torch transformers open_clip_torch ftfy
     python3 tools/make_fixtures.py            # everything
-    python3 tools/make_fixtures.py tokenizer  # or any of: tokenizer cases models preprocess configs
+    python3 tools/make_fixtures.py tokenizer  # or any of: tokenizer cases models preprocess configs grads
 
 Deterministic: fixed seeds everywhere, CPU only, 2 threads. Written against torch 2.x,
 transformers 5.x, tokenizers 0.23, ftfy 6.3, Pillow 13. See tests/fixtures/README.md for the
@@ -453,7 +453,7 @@ def make_tiny_model(name: str, spec: dict) -> None:
     model.to(getattr(torch, spec["dtype"]))
     model.save_pretrained(out_dir, safe_serialization=True)
     for extra in out_dir.iterdir():
-        if extra.name not in ("config.json", "model.safetensors", "reference.safetensors"):
+        if extra.name not in ("config.json", "model.safetensors", "reference.safetensors", "param_grads.safetensors"):
             extra.unlink()
 
     # References come from the checkpoint as stored (f16-rounded for quickgelu), upcast to f32.
@@ -549,6 +549,65 @@ def make_models() -> None:
     torch.set_num_threads(2)
     for name, spec in TINY_MODELS.items():
         make_tiny_model(name, spec)
+
+
+def make_param_grads() -> None:
+    """Gradients of every weight of the committed tiny-clip-quickgelu checkpoint (read, not
+    remade), so tests can prove that training (`clipguide train`, which differentiates the same
+    model code through `Var`s) computes transformers' gradients."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import CLIPModel
+
+    torch.set_num_threads(2)
+    out_dir = FIXTURES / "tiny-clip-quickgelu"
+    model = CLIPModel.from_pretrained(out_dir, dtype=torch.float32, attn_implementation="eager").eval()
+    s = model.config.vision_config.image_size
+    p = model.config.projection_dim
+    g = torch.Generator().manual_seed(7)
+    pixel_values = torch.randn(3, 3, s, s, generator=g)
+    # Three captions padded with EOS (the trainer pads to the longest caption the same way).
+    from tokenizers import Tokenizer
+
+    fast = Tokenizer.from_file(str(TOKENIZER_JSON))
+    rows = [fast.encode(t).ids for t in ["a red circle", "two blue stars at the top left", "ring"]]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((3, width), EOS_ID, dtype=torch.int64)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+    w_image = torch.randn(3, p, generator=g)
+    w_text = torch.randn(3, p, generator=g)
+    w_logits = torch.randn(3, 3, generator=g)
+    image = model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
+    text = model.text_projection(model.text_model(input_ids=input_ids).pooler_output)
+    ie = image / image.norm(dim=-1, keepdim=True)
+    te = text / text.norm(dim=-1, keepdim=True)
+    # Every weight, the temperature included, reaches this scalar.
+    loss = (ie * w_image).sum() + (te * w_text).sum() + (model.logit_scale.exp() * (ie @ te.T) * w_logits).sum()
+    loss.backward()
+    tensors = {
+        "pixel_values": pixel_values,
+        "input_ids": input_ids,
+        "w_image": w_image,
+        "w_text": w_text,
+        "w_logits": w_logits,
+        "loss": loss.detach().reshape(()),
+    }
+    missing = [n for n, q in model.named_parameters() if q.grad is None]
+    assert not missing, f"no gradient for {missing}"
+    token = "text_model.embeddings.token_embedding.weight"
+    for n, q in model.named_parameters():
+        if n != token:
+            tensors["grad." + n] = q.grad
+    # The token table's gradient is zero outside the ids used; keep those rows only (3 MB → 2 KB).
+    used = torch.unique(input_ids)
+    grad = model.text_model.embeddings.token_embedding.weight.grad
+    assert grad[[i for i in range(grad.shape[0]) if i not in set(used.tolist())]].abs().max() == 0
+    tensors["grad_rows_ids." + token] = used
+    tensors["grad_rows." + token] = grad[used]
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(out_dir / "param_grads.safetensors"), metadata={"generator": "tools/make_fixtures.py grads"})
+    print(f"tiny-clip-quickgelu/param_grads.safetensors: loss={loss.item():.6f}, {len(tensors) - 7} gradient tensors")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -891,6 +950,7 @@ STEPS = {
     "models": make_models,
     "preprocess": make_preprocess,
     "configs": make_configs,
+    "grads": make_param_grads,
 }
 
 
