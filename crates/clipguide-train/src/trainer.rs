@@ -267,6 +267,10 @@ pub struct StepStats {
     /// The auxiliary attribute loss (included in `loss`), when enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aux_loss: Option<f32>,
+    /// In-batch accuracy of the auxiliary placement, shape and count heads, when enabled: what
+    /// the image embedding already encodes, step by step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux_accuracy: Option<[f32; 3]>,
 }
 
 pub struct Trainer {
@@ -308,8 +312,9 @@ impl AuxHeads {
         })
     }
 
-    /// Mean cross-entropy of the three heads on `embeds` (normalised) against `labels`.
-    fn loss(&self, embeds: &Tensor, labels: &[[u32; 3]]) -> Result<Tensor> {
+    /// Mean cross-entropy of the three heads on `embeds` (normalised) against `labels`, and each
+    /// head's accuracy.
+    fn loss(&self, embeds: &Tensor, labels: &[[u32; 3]]) -> Result<(Tensor, [f32; 3])> {
         use candle_core::Module;
         // On the unit sphere logits from a freshly initialised head are tiny and Adam would need
         // thousands of steps to scale them up; a fixed temperature (like CLIP's logit scale) lets
@@ -317,19 +322,24 @@ impl AuxHeads {
         let e = (l2_normalize(embeds)? * AUX_TEMPERATURE)?;
         let dev = embeds.device();
         let mut total: Option<Tensor> = None;
+        let mut accuracy = [0f32; 3];
         for (k, head) in [&self.placement, &self.shape, &self.count]
             .into_iter()
             .enumerate()
         {
-            let y: Vec<u32> = labels.iter().map(|l| l[k]).collect();
-            let y = Tensor::from_vec(y, labels.len(), dev)?;
-            let ce = candle_nn::loss::cross_entropy(&head.forward(&e)?, &y)?;
+            let want: Vec<u32> = labels.iter().map(|l| l[k]).collect();
+            let logits = head.forward(&e)?;
+            let got = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let hits = got.iter().zip(&want).filter(|(g, w)| g == w).count();
+            accuracy[k] = hits as f32 / want.len().max(1) as f32;
+            let y = Tensor::from_vec(want, labels.len(), dev)?;
+            let ce = candle_nn::loss::cross_entropy(&logits, &y)?;
             total = Some(match total {
                 Some(t) => (t + ce)?,
                 None => ce,
             });
         }
-        Ok((total.expect("three heads") / 3.0)?)
+        Ok(((total.expect("three heads") / 3.0)?, accuracy))
     }
 }
 
@@ -744,12 +754,14 @@ impl Trainer {
         let (mut loss, accuracy) =
             contrastive_loss(&image_embeds, &text_embeds, self.model.log_logit_scale())?;
         let mut aux_loss = None;
+        let mut aux_accuracy = None;
         if let (Some((_, heads)), false) = (&self.aux, labels.is_empty()) {
             // The labelled items are the batch's last ones (all hard negatives are single-group).
             let b = image_embeds.dim(0)?;
             let tail = image_embeds.narrow(0, b - labels.len(), labels.len())?;
-            let aux = heads.loss(&tail, &labels)?;
+            let (aux, acc) = heads.loss(&tail, &labels)?;
             aux_loss = Some(aux.to_scalar::<f32>()?);
+            aux_accuracy = Some(acc);
             loss = (loss + (aux * self.config.aux_weight as f64)?)?;
         }
         let mut grads = loss.backward()?;
@@ -776,6 +788,7 @@ impl Trainer {
             logit_scale: self.model.logit_scale()?,
             lr,
             aux_loss,
+            aux_accuracy,
         })
     }
 
@@ -851,6 +864,40 @@ pub fn export_f16(src: &Path, dst: &Path) -> Result<()> {
 mod aux_tests {
     use super::*;
 
+    /// Each head's accuracy counts its own hits: labels agreeing with a head's argmax on
+    /// exactly 3 of 8 items (placement), 8 of 8 (shape) and 0 of 8 (count) give 3/8, 1, 0.
+    #[test]
+    fn aux_accuracy_is_counted_per_head() {
+        use candle_core::Module;
+        let vm = VarMap::new();
+        let heads =
+            AuxHeads::new(16, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+        let embeds = Tensor::randn(0f32, 1.0, (8, 16), &Device::Cpu).unwrap();
+        let e = (l2_normalize(&embeds).unwrap() * AUX_TEMPERATURE).unwrap();
+        let argmax = |h: &candle_nn::Linear| -> Vec<u32> {
+            h.forward(&e)
+                .unwrap()
+                .argmax(D::Minus1)
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let (p, sh, c) = (
+            argmax(&heads.placement),
+            argmax(&heads.shape),
+            argmax(&heads.count),
+        );
+        let labels: Vec<[u32; 3]> = (0..8)
+            .map(|i| {
+                let place = if i < 3 { p[i] } else { (p[i] + 1) % 9 };
+                [place, sh[i], (c[i] + 1) % 3]
+            })
+            .collect();
+        let (loss, acc) = heads.loss(&embeds, &labels).unwrap();
+        assert!(loss.to_scalar::<f32>().unwrap().is_finite());
+        assert_eq!(acc, [3.0 / 8.0, 1.0, 0.0]);
+    }
+
     /// The heads are optimised with the model (a head left out of the optimiser would keep its
     /// initial weights) and their loss is reported.
     #[test]
@@ -880,6 +927,8 @@ mod aux_tests {
             let s = t.train_step().unwrap();
             let a = s.aux_loss.expect("aux loss is reported");
             assert!(a.is_finite() && a > 0.0, "aux loss {a}");
+            let acc = s.aux_accuracy.expect("aux accuracy is reported");
+            assert!(acc.iter().all(|a| (0.0..=1.0).contains(a)), "{acc:?}");
         }
         let after = weights(&t);
         let moved = before
