@@ -101,6 +101,10 @@ pub struct TrainArgs {
     /// visible beside a large position code, see BENCHMARKS.md).
     #[arg(long, default_value_t = 0.02)]
     pub vision_patch_init_std: f32,
+    /// Initialise the other weights with CLIP's width- and depth-scaled stds (transformers'
+    /// init) instead of 0.02 everywhere; see BENCHMARKS.md.
+    #[arg(long)]
+    pub clip_init: bool,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
@@ -147,6 +151,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.embedding_lr_mult = a.embedding_lr_mult;
         cfg.vision_pos_init_std = a.vision_pos_init_std;
         cfg.vision_patch_init_std = a.vision_patch_init_std;
+        cfg.clip_init = a.clip_init;
         let mut t = Trainer::new(cfg, data, &dev)?;
         if let Some(init) = &a.init {
             t.init_weights_from(init)
