@@ -953,7 +953,7 @@ mod aux_tests {
             lr: 3e-3,
             hard_negatives: HardNegatives {
                 fraction: 1.0,
-                group_size: 4,
+                ..HardNegatives::recipe()
             },
             aux_weight: 1.0,
             ..TrainConfig::default()

@@ -87,6 +87,10 @@ pub struct TrainArgs {
     /// (placement, shape or count); 0 turns them off.
     #[arg(long, default_value_t = 0.5)]
     pub hard_negatives: f32,
+    /// Sampling weight of hard-negative groups that differ only in the object's colour, beside
+    /// placement, shape and count (whose weights sum to 1); 0 = none.
+    #[arg(long, default_value_t = 0.0)]
+    pub colour_negatives: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
     #[arg(long, default_value_t = 1.0)]
     pub aux_weight: f32,
@@ -124,6 +128,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
             a.hard_negatives
         );
     }
+    if !(a.colour_negatives >= 0.0 && a.colour_negatives.is_finite()) {
+        bail!(
+            "--colour-negatives {} is out of range: give a sampling weight of 0 or more",
+            a.colour_negatives
+        );
+    }
     let data = if a.data == "shapes" {
         DataSource::shapes(a.seed, a.image_size as u32)?
     } else {
@@ -147,6 +157,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.augment.pgd_steps = a.pgd_steps;
         cfg.augment.noise_std = a.noise;
         cfg.hard_negatives.fraction = a.hard_negatives;
+        cfg.hard_negatives.colour_weight = a.colour_negatives;
         cfg.aux_weight = a.aux_weight;
         cfg.embedding_lr_mult = a.embedding_lr_mult;
         cfg.vision_pos_init_std = a.vision_pos_init_std;

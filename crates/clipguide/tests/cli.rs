@@ -284,6 +284,21 @@ fn bad_input_gets_clear_errors() {
         "{e}"
     );
     assert!(!out.exists(), "a failed run wrote {o}");
+
+    // Out-of-range training knobs are refused before anything is written.
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let e = err_text(&["train", "--out", r, "--hard-negatives", "1.5"]);
+    assert!(
+        e.contains("--hard-negatives") && e.contains("between 0 and 1"),
+        "{e}"
+    );
+    let e = err_text(&["train", "--out", r, "--colour-negatives=-1"]);
+    assert!(
+        e.contains("--colour-negatives") && e.contains("0 or more"),
+        "{e}"
+    );
+    assert!(!run.exists(), "a refused training run created {r}");
 }
 
 #[test]

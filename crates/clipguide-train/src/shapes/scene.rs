@@ -251,6 +251,16 @@ impl SceneConfig {
     }
 }
 
+/// The colours an object may take on this background: never the background's or its pattern's,
+/// else the object vanishes.
+pub fn object_colours(background: Colour, pattern: Option<BackgroundPattern>) -> Vec<Colour> {
+    Colour::ALL
+        .iter()
+        .copied()
+        .filter(|&c| c != background && pattern.is_none_or(|p| p.colour != c))
+        .collect()
+}
+
 /// Jitter bounds: small enough that an object never leaves its cell's neighbourhood.
 const SINGLE_JITTER: f32 = 0.03;
 const GROUP_JITTER: f32 = 0.02;
@@ -293,12 +303,7 @@ impl SceneSpec {
         } else {
             None
         };
-        // Objects never share a colour with the background or its pattern, else they vanish.
-        let object_colours: Vec<Colour> = Colour::ALL
-            .iter()
-            .copied()
-            .filter(|&c| c != background && pattern.is_none_or(|p| p.colour != c))
-            .collect();
+        let object_colours = object_colours(background, pattern);
 
         let roll: f64 = rng.random();
         let n_groups = if roll < 0.6 {
