@@ -84,7 +84,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.08)]
     pub noise: f32,
     /// Fraction of each batch given to groups of scenes that differ in one attribute
-    /// (placement, shape or count); 0 turns them off.
+    /// (placement, shape or count; object colour too with --colour-negatives); 0 turns them off.
     #[arg(long, default_value_t = 0.5)]
     pub hard_negatives: f32,
     /// Sampling weight of hard-negative groups that differ only in the object's colour, beside
