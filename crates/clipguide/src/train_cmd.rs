@@ -83,10 +83,23 @@ pub struct TrainArgs {
     /// Max Gaussian noise std of the augmentation.
     #[arg(long, default_value_t = 0.08)]
     pub noise: f32,
+    /// Probability of a 3×3 box blur per image (augmentation; 0 = never).
+    #[arg(long, default_value_t = 0.3)]
+    pub blur: f64,
+    /// Max random shift in pixels (augmentation; edges repeat).
+    #[arg(long, default_value_t = 3)]
+    pub shift: i32,
+    /// Brightness/contrast jitter amplitude (augmentation; kept small so colour names stay true).
+    #[arg(long, default_value_t = 0.08)]
+    pub jitter: f32,
     /// Fraction of each batch given to groups of scenes that differ in one attribute
     /// (placement, shape or count; object colour too with --colour-negatives); 0 turns them off.
     #[arg(long, default_value_t = 0.5)]
     pub hard_negatives: f32,
+    /// Scenes per hard-negative group; 1 = independent labelled single-object scenes (for a
+    /// supervised phase with a large --aux-weight).
+    #[arg(long, default_value_t = 4)]
+    pub group_size: usize,
     /// Sampling weight of hard-negative groups that differ only in the object's colour, beside
     /// placement, shape and count (whose weights sum to 1); 0 = none.
     #[arg(long, default_value_t = 0.0)]
@@ -134,6 +147,23 @@ pub fn train(a: TrainArgs) -> Result<()> {
             a.colour_negatives
         );
     }
+    if a.group_size == 0 {
+        bail!("--group-size 0 is out of range: give 1 or more scenes per group");
+    }
+    if !(0.0..=1.0).contains(&a.blur) {
+        bail!(
+            "--blur {} is out of range: give a probability between 0 and 1",
+            a.blur
+        );
+    }
+    if !(a.noise >= 0.0 && a.noise.is_finite()) || !(0.0..0.5).contains(&a.jitter) || a.shift < 0 {
+        bail!(
+            "--noise {} / --jitter {} / --shift {} is out of range: give noise ≥ 0, jitter in [0, 0.5) and shift ≥ 0",
+            a.noise,
+            a.jitter,
+            a.shift
+        );
+    }
     let data = if a.data == "shapes" {
         DataSource::shapes(a.seed, a.image_size as u32)?
     } else {
@@ -156,8 +186,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
         };
         cfg.augment.pgd_steps = a.pgd_steps;
         cfg.augment.noise_std = a.noise;
+        cfg.augment.blur_prob = a.blur;
+        cfg.augment.max_shift = a.shift;
+        cfg.augment.colour_jitter = a.jitter;
         cfg.hard_negatives.fraction = a.hard_negatives;
         cfg.hard_negatives.colour_weight = a.colour_negatives;
+        cfg.hard_negatives.group_size = a.group_size;
         cfg.aux_weight = a.aux_weight;
         cfg.embedding_lr_mult = a.embedding_lr_mult;
         cfg.vision_pos_init_std = a.vision_pos_init_std;

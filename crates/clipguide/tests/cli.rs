@@ -298,6 +298,10 @@ fn bad_input_gets_clear_errors() {
         e.contains("--colour-negatives") && e.contains("0 or more"),
         "{e}"
     );
+    let e = err_text(&["train", "--out", r, "--blur", "2"]);
+    assert!(e.contains("--blur") && e.contains("between 0 and 1"), "{e}");
+    let e = err_text(&["train", "--out", r, "--jitter", "0.7"]);
+    assert!(e.contains("--jitter") && e.contains("[0, 0.5)"), "{e}");
     assert!(!run.exists(), "a refused training run created {r}");
 }
 

@@ -27,7 +27,11 @@ pub const HARD_NEGATIVE_ATTRIBUTES: [(Attribute, f64); 3] = [
 pub struct HardNegatives {
     /// Fraction of each batch made of hard-negative groups (0 = off).
     pub fraction: f32,
-    /// Scenes per group (at most 3 for count, which has three values).
+    /// Scenes per group (at most 3 for count, which has three values). 1 gives independent
+    /// labelled single-object scenes, for a supervised phase on the auxiliary heads.
+    ///
+    /// Why 1 is allowed: a batch of 128 in groups of four holds only 32 independent scenes, and
+    /// a supervised probe learns shape about half as fast at that diversity (BENCHMARKS.md).
     pub group_size: usize,
     /// Sampling weight of groups that differ only in the object's colour, beside the weights of
     /// [`HARD_NEGATIVE_ATTRIBUTES`] (which sum to 1); 0 = never.
@@ -63,7 +67,7 @@ impl HardNegatives {
 
     /// How many of `batch` items are hard negatives (whole groups only).
     pub fn count(&self, batch: usize) -> usize {
-        if self.group_size < 2 || self.fraction <= 0.0 {
+        if self.group_size < 1 || self.fraction <= 0.0 {
             return 0;
         }
         let n = (batch as f32 * self.fraction.clamp(0.0, 1.0)) as usize;
@@ -194,6 +198,25 @@ mod tests {
             3,
             "all three attributes are varied: {varied:?}"
         );
+    }
+
+    #[test]
+    fn group_size_one_gives_independent_single_object_scenes() {
+        let hn = HardNegatives {
+            fraction: 1.0,
+            group_size: 1,
+            colour_weight: 0.0,
+        };
+        assert_eq!(hn.count(64), 64);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let groups = hn.groups(64, &mut rng);
+        assert_eq!(groups.len(), 64);
+        assert!(groups
+            .iter()
+            .all(|g| g.len() == 1 && g[0].groups.len() == 1));
+        let distinct: std::collections::HashSet<String> =
+            groups.iter().map(|g| canonical_caption(&g[0])).collect();
+        assert!(distinct.len() > 56, "{} distinct of 64", distinct.len());
     }
 
     #[test]
