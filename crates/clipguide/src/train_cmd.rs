@@ -156,7 +156,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
             a.blur
         );
     }
-    if !(a.noise >= 0.0 && a.noise.is_finite()) || !(0.0..0.5).contains(&a.jitter) || a.shift < 0 {
+    let augment_ok =
+        a.noise >= 0.0 && a.noise.is_finite() && (0.0..0.5).contains(&a.jitter) && a.shift >= 0;
+    if !augment_ok {
         bail!(
             "--noise {} / --jitter {} / --shift {} is out of range: give noise ≥ 0, jitter in [0, 0.5) and shift ≥ 0",
             a.noise,
