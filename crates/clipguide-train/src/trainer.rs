@@ -121,6 +121,55 @@ pub struct TrainConfig {
     pub clip_init: bool,
 }
 
+impl TrainConfig {
+    /// Refuses recipe knobs outside their meaning, naming the CLI flag, before anything is
+    /// drawn or written. Why here and not in the CLI: library callers build this struct too.
+    fn check_recipe(&self) -> Result<()> {
+        let (h, a) = (&self.hard_negatives, &self.augment);
+        let bad = |m: String| Err(TrainError::Invalid(m));
+        if !(0.0..=1.0).contains(&h.fraction) {
+            return bad(format!(
+                "--hard-negatives {} is out of range: give a fraction of the batch between 0 and 1",
+                h.fraction
+            ));
+        }
+        if !(h.colour_weight >= 0.0 && h.colour_weight.is_finite()) {
+            return bad(format!(
+                "--colour-negatives {} is out of range: give a sampling weight of 0 or more",
+                h.colour_weight
+            ));
+        }
+        if h.group_size == 0 {
+            return bad("--group-size 0 is out of range: give 1 or more scenes per group".into());
+        }
+        if !(0.0..=1.0).contains(&a.blur_prob) {
+            return bad(format!(
+                "--blur {} is out of range: give a probability between 0 and 1",
+                a.blur_prob
+            ));
+        }
+        if !(a.noise_std >= 0.0 && a.noise_std.is_finite()) {
+            return bad(format!(
+                "--noise {} is out of range: give a noise std of 0 or more",
+                a.noise_std
+            ));
+        }
+        if !(0.0..0.5).contains(&a.colour_jitter) {
+            return bad(format!(
+                "--jitter {} is out of range: give an amplitude in [0, 0.5)",
+                a.colour_jitter
+            ));
+        }
+        if a.max_shift < 0 {
+            return bad(format!(
+                "--shift {} is out of range: give 0 or more pixels",
+                a.max_shift
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn default_pos_std() -> f32 {
     0.02
 }
@@ -557,6 +606,7 @@ impl Trainer {
                 config.patch_size, config.image_size
             )));
         }
+        config.check_recipe()?;
         let model_config = small_clip_config(config.image_size, config.patch_size);
         let varmap = VarMap::new();
         let model = ClipModel::new(

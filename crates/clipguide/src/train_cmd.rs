@@ -135,37 +135,6 @@ pub struct TrainArgs {
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let dev = Device::Cpu;
-    if !(0.0..=1.0).contains(&a.hard_negatives) {
-        bail!(
-            "--hard-negatives {} is out of range: give a fraction of the batch between 0 and 1",
-            a.hard_negatives
-        );
-    }
-    if !(a.colour_negatives >= 0.0 && a.colour_negatives.is_finite()) {
-        bail!(
-            "--colour-negatives {} is out of range: give a sampling weight of 0 or more",
-            a.colour_negatives
-        );
-    }
-    if a.group_size == 0 {
-        bail!("--group-size 0 is out of range: give 1 or more scenes per group");
-    }
-    if !(0.0..=1.0).contains(&a.blur) {
-        bail!(
-            "--blur {} is out of range: give a probability between 0 and 1",
-            a.blur
-        );
-    }
-    let augment_ok =
-        a.noise >= 0.0 && a.noise.is_finite() && (0.0..0.5).contains(&a.jitter) && a.shift >= 0;
-    if !augment_ok {
-        bail!(
-            "--noise {} / --jitter {} / --shift {} is out of range: give noise ≥ 0, jitter in [0, 0.5) and shift ≥ 0",
-            a.noise,
-            a.jitter,
-            a.shift
-        );
-    }
     let data = if a.data == "shapes" {
         DataSource::shapes(a.seed, a.image_size as u32)?
     } else {
