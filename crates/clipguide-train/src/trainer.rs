@@ -142,6 +142,12 @@ impl TrainConfig {
         if h.group_size == 0 {
             return bad("--group-size 0 is out of range: give 1 or more scenes per group".into());
         }
+        if !(0.0..=1.0).contains(&h.singles) {
+            return bad(format!(
+                "--singles {} is out of range: give a fraction of the hard negatives between 0 and 1",
+                h.singles
+            ));
+        }
         if !(0.0..=1.0).contains(&a.blur_prob) {
             return bad(format!(
                 "--blur {} is out of range: give a probability between 0 and 1",

@@ -100,6 +100,10 @@ pub struct TrainArgs {
     /// supervised phase with a large --aux-weight).
     #[arg(long, default_value_t = 4)]
     pub group_size: usize,
+    /// Fraction of the hard negatives drawn as independent labelled single-object scenes, the
+    /// rest in groups of --group-size (keeps both in one fine-tuning batch); 0 = all grouped.
+    #[arg(long, default_value_t = 0.0)]
+    pub singles: f32,
     /// Sampling weight of hard-negative groups that differ only in the object's colour, beside
     /// placement, shape and count (whose weights sum to 1); 0 = none.
     #[arg(long, default_value_t = 0.0)]
@@ -163,6 +167,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.hard_negatives.fraction = a.hard_negatives;
         cfg.hard_negatives.colour_weight = a.colour_negatives;
         cfg.hard_negatives.group_size = a.group_size;
+        cfg.hard_negatives.singles = a.singles;
         cfg.aux_weight = a.aux_weight;
         cfg.embedding_lr_mult = a.embedding_lr_mult;
         cfg.vision_pos_init_std = a.vision_pos_init_std;

@@ -42,6 +42,15 @@ pub struct HardNegatives {
     /// existed, so older trainer states resume bit-exactly.
     #[serde(default)]
     pub colour_weight: f64,
+    /// Fraction of the hard-negative items drawn as independent labelled single-object scenes
+    /// (groups of one); the rest come in groups of `group_size`. 0 = all in groups.
+    ///
+    /// Why: a fine-tuning phase needs both at once. Groups (colour ones above all) tie words to
+    /// what tells near-identical scenes apart; independent scenes keep the auxiliary shape head
+    /// seeing many outlines per batch, which groups of four cut to a quarter (BENCHMARKS.md).
+    /// At 0 the sampler draws exactly what it drew before this existed.
+    #[serde(default)]
+    pub singles: f32,
 }
 
 impl Default for HardNegatives {
@@ -51,6 +60,7 @@ impl Default for HardNegatives {
             fraction: 0.0,
             group_size: 4,
             colour_weight: 0.0,
+            singles: 0.0,
         }
     }
 }
@@ -62,6 +72,7 @@ impl HardNegatives {
             fraction: 0.5,
             group_size: 4,
             colour_weight: 0.0,
+            singles: 0.0,
         }
     }
 
@@ -81,21 +92,25 @@ impl HardNegatives {
 
     /// Groups holding `n` scenes in all; each group shares everything but one attribute. Groups
     /// with fewer distinct values than `group_size` (count has three) are followed by a fresh one.
+    /// The last `round(n × singles)` scenes are groups of one, drawn independently.
     pub fn groups(&self, n: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<SceneSpec>> {
         let config = SceneConfig {
             max_groups: 1,
             ..SceneConfig::default()
         };
+        let singles = ((n as f32 * self.singles.clamp(0.0, 1.0)).round() as usize).min(n);
+        let grouped = n - singles;
         let mut out = vec![];
         let mut len = 0;
-        while len < n {
+        while len < grouped {
             let base = SceneSpec::random_with(rng, &config);
             let attribute = weighted_attribute(rng, self.colour_weight);
-            let want = self.group_size.min(n - len);
+            let want = self.group_size.min(grouped - len);
             let g = variants(&base, attribute, want, rng);
             len += g.len();
             out.push(g);
         }
+        out.extend((0..singles).map(|_| vec![SceneSpec::random_with(rng, &config)]));
         out
     }
 }
@@ -206,6 +221,7 @@ mod tests {
             fraction: 1.0,
             group_size: 1,
             colour_weight: 0.0,
+            singles: 0.0,
         };
         assert_eq!(hn.count(64), 64);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -217,6 +233,61 @@ mod tests {
         let distinct: std::collections::HashSet<String> =
             groups.iter().map(|g| canonical_caption(&g[0])).collect();
         assert!(distinct.len() > 56, "{} distinct of 64", distinct.len());
+    }
+
+    #[test]
+    fn singles_share_the_batch_with_groups_of_four() {
+        let hn = HardNegatives {
+            fraction: 1.0,
+            group_size: 4,
+            colour_weight: 1.0,
+            singles: 0.5,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let groups = hn.groups(128, &mut rng);
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 128);
+        // The last 64 scenes are groups of one; before them, groups of at least two (count
+        // groups stop at three, so the grouped part's last group may be cut short) whose
+        // members differ from one another.
+        let (mut singles, mut grouped) = (0, 0);
+        for g in groups.iter().rev() {
+            if singles < 64 {
+                assert_eq!(g.len(), 1, "the last 64 scenes are singles: {g:?}");
+                singles += 1;
+            } else {
+                let last_grouped = grouped == 0;
+                assert!(
+                    g.len() >= 2 || last_grouped,
+                    "group of {} among the grouped part",
+                    g.len()
+                );
+                let captions: std::collections::HashSet<String> =
+                    g.iter().map(canonical_caption).collect();
+                assert_eq!(captions.len(), g.len(), "{g:?}");
+                grouped += g.len();
+            }
+        }
+        assert_eq!((singles, grouped), (64, 64));
+        let distinct: std::collections::HashSet<String> = groups[groups.len() - 64..]
+            .iter()
+            .map(|g| canonical_caption(&g[0]))
+            .collect();
+        assert!(
+            distinct.len() > 56,
+            "{} distinct of 64 singles",
+            distinct.len()
+        );
+        // Without singles the sampler draws exactly what it drew before the field existed.
+        let old = HardNegatives { singles: 0.0, ..hn };
+        let a = old.groups(128, &mut ChaCha8Rng::seed_from_u64(9));
+        let b = HardNegatives {
+            fraction: 1.0,
+            group_size: 4,
+            colour_weight: 1.0,
+            ..HardNegatives::default()
+        }
+        .groups(128, &mut ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(a, b);
     }
 
     #[test]
