@@ -10,7 +10,8 @@
 //! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
 //! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`,
-//! `--contrasts placement|none` (placement, the recipe's, unless `--recipe fourier`).
+//! `--contrasts placement|none` (placement, the recipe's, unless `--recipe fourier`),
+//! `--shapes true|false` (let the model choose each primitive's outline).
 //! `--only 2,7` runs just those prompts (numbered from 1, as printed).
 
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
             | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette"
-            | "--keep-best" | "--contrasts" => {
+            | "--keep-best" | "--contrasts" | "--shapes" => {
                 tweaks.push((a.clone(), value()?))
             }
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
@@ -120,6 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--palette" if v == "any" => cfg.palette = None,
                 "--start-steps" => cfg.start_steps = v.parse()?,
                 "--keep-best" => cfg.keep_best = v.parse()?,
+                "--shapes" => cfg.primitive_shapes = v.parse()?,
                 "--contrasts" if v == "placement" => cfg.contrasts = placement_contrasts(&[prompt]),
                 "--contrasts" if v == "none" => cfg.contrasts.clear(),
                 "--contrasts" => {

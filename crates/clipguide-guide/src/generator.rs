@@ -145,6 +145,14 @@ pub struct GenerateConfig {
     /// the primitives parameterisation.
     #[serde(default)]
     pub palette: Option<Vec<[u8; 3]>>,
+    /// Let the model choose each primitive's outline (circle, square, triangle, star, cross,
+    /// ring) the way it chooses palette colours; `false`: discs. Only for the primitives
+    /// parameterisation.
+    ///
+    /// Why: a model that tells shapes apart scores a disc low for "a white star" and may then
+    /// prefer no object at all; with the outline chosen, colour and place can still win.
+    #[serde(default)]
+    pub primitive_shapes: bool,
     /// Independent starts (1: none). With more, [`Generator::new_best_start`] runs each start
     /// for `start_steps` steps from its own init, keeps the one whose whole image is most
     /// similar to the prompts, and continues it to `schedule.steps`.
@@ -223,6 +231,7 @@ impl GenerateConfig {
             image_prompts: Vec::new(),
             noise_prompt_weight: 0.0,
             palette: None,
+            primitive_shapes: false,
             starts: 1,
             start_steps: Self::DEFAULT_START_STEPS,
             keep_best: false,
@@ -563,6 +572,7 @@ impl<'a> Generator<'a> {
                     start,
                     starts: config.starts,
                     palette: config.palette.clone(),
+                    shapes: config.primitive_shapes,
                 };
                 Box::new(PrimitivesImage::from_spec(w, h, &spec, &mut rng)?)
             }

@@ -43,7 +43,8 @@ pub use loss::{
 };
 pub use optim::{Adam, AdamConfig, LrSchedule};
 pub use param::{
-    FourierImage, Parameterization, PixelImage, PrimitivesImage, PrimitivesSpec, PyramidImage,
+    FourierImage, Parameterization, PixelImage, PrimitiveShape, PrimitivesImage, PrimitivesSpec,
+    PyramidImage,
 };
 pub use resample::{
     crop_resize, crop_resize_dense, crop_resize_matrix, resize_matrix, Crop, ResizeKind, Span,

@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{GuideError, Result};
 use crate::fft::{fftfreq, half_len, irfft2, rfft2, rfftfreq};
@@ -405,6 +406,112 @@ impl Parameterization for PyramidImage {
     }
 }
 
+/// The outline a primitive is drawn with: the six shapes of the built-in model's vocabulary, in
+/// the unit frame of `clipguide dataset shapes` (radius 1, `y` down), so a model trained on
+/// those scenes sees the outlines it learnt.
+///
+/// Why in this crate and not shared with the dataset renderer: the renderer tests points on
+/// the CPU, these are signed distances built from candle ops so that position and size get
+/// gradients; only the few constants below are common, and they are checked against each other
+/// by `shaped_primitives_match_the_dataset_outlines` in the clipguide suite's tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrimitiveShape {
+    Circle,
+    Square,
+    Triangle,
+    Star,
+    Cross,
+    Ring,
+}
+
+impl PrimitiveShape {
+    pub const ALL: [PrimitiveShape; 6] = [
+        PrimitiveShape::Circle,
+        PrimitiveShape::Square,
+        PrimitiveShape::Triangle,
+        PrimitiveShape::Star,
+        PrimitiveShape::Cross,
+        PrimitiveShape::Ring,
+    ];
+
+    /// Signed distance in the unit frame (negative inside) of the points `(u, v)`: exact for
+    /// circle and ring, a lower bound of the Euclidean distance outside the corners of the
+    /// others (half-plane and box distances), which only softens corners of the edge ramp.
+    fn unit_sdf(self, u: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let radius = || -> Result<Tensor> { Ok(((u.sqr()? + v.sqr()?)? + 1e-8)?.sqrt()?) };
+        // Box |u| ≤ a, |v| ≤ b: max(|u| − a, |v| − b).
+        let bar =
+            |a: f64, b: f64| -> Result<Tensor> { Ok((u.abs()? - a)?.maximum(&(v.abs()? - b)?)?) };
+        Ok(match self {
+            PrimitiveShape::Circle => (radius()? - 1.0)?,
+            PrimitiveShape::Square => bar(0.82, 0.82)?,
+            PrimitiveShape::Cross => bar(0.3, 0.95)?.minimum(&bar(0.95, 0.3)?)?,
+            PrimitiveShape::Ring => ((radius()? - 0.775)?.abs()? - 0.225)?,
+            PrimitiveShape::Triangle => {
+                convex_sdf(u, v, &[[0.0, -1.0], [1.0, 0.75], [-1.0, 0.75]])?
+            }
+            PrimitiveShape::Star => {
+                // Five convex kites (centre, inner, outer, inner vertex) whose union is the
+                // ten-point star: a non-convex polygon is the minimum of convex pieces.
+                let (centre, points) = star_polygon();
+                let mut acc: Option<Tensor> = None;
+                for k in 0..5 {
+                    let kite = [
+                        centre,
+                        points[(2 * k + 9) % 10],
+                        points[2 * k],
+                        points[2 * k + 1],
+                    ];
+                    let d = convex_sdf(u, v, &kite)?;
+                    acc = Some(match acc {
+                        None => d,
+                        Some(a) => a.minimum(&d)?,
+                    });
+                }
+                acc.expect("five kites")
+            }
+        })
+    }
+}
+
+/// The dataset's star: ten vertices alternating between radius 1 and 0.45, first point up,
+/// moved down by 0.08 (its points reach higher than its legs); returns (centre, vertices).
+fn star_polygon() -> ([f64; 2], [[f64; 2]; 10]) {
+    let mut points = [[0.0; 2]; 10];
+    for (k, p) in points.iter_mut().enumerate() {
+        let angle = -std::f64::consts::FRAC_PI_2 + k as f64 * std::f64::consts::PI / 5.0;
+        let r = if k % 2 == 0 { 1.0 } else { 0.45 };
+        *p = [r * angle.cos(), r * angle.sin() + 0.08];
+    }
+    ([0.0, 0.08], points)
+}
+
+/// Signed distance to a convex polygon as the largest signed distance to its edge lines.
+fn convex_sdf(u: &Tensor, v: &Tensor, polygon: &[[f64; 2]]) -> Result<Tensor> {
+    let n = polygon.len() as f64;
+    let centroid = polygon
+        .iter()
+        .fold([0.0, 0.0], |c, p| [c[0] + p[0] / n, c[1] + p[1] / n]);
+    let mut acc: Option<Tensor> = None;
+    for (i, a) in polygon.iter().enumerate() {
+        let b = polygon[(i + 1) % polygon.len()];
+        let (tx, ty) = (b[0] - a[0], b[1] - a[1]);
+        let len = (tx * tx + ty * ty).sqrt();
+        let (mut nx, mut ny) = (ty / len, -tx / len);
+        // Outward: away from the centroid.
+        if nx * (centroid[0] - a[0]) + ny * (centroid[1] - a[1]) > 0.0 {
+            (nx, ny) = (-nx, -ny);
+        }
+        let d = (u.affine(nx, 0.0)? + v.affine(ny, -(nx * a[0] + ny * a[1]))?)?;
+        acc = Some(match acc {
+            None => d,
+            Some(m) => m.maximum(&d)?,
+        });
+    }
+    Ok(acc.expect("a polygon has edges"))
+}
+
 /// A flat background and `K` soft-edged discs painted over it in order (later discs on top):
 /// each disc has a centre, a radius and a colour; the background has a colour. All are logits,
 /// so every value stays in range, and the image is composited with candle ops (autograd).
@@ -412,8 +519,8 @@ impl Parameterization for PyramidImage {
 /// Why: a small CLIP's pixel gradients are adversarial: optimising pixels or a spectrum paints
 /// colour noise the model scores above a clean drawing. With a handful of shapes as the only
 /// degrees of freedom (as CLIPDraw does with strokes) no such noise can be drawn, and what
-/// the model says about colour and place moves whole objects. Shape detail is out of reach:
-/// every object is a disc.
+/// the model says about colour and place moves whole objects. Each primitive is a disc unless
+/// its outline is chosen among [`PrimitiveShape::ALL`] ([`PrimitivesSpec::shapes`]).
 pub struct PrimitivesImage {
     background: Var,
     /// `[K, 2]`: x, y of each centre (sigmoid → fraction of width, height).
@@ -424,6 +531,11 @@ pub struct PrimitivesImage {
     colours: Var,
     /// `[P, 3]` RGB in [0, 1] when colours are restricted to a palette.
     palette: Option<Tensor>,
+    /// Outline of each primitive (all circles unless chosen). A mutex because choices are set
+    /// through `&self` ([`Parameterization::set_choice`]), as the colour logits are.
+    shapes: std::sync::Mutex<Vec<PrimitiveShape>>,
+    /// Whether each primitive's outline is a choice slot.
+    choose_shapes: bool,
     width: usize,
     height: usize,
 }
@@ -440,6 +552,9 @@ pub struct PrimitivesSpec {
     pub starts: usize,
     /// Restrict every colour to these sRGB values (`None`: any colour).
     pub palette: Option<Vec<[u8; 3]>>,
+    /// Let each primitive's outline be chosen among [`PrimitiveShape::ALL`] (a choice slot
+    /// per primitive, after the colour slots); `false`: discs only.
+    pub shapes: bool,
 }
 
 impl PrimitivesSpec {
@@ -451,6 +566,7 @@ impl PrimitivesSpec {
             start: 0,
             starts: 1,
             palette: None,
+            shapes: false,
         }
     }
 }
@@ -533,6 +649,8 @@ impl PrimitivesImage {
             radii: var(radii)?,
             colours: var(gaussian(rng, &[count, channels], std)?)?,
             palette,
+            shapes: std::sync::Mutex::new(vec![PrimitiveShape::Circle; count]),
+            choose_shapes: spec.shapes,
             width,
             height,
         })
@@ -595,6 +713,8 @@ impl PrimitivesImage {
             radii: Var::from_tensor(radii)?,
             colours: Var::from_tensor(colours)?,
             palette: None,
+            shapes: std::sync::Mutex::new(vec![PrimitiveShape::Circle; k]),
+            choose_shapes: false,
             width,
             height,
         })
@@ -607,6 +727,34 @@ impl PrimitivesImage {
     /// Number of discs.
     pub fn count(&self) -> usize {
         self.radii.dim(0).unwrap_or(0)
+    }
+
+    /// The outline of each primitive.
+    pub fn shapes(&self) -> Vec<PrimitiveShape> {
+        self.shapes.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Sets the outline of primitive `index`.
+    pub fn set_shape(&self, index: usize, shape: PrimitiveShape) -> Result<()> {
+        let mut shapes = self
+            .shapes
+            .lock()
+            .map_err(|_| GuideError::invalid("primitives", "shape list poisoned"))?;
+        let n = shapes.len();
+        let slot = shapes.get_mut(index).ok_or_else(|| {
+            GuideError::invalid("primitives", format!("primitive {index}: there are {n}"))
+        })?;
+        *slot = shape;
+        Ok(())
+    }
+
+    /// Number of colour choice slots (background and each disc, with a palette).
+    fn colour_slots(&self) -> usize {
+        if self.palette.is_some() {
+            1 + self.count()
+        } else {
+            0
+        }
     }
 }
 
@@ -627,12 +775,17 @@ impl Parameterization for PrimitivesImage {
     }
 
     /// With a palette: slot 0 is the background, slot `1 + i` disc `i`; each has the
-    /// palette's colours as options.
+    /// palette's colours as options. With shape choice, one more slot per primitive follows,
+    /// with [`PrimitiveShape::ALL`] as options.
     fn choice_slots(&self) -> Vec<usize> {
-        match &self.palette {
+        let mut slots = match &self.palette {
             Some(p) => vec![p.dim(0).unwrap_or(0); 1 + self.count()],
             None => Vec::new(),
+        };
+        if self.choose_shapes {
+            slots.extend(std::iter::repeat_n(PrimitiveShape::ALL.len(), self.count()));
         }
+        slots
     }
 
     /// Makes the option's score [`Self::CHOSEN_LOGIT`] above the others' (which are zeroed), so
@@ -650,6 +803,9 @@ impl Parameterization for PrimitivesImage {
                 "choice",
                 format!("option {option}: slot {slot} has {options} options"),
             ));
+        }
+        if slot >= self.colour_slots() {
+            return self.set_shape(slot - self.colour_slots(), PrimitiveShape::ALL[option]);
         }
         let mut row = vec![0.0f32; options];
         row[option] = Self::CHOSEN_LOGIT;
@@ -697,8 +853,21 @@ impl Parameterization for PrimitivesImage {
             .reshape((3, 1, 1))?
             .broadcast_as((3, h, w))?
             .contiguous()?;
+        let shapes = self.shapes();
         for i in 0..k {
-            let m = masks.get(i)?.unsqueeze(0)?;
+            let m = match shapes.get(i) {
+                // Discs keep the formula above, so disc-only images are what they were.
+                None | Some(PrimitiveShape::Circle) => masks.get(i)?.unsqueeze(0)?,
+                Some(&shape) => {
+                    let (cxi, cyi, ri) = (cx.get(i)?, cy.get(i)?, r.get(i)?);
+                    let u = gx.broadcast_sub(&cxi)?.broadcast_div(&ri)?;
+                    let v = gy.broadcast_sub(&cyi)?.broadcast_div(&ri)?;
+                    let (u, v) = (u.broadcast_as((1, h, w))?, v.broadcast_as((1, h, w))?);
+                    // Unit-frame distance × radius = distance in units of the shorter side.
+                    let d = shape.unit_sdf(&u, &v)?.broadcast_mul(&ri)?;
+                    candle_nn::ops::sigmoid(&(d.neg()? / Self::EDGE)?)?
+                }
+            };
             let ci = colours.get(i)?.reshape((3, 1, 1))?;
             // img + (colour − img)·mask: the disc covers what lies under it.
             img = (&img + ci.broadcast_sub(&img)?.broadcast_mul(&m)?)?;
@@ -875,6 +1044,69 @@ mod tests {
             let img = PrimitivesImage::from_logits(&xs[0], &xs[1], &xs[2], &xs[3], w, h)?;
             Ok(img.to_rgb()?.mul(&weights)?.sum_all()?)
         })
+    }
+
+    /// Every outline passes finite-difference gradients to centre and radius (the kinks of
+    /// max/min are avoided by the seeded positions, which put no pixel exactly on one).
+    #[test]
+    fn shaped_primitives_gradients_match_finite_differences() -> Result<()> {
+        let (w, h) = (9, 7);
+        let t = |dims: &[usize], seed: u64| seeded_tensor(dims, seed, DType::F64);
+        let weights = seeded_tensor(&[1, 3, h, w], 5, DType::F64)?;
+        for shape in PrimitiveShape::ALL {
+            let inputs = [t(&[3], 1)?, t(&[1, 2], 2)?, t(&[1], 3)?, t(&[1, 3], 4)?];
+            check_gradients(&inputs, 1e-6, 1e-5, |xs| {
+                let img = PrimitivesImage::from_logits(&xs[0], &xs[1], &xs[2], &xs[3], w, h)?;
+                img.set_shape(0, shape)?;
+                Ok(img.to_rgb()?.mul(&weights)?.sum_all()?)
+            })
+            .map_err(|e| GuideError::invalid("test", format!("{shape:?}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Shape choice adds one slot per primitive after the colour slots; choosing there changes
+    /// the outline (and the picture), choosing an absent option is refused.
+    #[test]
+    fn shape_slots_follow_colour_slots_and_change_the_outline() -> Result<()> {
+        let spec = PrimitivesSpec {
+            palette: Some(vec![[255, 0, 0], [0, 0, 255]]),
+            shapes: true,
+            ..PrimitivesSpec::new(1, 1.0)
+        };
+        let img = PrimitivesImage::from_spec(32, 32, &spec, &mut ChaCha8Rng::seed_from_u64(1))?;
+        assert_eq!(img.choice_slots(), vec![2, 2, 6]);
+        img.set_choice(0, 1)?;
+        img.set_choice(1, 0)?;
+        let disc = img.to_rgb()?;
+        let star = PrimitiveShape::ALL
+            .iter()
+            .position(|s| *s == PrimitiveShape::Star);
+        img.set_choice(2, star.unwrap())?;
+        assert_eq!(img.shapes(), vec![PrimitiveShape::Star]);
+        let starred = img.to_rgb()?;
+        let changed = (disc - starred)?.abs()?.gt(0.5)?;
+        let changed = changed
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
+        assert!(
+            changed >= 10.0,
+            "a star differs from a disc in {changed} values"
+        );
+        assert!(img.set_choice(2, 6).is_err());
+        assert!(img.set_choice(3, 0).is_err());
+        let plain = PrimitivesImage::from_spec(
+            32,
+            32,
+            &PrimitivesSpec::new(2, 1.0),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        )?;
+        assert!(
+            plain.choice_slots().is_empty(),
+            "no palette, no shape choice"
+        );
+        Ok(())
     }
 
     /// A disc shows its colour at its centre and the background shows in the corners;
