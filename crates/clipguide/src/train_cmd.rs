@@ -80,6 +80,10 @@ pub struct TrainArgs {
     /// PGD steps of adversarial training per batch (0 = off).
     #[arg(long, default_value_t = 0)]
     pub pgd_steps: usize,
+    /// Fraction of each batch, from its start, that PGD perturbs; the tail (labelled hard
+    /// negatives, --singles last) stays clean. 1 = all.
+    #[arg(long, default_value_t = 1.0)]
+    pub pgd_fraction: f32,
     /// Max Gaussian noise std of the augmentation.
     #[arg(long, default_value_t = 0.08)]
     pub noise: f32,
@@ -160,6 +164,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             ..TrainConfig::default()
         };
         cfg.augment.pgd_steps = a.pgd_steps;
+        cfg.augment.pgd_fraction = a.pgd_fraction;
         cfg.augment.noise_std = a.noise;
         cfg.augment.blur_prob = a.blur;
         cfg.augment.max_shift = a.shift;

@@ -302,6 +302,11 @@ fn bad_input_gets_clear_errors() {
     assert!(e.contains("--blur") && e.contains("between 0 and 1"), "{e}");
     let e = err_text(&["train", "--out", r, "--jitter", "0.7"]);
     assert!(e.contains("--jitter") && e.contains("[0, 0.5)"), "{e}");
+    let e = err_text(&["train", "--out", r, "--pgd-fraction", "2"]);
+    assert!(
+        e.contains("--pgd-fraction") && e.contains("between 0 and 1"),
+        "{e}"
+    );
     let e = err_text(&["train", "--out", r, "--singles", "1.5"]);
     assert!(
         e.contains("--singles") && e.contains("between 0 and 1"),
