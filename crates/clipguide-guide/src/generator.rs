@@ -331,6 +331,12 @@ impl GenerateConfig {
                 ));
             }
         }
+        if self.primitive_shapes && self.param != ParamKind::Primitives {
+            return Err(GuideError::invalid(
+                "primitive shapes",
+                "only the primitives parameterisation draws outlines: use the primitives parameterisation or turn shape choice off",
+            ));
+        }
         if let Some(palette) = &self.palette {
             if self.param != ParamKind::Primitives {
                 return Err(GuideError::invalid(
@@ -1221,7 +1227,14 @@ mod tests {
             e.contains("palette") && e.contains("--param primitives"),
             "{e}"
         );
+        c.palette = None;
+        c.primitive_shapes = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("primitive shapes"), "{e}");
         c.param = ParamKind::Primitives;
+        c.validate().unwrap();
+        c.primitive_shapes = false;
+        c.palette = Some(vec![[255, 0, 0]]);
         c.validate().unwrap();
         c.palette = Some(Vec::new());
         assert!(c.validate().unwrap_err().to_string().contains("empty"));
