@@ -140,12 +140,20 @@ impl TrainConfig {
     fn check_recipe(&self) -> Result<()> {
         let (h, a) = (&self.hard_negatives, &self.augment);
         let bad = |m: String| Err(TrainError::Invalid(m));
-        if !(0.0..=1.0).contains(&h.fraction) {
-            return bad(format!(
-                "--hard-negatives {} is out of range: give a fraction of the batch between 0 and 1",
-                h.fraction
-            ));
+        /// `flag value` must lie in [0, 1]; `what` says what the value is.
+        fn unit<T: Into<f64> + Copy + std::fmt::Display>(
+            flag: &str,
+            value: T,
+            what: &str,
+        ) -> Result<()> {
+            if (0.0..=1.0).contains(&value.into()) {
+                return Ok(());
+            }
+            Err(TrainError::Invalid(format!(
+                "{flag} {value} is out of range: give {what} between 0 and 1"
+            )))
         }
+        unit("--hard-negatives", h.fraction, "a fraction of the batch")?;
         if !(h.colour_weight >= 0.0 && h.colour_weight.is_finite()) {
             return bad(format!(
                 "--colour-negatives {} is out of range: give a sampling weight of 0 or more",
@@ -155,24 +163,9 @@ impl TrainConfig {
         if h.group_size == 0 {
             return bad("--group-size 0 is out of range: give 1 or more scenes per group".into());
         }
-        if !(0.0..=1.0).contains(&h.singles) {
-            return bad(format!(
-                "--singles {} is out of range: give a fraction of the hard negatives between 0 and 1",
-                h.singles
-            ));
-        }
-        if !(0.0..=1.0).contains(&a.pgd_fraction) {
-            return bad(format!(
-                "--pgd-fraction {} is out of range: give a fraction of the batch between 0 and 1",
-                a.pgd_fraction
-            ));
-        }
-        if !(0.0..=1.0).contains(&a.blur_prob) {
-            return bad(format!(
-                "--blur {} is out of range: give a probability between 0 and 1",
-                a.blur_prob
-            ));
-        }
+        unit("--singles", h.singles, "a fraction of the hard negatives")?;
+        unit("--pgd-fraction", a.pgd_fraction, "a fraction of the batch")?;
+        unit("--blur", a.blur_prob, "a probability")?;
         if !(a.noise_std >= 0.0 && a.noise_std.is_finite()) {
             return bad(format!(
                 "--noise {} is out of range: give a noise std of 0 or more",
