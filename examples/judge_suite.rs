@@ -1,6 +1,7 @@
 //! The generation benchmark: every prompt of `clipguide_train::judge::judge_suite()` at
 //! 128×128 with the recipe `clipguide generate` uses for the built-in model
-//! (`GenerateConfig::palette_discs`; `--recipe fourier` for the hub-model defaults), judged by
+//! (`GenerateConfig::palette_shapes`; `--recipe discs` for `palette_discs`, `--recipe fourier`
+//! for the hub-model defaults), judged by
 //! colour layout; prints the pass rate and the seconds per run (one JSON line at the end, for
 //! BENCHMARKS.md).
 //!
@@ -11,7 +12,8 @@
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
 //! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`,
 //! `--contrasts placement|none` (placement, the recipe's, unless `--recipe fourier`),
-//! `--shapes true|false` (let the model choose each primitive's outline).
+//! `--shapes true|false` (let the model choose each primitive's outline), `--edge F` and
+//! `--min-radius F` (the primitives' soft-edge width and smallest radius, fractions of the side).
 //! `--only 2,7` runs just those prompts (numbered from 1, as printed).
 
 use std::path::PathBuf;
@@ -29,9 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut model: Option<PathBuf> = None;
     let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
     let mut size = 128usize;
-    // The CLI's recipe for the built-in model (`GenerateConfig::palette_discs`) unless
-    // `--recipe fourier` asks for the hub-model defaults.
-    let mut fourier = false;
+    // The CLI's recipe for the built-in model (`GenerateConfig::palette_shapes`) unless
+    // `--recipe discs` or `--recipe fourier` asks for another.
+    let mut recipe = "shapes".to_string();
     let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
     // --only 2,7: just these prompts (1-based, as printed).
     let mut only: Option<Vec<usize>> = None;
@@ -43,10 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match a.as_str() {
             "--model" => model = Some(value()?.into()),
             "--recipe" => {
-                fourier = match value()?.as_str() {
-                    "discs" => false,
-                    "fourier" => true,
-                    other => return Err(format!("--recipe {other}: give discs or fourier").into()),
+                recipe = value()?;
+                if !["shapes", "discs", "fourier"].contains(&recipe.as_str()) {
+                    return Err(format!("--recipe {recipe}: give shapes, discs or fourier").into());
                 }
             }
             "--steps" => steps = value()?.parse()?,
@@ -65,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cutn" => cutn = Some(value()?.parse()?),
             "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
             | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette"
-            | "--keep-best" | "--contrasts" | "--shapes" => {
+            | "--keep-best" | "--contrasts" | "--shapes" | "--edge" | "--min-radius" => {
                 tweaks.push((a.clone(), value()?))
             }
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
@@ -88,10 +89,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
         let prompts = PromptSchedule::parse(prompt)?;
-        let mut cfg = if fourier {
-            GenerateConfig::new(size, size, steps, prompts)
-        } else {
-            GenerateConfig::palette_discs(size, size, steps, prompts, Palette::srgb())
+        let fourier = recipe == "fourier";
+        let mut cfg = match recipe.as_str() {
+            "fourier" => GenerateConfig::new(size, size, steps, prompts),
+            "discs" => GenerateConfig::palette_discs(size, size, steps, prompts, Palette::srgb()),
+            _ => GenerateConfig::palette_shapes(size, size, steps, prompts, Palette::srgb()),
         };
         if !fourier {
             // As `clipguide generate` does for the built-in model.
@@ -122,6 +124,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--start-steps" => cfg.start_steps = v.parse()?,
                 "--keep-best" => cfg.keep_best = v.parse()?,
                 "--shapes" => cfg.primitive_shapes = v.parse()?,
+                "--edge" => cfg.primitive_edge = v.parse()?,
+                "--min-radius" => cfg.primitive_min_radius = v.parse()?,
                 "--contrasts" if v == "placement" => cfg.contrasts = placement_contrasts(&[prompt]),
                 "--contrasts" if v == "none" => cfg.contrasts.clear(),
                 "--contrasts" => {

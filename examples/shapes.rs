@@ -19,10 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "a red circle in the center on a blue background".into());
     let out = args.next().unwrap_or_else(|| "shapes.png".into());
     let clip = Clip::builtin(&Device::Cpu)?;
-    // The recipe `clipguide generate` uses for the built-in model: one disc in the model's
-    // palette, nine starts, the best continued, and a prompt that names a placement scored
-    // against itself at the other eight.
-    let mut cfg = GenerateConfig::palette_discs(
+    // The recipe `clipguide generate` uses for the built-in model: one primitive whose colour
+    // and outline the model chooses (its palette, its six shapes), nine starts, the best
+    // continued, and a prompt that names a placement scored against itself at the other eight.
+    let mut cfg = GenerateConfig::palette_shapes(
         128,
         128,
         200,

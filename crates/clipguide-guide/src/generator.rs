@@ -153,6 +153,14 @@ pub struct GenerateConfig {
     /// prefer no object at all; with the outline chosen, colour and place can still win.
     #[serde(default)]
     pub primitive_shapes: bool,
+    /// Soft-edge width of the primitives, a fraction of the shorter side
+    /// ([`PrimitivesSpec::edge`]; default [`PrimitivesImage::EDGE`]).
+    #[serde(default = "default_primitive_edge")]
+    pub primitive_edge: f64,
+    /// Smallest radius of a primitive, a fraction of the shorter side
+    /// ([`PrimitivesSpec::min_radius`]; default [`PrimitivesImage::MIN_RADIUS`]).
+    #[serde(default = "default_primitive_min_radius")]
+    pub primitive_min_radius: f64,
     /// Independent starts (1: none). With more, [`Generator::new_best_start`] runs each start
     /// for `start_steps` steps from its own init, keeps the one whose whole image is most
     /// similar to the prompts, and continues it to `schedule.steps`.
@@ -194,6 +202,12 @@ fn default_levels() -> usize {
 fn default_primitives() -> usize {
     PrimitivesImage::DEFAULT_COUNT
 }
+fn default_primitive_edge() -> f64 {
+    PrimitivesImage::EDGE
+}
+fn default_primitive_min_radius() -> f64 {
+    PrimitivesImage::MIN_RADIUS
+}
 
 impl GenerateConfig {
     /// Default Fourier decay: 1.5 leaves less high-frequency noise than lucid's 1.0, which
@@ -232,6 +246,8 @@ impl GenerateConfig {
             noise_prompt_weight: 0.0,
             palette: None,
             primitive_shapes: false,
+            primitive_edge: PrimitivesImage::EDGE,
+            primitive_min_radius: PrimitivesImage::MIN_RADIUS,
             starts: 1,
             start_steps: Self::DEFAULT_START_STEPS,
             keep_best: false,
@@ -273,6 +289,35 @@ impl GenerateConfig {
         cut.jitter = 6;
         c
     }
+
+    /// [`Self::palette_discs`] with each primitive's outline chosen by the model too
+    /// ([`Self::primitive_shapes`]), a sharp edge ([`Self::PALETTE_SHAPES_EDGE`]) and a
+    /// smallest radius ([`Self::PALETTE_SHAPES_MIN_RADIUS`]): the recipe for a model that
+    /// tells outlines apart (the built-in model).
+    ///
+    /// Why: such a model scores a disc low for "a white star", and the best-scoring image is
+    /// then a disc shrunk to a few pixels; with outlines to choose from it draws the star, but a
+    /// ring's band and a star's arms are thinner than the discs' soft edge, so no pixel reaches
+    /// the colour the prompt names unless the edge is sharp. BENCHMARKS.md has the measurements.
+    pub fn palette_shapes(
+        width: usize,
+        height: usize,
+        steps: usize,
+        prompts: PromptSchedule,
+        palette: Vec<[u8; 3]>,
+    ) -> Self {
+        let mut c = Self::palette_discs(width, height, steps, prompts, palette);
+        c.primitive_shapes = true;
+        c.primitive_edge = Self::PALETTE_SHAPES_EDGE;
+        c.primitive_min_radius = Self::PALETTE_SHAPES_MIN_RADIUS;
+        c
+    }
+
+    /// Edge of [`Self::palette_shapes`]: 1.5 px at 128 px, 0.8 px at the built-in model's 64.
+    pub const PALETTE_SHAPES_EDGE: f64 = 0.012;
+    /// Smallest radius of [`Self::palette_shapes`]: a little below the dataset's small
+    /// objects (radius 0.1 of the side).
+    pub const PALETTE_SHAPES_MIN_RADIUS: f64 = 0.08;
 
     /// Steps per start of [`Self::palette_discs`].
     pub const PALETTE_DISCS_START_STEPS: usize = 40;
@@ -331,6 +376,7 @@ impl GenerateConfig {
                 ));
             }
         }
+        PrimitivesSpec::validate_outline(self.primitive_edge, self.primitive_min_radius)?;
         if self.primitive_shapes && self.param != ParamKind::Primitives {
             return Err(GuideError::invalid(
                 "primitive shapes",
@@ -579,6 +625,8 @@ impl<'a> Generator<'a> {
                     starts: config.starts,
                     palette: config.palette.clone(),
                     shapes: config.primitive_shapes,
+                    edge: config.primitive_edge,
+                    min_radius: config.primitive_min_radius,
                 };
                 Box::new(PrimitivesImage::from_spec(w, h, &spec, &mut rng)?)
             }
@@ -1247,6 +1295,40 @@ mod tests {
         assert!(e.contains("start_steps") && e.contains("fewer than"), "{e}");
         c.start_steps = 2;
         c.validate().unwrap();
+        c.primitive_edge = 0.0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("primitive edge") && e.contains("(0, 0.5]"),
+            "{e}"
+        );
+        c.primitive_edge = 0.01;
+        c.primitive_min_radius = 0.44;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("primitive min radius") && e.contains("[0, 0.4]"),
+            "{e}"
+        );
+        c.primitive_min_radius = 0.1;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn palette_shapes_recipe_is_palette_discs_with_sharp_chosen_outlines() {
+        let prompts = PromptSchedule::parse("a red star").unwrap();
+        let palette = vec![[0, 0, 0], [9, 9, 9]];
+        let c = GenerateConfig::palette_shapes(128, 128, 200, prompts.clone(), palette.clone());
+        c.validate().unwrap();
+        let mut d = GenerateConfig::palette_discs(128, 128, 200, prompts, palette);
+        assert!(!d.primitive_shapes);
+        assert!(c.primitive_edge < d.primitive_edge);
+        assert!(c.primitive_min_radius > d.primitive_min_radius);
+        d.primitive_shapes = true;
+        d.primitive_edge = c.primitive_edge;
+        d.primitive_min_radius = c.primitive_min_radius;
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            serde_json::to_string(&d).unwrap()
+        );
     }
 
     #[test]

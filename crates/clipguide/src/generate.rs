@@ -81,10 +81,14 @@ pub enum LossArg {
 /// Starting point of a run's settings, before the schedule file and the flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RecipeArg {
-    /// The built-in model's when `--model` is absent, `fourier` otherwise.
+    /// The built-in model's (`shapes`) when `--model` is absent, `fourier` otherwise.
     Auto,
+    /// `discs` with each primitive's outline chosen by the model, a sharp edge and a smallest
+    /// radius (`GenerateConfig::palette_shapes`): for a model that tells outlines apart, as
+    /// the built-in one does.
+    Shapes,
     /// One palette disc, nine starts, whole-image views (`GenerateConfig::palette_discs`
-    /// with the built-in model's colours): what passes the colour-layout judge.
+    /// with the built-in model's colours): for a small CLIP that knows colour and place only.
     Discs,
     /// Fourier spectrum with random cutouts (`GenerateConfig::new`): for hub CLIPs.
     Fourier,
@@ -108,7 +112,7 @@ pub struct GenerateArgs {
     /// Image height (width defaults to the same).
     #[arg(long)]
     pub height: Option<usize>,
-    /// Settings to start from (flags override single values): `discs` for the built-in model,
+    /// Settings to start from (flags override single values): `shapes` for the built-in model,
     /// `fourier` for hub CLIPs; `auto` picks by whether `--model` is given.
     #[arg(long, value_enum, default_value_t = RecipeArg::Auto)]
     pub recipe: RecipeArg,
@@ -301,10 +305,12 @@ pub fn parse_palette(s: &str) -> Result<Option<Vec<[u8; 3]>>> {
 /// Builds the run's config: PNG or schedule file or recipe defaults, then the flags on top.
 /// `builtin_model` says whether the run uses the built-in model (`--recipe auto`).
 pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<GenerateConfig> {
-    let discs = match args.recipe {
-        RecipeArg::Auto => builtin_model,
-        RecipeArg::Discs => true,
-        RecipeArg::Fourier => false,
+    // `discs` here means either palette recipe (shapes or discs): they share the defaults below.
+    let (discs, shapes) = match args.recipe {
+        RecipeArg::Auto => (builtin_model, builtin_model),
+        RecipeArg::Shapes => (true, true),
+        RecipeArg::Discs => (true, false),
+        RecipeArg::Fourier => (false, false),
     };
     let mut prompt_entries = parse_prompts(&args.prompts)?;
     if let Some(s) = &args.prompt_schedule {
@@ -339,7 +345,15 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
                 "no prompts: give at least one PROMPT (e.g. \"a red circle:1\"), --prompt-schedule, --schedule FILE or --from-png IMAGE"
             ),
         };
-        let mut c = if discs {
+        let mut c = if shapes {
+            GenerateConfig::palette_shapes(
+                DEFAULT_SIZE,
+                DEFAULT_SIZE,
+                DISCS_STEPS,
+                prompts,
+                builtin_palette(),
+            )
+        } else if discs {
             GenerateConfig::palette_discs(
                 DEFAULT_SIZE,
                 DEFAULT_SIZE,
@@ -435,6 +449,10 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
         }
         // The recipe's palette goes with its discs; another parameterisation drops it.
         cfg.palette = None;
+    }
+    if cfg.param != ParamKind::Primitives {
+        // So do the shapes recipe's outline choice and edge.
+        cfg.primitive_shapes = false;
     }
     if args.keep_best || args.keep_last {
         cfg.keep_best = args.keep_best;
@@ -905,12 +923,22 @@ mod tests {
         assert!(!last.keep_best, "--keep-last turns it off");
         assert_eq!(hub.schedule.steps, DEFAULT_STEPS);
 
+        assert!(
+            builtin.primitive_shapes,
+            "the built-in model's recipe is shapes"
+        );
+        assert!(!hub.primitive_shapes);
         let forced = build_config(&args(&["x", "--recipe", "discs"]), false).unwrap();
         assert_eq!(forced.param, ParamKind::Primitives);
+        assert!(!forced.primitive_shapes, "discs draws discs only");
+        let shaped = build_config(&args(&["x", "--recipe", "shapes"]), false).unwrap();
+        assert!(shaped.primitive_shapes && shaped.palette.is_some());
         let fourier = build_config(&args(&["x", "--recipe", "fourier"]), true).unwrap();
         assert_eq!(fourier.param, ParamKind::Fourier);
         // Another parameterisation drops the recipe's palette instead of failing.
         let px = build_config(&args(&["x", "--param", "pixels"]), true).unwrap();
+        px.validate().unwrap();
+        assert!(!px.primitive_shapes, "and its outline choice");
         assert_eq!((px.param, px.palette), (ParamKind::Pixels, None));
 
         let placed = build_config(

@@ -427,7 +427,7 @@ fn encode_writes_diffusers_named_tensors() {
 #[test]
 fn builtin_generation_puts_the_colours_where_the_prompt_says() {
     // The example, end to end through the CLI with the built-in model's recipe
-    // (palette discs, nine starts): red in the centre cell, blue at the border, by the judge.
+    // (shapes: palette primitives, nine starts): red in the centre cell, blue at the border.
     use clipguide_train::judge::{judge, parse_prompt};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("red.png");
