@@ -256,8 +256,8 @@ impl GenerateConfig {
         }
     }
 
-    /// The recipe that carries a small CLIP trained on flat drawings (the built-in model):
-    /// one disc whose colour and the background's are chosen from `palette` (the model's
+    /// The recipe that carries a small CLIP trained on flat drawings that knows colour and
+    /// place but hardly outlines (the built-in model until 2026-11-24, p4): one disc whose colour and the background's are chosen from `palette` (the model's
     /// colour words), nine starts (one per cell of the 3×3 grid) of
     /// [`Self::PALETTE_DISCS_START_STEPS`] steps, whole-image views without flips (so "left"
     /// stays left) and 6 px jitter, Adam at a constant 0.3, ending on the best image seen
@@ -1295,19 +1295,16 @@ mod tests {
         assert!(e.contains("start_steps") && e.contains("fewer than"), "{e}");
         c.start_steps = 2;
         c.validate().unwrap();
+        // Each refusal names the field and the range it takes.
+        let refused = |c: &GenerateConfig, field: &str, range: &str| {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains(range), "{e}");
+        };
         c.primitive_edge = 0.0;
-        let e = c.validate().unwrap_err().to_string();
-        assert!(
-            e.contains("primitive edge") && e.contains("(0, 0.5]"),
-            "{e}"
-        );
+        refused(&c, "primitive edge", "(0, 0.5]");
         c.primitive_edge = 0.01;
         c.primitive_min_radius = 0.44;
-        let e = c.validate().unwrap_err().to_string();
-        assert!(
-            e.contains("primitive min radius") && e.contains("[0, 0.4]"),
-            "{e}"
-        );
+        refused(&c, "primitive min radius", "[0, 0.4]");
         c.primitive_min_radius = 0.1;
         c.validate().unwrap();
     }
