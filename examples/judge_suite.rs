@@ -1,9 +1,8 @@
 //! The generation benchmark: every prompt of `clipguide_train::judge::judge_suite()` at
 //! 128×128 with the recipe `clipguide generate` uses for the built-in model
 //! (`GenerateConfig::palette_shapes`; `--recipe discs` for `palette_discs`, `--recipe fourier`
-//! for the hub-model defaults), judged by
-//! colour layout; prints the pass rate and the seconds per run (one JSON line at the end, for
-//! BENCHMARKS.md).
+//! for the hub-model defaults), judged by colour layout; prints the pass rate and the seconds
+//! per run (one JSON line at the end, for BENCHMARKS.md).
 //!
 //! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
 //!

@@ -617,8 +617,8 @@ impl PrimitivesImage {
     /// Radii are fractions of the shorter side; this is the default smallest.
     pub const MIN_RADIUS: f64 = 0.03;
     pub const MAX_RADIUS: f64 = 0.45;
-    /// Largest smallest radius a spec may ask for: the initial radius must fit between it and
-    /// [`Self::MAX_RADIUS`].
+    /// Largest smallest radius a spec may ask for: kept below [`Self::MAX_RADIUS`] so the size
+    /// still has a range to move in.
     pub const MAX_MIN_RADIUS: f64 = 0.4;
     /// Default width of the soft edge (fraction of the shorter side): gradients reach a disc's
     /// position and size only through its edge, so it must span a few pixels.

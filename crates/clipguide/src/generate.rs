@@ -345,16 +345,13 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
                 "no prompts: give at least one PROMPT (e.g. \"a red circle:1\"), --prompt-schedule, --schedule FILE or --from-png IMAGE"
             ),
         };
-        let mut c = if shapes {
-            GenerateConfig::palette_shapes(
-                DEFAULT_SIZE,
-                DEFAULT_SIZE,
-                DISCS_STEPS,
-                prompts,
-                builtin_palette(),
-            )
-        } else if discs {
-            GenerateConfig::palette_discs(
+        let mut c = if discs {
+            let recipe = if shapes {
+                GenerateConfig::palette_shapes
+            } else {
+                GenerateConfig::palette_discs
+            };
+            recipe(
                 DEFAULT_SIZE,
                 DEFAULT_SIZE,
                 DISCS_STEPS,
@@ -451,7 +448,7 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
         cfg.palette = None;
     }
     if cfg.param != ParamKind::Primitives {
-        // So do the shapes recipe's outline choice and edge.
+        // So does the shapes recipe's outline choice (its edge and floor only shape primitives).
         cfg.primitive_shapes = false;
     }
     if args.keep_best || args.keep_last {
