@@ -136,6 +136,18 @@ pub struct GenerateArgs {
     /// README) or a comma list of `#rrggbb`; `any` lifts the restriction.
     #[arg(long)]
     pub palette: Option<String>,
+    /// Let the model choose each primitive's outline (circle, square, triangle, star, cross,
+    /// ring) by scoring every one, as the shapes recipe does; primitives only.
+    #[arg(long)]
+    pub shapes: bool,
+    /// Soft-edge width of the primitives, a fraction of the shorter side (default 0.03; 0.012
+    /// with the shapes recipe, so thin outlines reach their colour).
+    #[arg(long)]
+    pub edge: Option<f64>,
+    /// Smallest radius of a primitive, a fraction of the shorter side (default 0.03; 0.08 with
+    /// the shapes recipe).
+    #[arg(long)]
+    pub min_radius: Option<f64>,
     /// Independent starts; the one the model scores best after --start-steps is continued
     /// (default 1; 9 with the discs recipe).
     #[arg(long)]
@@ -447,9 +459,21 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
         // The recipe's palette goes with its discs; another parameterisation drops it.
         cfg.palette = None;
     }
+    if args.shapes {
+        if cfg.param != ParamKind::Primitives {
+            bail!("--shapes applies to the primitives parameterisation only: add --param primitives, or drop --shapes");
+        }
+        cfg.primitive_shapes = true;
+    }
     if cfg.param != ParamKind::Primitives {
         // So does the shapes recipe's outline choice (its edge and floor only shape primitives).
         cfg.primitive_shapes = false;
+    }
+    if let Some(v) = args.edge {
+        cfg.primitive_edge = v;
+    }
+    if let Some(v) = args.min_radius {
+        cfg.primitive_min_radius = v;
     }
     if args.keep_best || args.keep_last {
         cfg.keep_best = args.keep_best;
@@ -1003,5 +1027,38 @@ mod tests {
         let a = args(&["x", "--param", "primitives", "--palette", "#000000,#ffffff"]);
         let c = build_config(&a, false).unwrap();
         assert_eq!(c.palette, Some(vec![[0, 0, 0], [255, 255, 255]]));
+    }
+
+    #[test]
+    fn outline_flags_set_the_primitives_and_name_their_parameterisation() {
+        let a = args(&[
+            "x",
+            "--param",
+            "primitives",
+            "--shapes",
+            "--edge",
+            "0.02",
+            "--min-radius",
+            "0.05",
+        ]);
+        let c = build_config(&a, false).unwrap();
+        assert!(c.primitive_shapes);
+        assert_eq!((c.primitive_edge, c.primitive_min_radius), (0.02, 0.05));
+        c.validate().unwrap();
+        let e = build_config(&args(&["x", "--recipe", "fourier", "--shapes"]), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--shapes") && e.contains("--param primitives"),
+            "{e}"
+        );
+        // Out-of-range values are refused by `GenerateConfig::validate`, which names the field.
+        let e = build_config(&args(&["x", "--edge", "0"]), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("primitive edge") && e.contains("(0, 0.5]"),
+            "{e}"
+        );
     }
 }
