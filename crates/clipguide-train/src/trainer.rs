@@ -58,12 +58,8 @@ pub struct AugmentConfig {
     /// Why: PGD images are the ones whose outline the model is least sure of, and training the
     /// shape head only on them cost ~7 points of zero-shot shape (BENCHMARKS.md); clean
     /// labelled scenes beside adversarial ones keep both. 1 = the whole batch, as before.
-    #[serde(default = "one_f32")]
+    #[serde(default = "one")]
     pub pgd_fraction: f32,
-}
-
-fn one_f32() -> f32 {
-    1.0
 }
 
 impl Default for AugmentConfig {
@@ -192,8 +188,9 @@ fn default_pos_std() -> f32 {
     0.02
 }
 
-fn one() -> f64 {
-    1.0
+/// Serde default of 1 for `f32` and `f64` fields.
+fn one<T: From<u8>>() -> T {
+    T::from(1)
 }
 
 /// The patch size of checkpoints written before it was configurable.
