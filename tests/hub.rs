@@ -23,8 +23,11 @@ fn etag(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-/// Serves `files` under `/{repo}/resolve/main/`; returns the base URL and a request counter.
-fn serve(repo: &'static str, files: Vec<(&'static str, PathBuf)>) -> (String, Arc<AtomicUsize>) {
+type Repo = (&'static str, Vec<(&'static str, PathBuf)>);
+
+/// Serves each repo's files under `/{repo}/resolve/main/`; returns the base URL and a request
+/// counter.
+fn serve(repos: Vec<Repo>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -49,11 +52,12 @@ fn serve(repo: &'static str, files: Vec<(&'static str, PathBuf)>) -> (String, Ar
                     range_start = r.trim().split('-').next().unwrap().parse().unwrap_or(0);
                 }
             }
-            let prefix = format!("/{repo}/resolve/main/");
-            let body = path
-                .strip_prefix(&prefix)
-                .and_then(|f| files.iter().find(|(n, _)| *n == f))
-                .map(|(_, p)| std::fs::read(p).unwrap());
+            let body = repos.iter().find_map(|(repo, files)| {
+                let prefix = format!("/{repo}/resolve/main/");
+                path.strip_prefix(&prefix)
+                    .and_then(|f| files.iter().find(|(n, _)| *n == f))
+                    .map(|(_, p)| std::fs::read(p).unwrap())
+            });
             let resp = match body {
                 None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .to_vec(),
@@ -84,13 +88,42 @@ fn serve(repo: &'static str, files: Vec<(&'static str, PathBuf)>) -> (String, Ar
 fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
     let fx = common::fixture("tiny-clip-quickgelu");
     let home = tempfile::tempdir().unwrap();
-    let (url, count) = serve(
-        "clipguide-test/tiny-clip",
-        vec![
-            ("config.json", fx.join("config.json")),
-            ("model.safetensors", fx.join("model.safetensors")),
-        ],
-    );
+    let oc = common::fixture("openclip/oc-quickgelu");
+    let ls = common::fixture("openclip/oc-gelu-ls");
+    // A DFN-like repo: its published config omits quick_gelu.
+    let silent = tempfile::tempdir().unwrap();
+    let silent_cfg = silent.path().join("open_clip_config.json");
+    let cfg = std::fs::read_to_string(ls.join("open_clip_config.json")).unwrap();
+    std::fs::write(&silent_cfg, cfg.replace("\"quick_gelu\": false,", "")).unwrap();
+    let (url, count) = serve(vec![
+        (
+            "clipguide-test/tiny-clip",
+            vec![
+                ("config.json", fx.join("config.json")),
+                ("model.safetensors", fx.join("model.safetensors")),
+            ],
+        ),
+        (
+            "clipguide-test/oc-tiny",
+            vec![
+                ("open_clip_config.json", oc.join("open_clip_config.json")),
+                (
+                    "open_clip_model.safetensors",
+                    oc.join("open_clip_model.safetensors"),
+                ),
+            ],
+        ),
+        (
+            "apple/DFN5B-CLIP-ViT-H-14-378",
+            vec![
+                ("open_clip_config.json", silent_cfg.clone()),
+                (
+                    "open_clip_pytorch_model.bin",
+                    ls.join("open_clip_pytorch_model.bin"),
+                ),
+            ],
+        ),
+    ]);
     std::env::set_var("HF_HOME", home.path());
     std::env::set_var("HF_ENDPOINT", &url);
     std::env::remove_var("HF_HUB_OFFLINE");
@@ -132,12 +165,48 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
         after - before
     );
 
+    // An OpenCLIP repo (only open_clip_config.json + weights) loads from its own files.
+    let oc_dir = hub::resolve("clipguide-test/oc-tiny", false).unwrap();
+    assert!(oc_dir.join("open_clip_model.safetensors").exists());
+    assert!(!oc_dir.join("config.json").exists());
+    let from_hub = Clip::load(&oc_dir, &Device::Cpu).unwrap();
+    let local = Clip::load(&oc, &Device::Cpu).unwrap();
+    let texts = ["sunflower oil painting", "a photo of a cat"];
+    common::assert_close(
+        "OpenCLIP hub vs local",
+        &from_hub.embed_texts(&texts).unwrap(),
+        &local.embed_texts(&texts).unwrap(),
+        0.0,
+    );
+    // The torch .bin of a repo known to be trained with QuickGELU: the table applies, and says so.
+    let dfn = hub::resolve("apple/DFN5B-CLIP-ViT-H-14-378", false).unwrap();
+    let (clip, notes) = Clip::load_with(
+        &dfn,
+        &Device::Cpu,
+        &clipguide_clip::OpenClipOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        clip.model.config().vision.hidden_act,
+        clipguide_clip::Activation::QuickGelu
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("apple/DFN5B-CLIP-ViT-H-14-378") && n.contains("--act gelu")),
+        "{notes:?}"
+    );
+
     // Offline mode: the cache answers, and a repo that is not cached fails with a clear message.
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let before = count.load(Ordering::SeqCst);
     assert_eq!(
         hub::resolve("clipguide-test/tiny-clip", false).unwrap(),
         dir
+    );
+    assert_eq!(
+        hub::resolve("clipguide-test/oc-tiny", false).unwrap(),
+        oc_dir
     );
     assert_eq!(
         count.load(Ordering::SeqCst),
@@ -158,7 +227,9 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("clipguide-test/missing") && e.contains("config.json"),
+        e.contains("clipguide-test/missing")
+            && e.contains("config.json")
+            && e.contains("open_clip_config.json"),
         "{e}"
     );
 }

@@ -72,6 +72,8 @@ pub struct ClipConfig {
     pub vision: VisionConfig,
     pub projection_dim: usize,
     pub logit_scale_init_value: f64,
+    /// The text projection has a bias (OpenCLIP's `text_cfg.proj_bias`; never in transformers).
+    pub text_projection_bias: bool,
 }
 
 impl Default for TextConfig {
@@ -117,6 +119,7 @@ impl Default for ClipConfig {
             vision: VisionConfig::default(),
             projection_dim: 512,
             logit_scale_init_value: 2.6592,
+            text_projection_bias: false,
         }
     }
 }
@@ -274,7 +277,7 @@ impl ClipConfig {
         Ok(cfg)
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         let t = &self.text;
         let v = &self.vision;
         if t.num_attention_heads == 0 || !t.hidden_size.is_multiple_of(t.num_attention_heads) {

@@ -5,9 +5,7 @@
 use crate::error::{ClipError, Result};
 use std::path::{Path, PathBuf};
 
-/// Files a CLIP checkpoint needs.
-pub const REQUIRED_FILES: [&str; 2] = ["config.json", "model.safetensors"];
-/// Files used when present.
+/// Files used when present (transformers layout).
 pub const OPTIONAL_FILES: [&str; 4] = [
     "tokenizer.json",
     "special_tokens_map.json",
@@ -32,7 +30,7 @@ impl ModelSpec {
             }
             return Err(ClipError::MissingFile {
                 path: path.to_path_buf(),
-                hint: "--model takes a checkpoint FOLDER (with config.json and model.safetensors) or a hub id like openai/clip-vit-base-patch32.".into(),
+                hint: "--model takes a checkpoint FOLDER (config.json + model.safetensors, or open_clip_config.json + open_clip weights) or a hub id like openai/clip-vit-base-patch32.".into(),
             });
         }
         let (repo, revision) = match spec.split_once('@') {
@@ -82,45 +80,114 @@ fn hub_err(repo: &str, detail: impl ToString, hint: &str) -> ClipError {
     }
 }
 
+/// Fetches one file: from the cache only, or through the API.
+trait Fetch {
+    fn fetch(&self, file: &str) -> std::result::Result<PathBuf, String>;
+}
+
+struct CacheOnly(hf_hub::CacheRepo);
+
+impl Fetch for CacheOnly {
+    fn fetch(&self, file: &str) -> std::result::Result<PathBuf, String> {
+        self.0
+            .get(file)
+            .ok_or_else(|| format!("{file} is not in the local cache and HF_HUB_OFFLINE is set"))
+    }
+}
+
+impl Fetch for hf_hub::api::sync::ApiRepo {
+    fn fetch(&self, file: &str) -> std::result::Result<PathBuf, String> {
+        self.get(file).map_err(|e| format!("{file}: {e}"))
+    }
+}
+
+/// The first of `files` that can be had.
+fn first_of(src: &dyn Fetch, files: &[&str]) -> std::result::Result<PathBuf, String> {
+    let mut errors = Vec::new();
+    for f in files {
+        match src.fetch(f) {
+            Ok(p) => return Ok(p),
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+/// Gets the files of whichever layout the repository has: transformers' (`config.json` of a
+/// CLIP + weights) first, else OpenCLIP's. Returns the folder they are in.
+fn fetch_checkpoint(src: &dyn Fetch, optional: bool) -> std::result::Result<PathBuf, String> {
+    let hf = src.fetch("config.json").and_then(|config| {
+        if !crate::checkpoint::is_clip_config(&config) {
+            return Err("config.json is not a CLIP config".to_string());
+        }
+        first_of(src, &crate::checkpoint::TRANSFORMERS_WEIGHT_FILES)
+    });
+    let weights = match hf {
+        Ok(w) => {
+            if optional {
+                // A 404 just means the checkpoint lacks them.
+                for f in OPTIONAL_FILES {
+                    let _ = src.fetch(f);
+                }
+            }
+            w
+        }
+        Err(hf_err) => {
+            let oc = src
+                .fetch(crate::openclip::CONFIG_FILE)
+                .and_then(|_| first_of(src, &crate::openclip::WEIGHT_FILES));
+            match oc {
+                Ok(w) => w,
+                Err(oc_err) => return Err(format!(
+                    "no transformers checkpoint ({hf_err}) and no OpenCLIP checkpoint ({oc_err})"
+                )),
+            }
+        }
+    };
+    Ok(weights.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
 fn download(repo_id: &str, revision: &str, progress: bool) -> Result<PathBuf> {
     use hf_hub::{Repo, RepoType};
     let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
     if offline() {
-        let cache = hf_hub::Cache::from_env().repo(repo);
-        let mut dir = None;
-        for f in REQUIRED_FILES {
-            let p = cache.get(f).ok_or_else(|| {
-                hub_err(
-                    repo_id,
-                    format!("{f} is not in the local cache and HF_HUB_OFFLINE is set"),
-                    "Unset HF_HUB_OFFLINE to download it, or point HF_HOME at a cache that has it.",
-                )
-            })?;
-            dir = p.parent().map(Path::to_path_buf);
-        }
-        return Ok(dir.expect("REQUIRED_FILES is not empty"));
+        let cache = CacheOnly(hf_hub::Cache::from_env().repo(repo));
+        return fetch_checkpoint(&cache, false).map_err(|e| {
+            hub_err(
+                repo_id,
+                e,
+                "Unset HF_HUB_OFFLINE to download it, or point HF_HOME at a cache that has it.",
+            )
+        });
     }
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(progress)
         .build()
         .map_err(|e| hub_err(repo_id, e, "Check HF_HOME and HF_ENDPOINT."))?;
-    let api_repo = api.repo(repo);
-    let mut dir = None;
-    for f in REQUIRED_FILES {
-        let p = api_repo.get(f).map_err(|e| {
-            hub_err(
-                repo_id,
-                format!("{f}: {e}"),
-                "Check the id and your network (HF_ENDPOINT sets the server; HF_HUB_OFFLINE=1 uses the cache only). Only safetensors checkpoints are supported.",
-            )
-        })?;
-        dir = p.parent().map(Path::to_path_buf);
+    fetch_checkpoint(&api.repo(repo), true).map_err(|e| {
+        hub_err(
+            repo_id,
+            e,
+            "Check the id and your network (HF_ENDPOINT sets the server; HF_HUB_OFFLINE=1 uses the cache only). clipguide reads transformers checkpoints (config.json + model.safetensors or pytorch_model.bin) and OpenCLIP ones (open_clip_config.json + open_clip_model.safetensors or open_clip_pytorch_model.bin).",
+        )
+    })
+}
+
+/// The hub id of a folder in the Hugging Face cache (`…/models--owner--name/snapshots/REV`),
+/// so per-repository knowledge applies to what `--model owner/name` downloaded.
+pub fn repo_id_of_cache_dir(dir: &Path) -> Option<String> {
+    let mut parts = dir
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_string_lossy());
+    let _rev = parts.next()?;
+    if parts.next()? != "snapshots" {
+        return None;
     }
-    // Optional files: a 404 just means the checkpoint lacks them.
-    for f in OPTIONAL_FILES {
-        let _ = api_repo.get(f);
-    }
-    Ok(dir.expect("REQUIRED_FILES is not empty"))
+    let name = parts.next()?;
+    let rest = name.strip_prefix("models--")?;
+    let (owner, repo) = rest.split_once("--")?;
+    Some(format!("{owner}/{repo}"))
 }
 
 #[cfg(test)]
@@ -143,6 +210,16 @@ mod tests {
                 revision: "abc123".into()
             }
         );
+    }
+
+    #[test]
+    fn cache_folders_name_their_repository() {
+        let p = Path::new("/h/hub/models--apple--DFN5B-CLIP-ViT-H-14-378/snapshots/abc123");
+        assert_eq!(
+            repo_id_of_cache_dir(p).as_deref(),
+            Some("apple/DFN5B-CLIP-ViT-H-14-378")
+        );
+        assert_eq!(repo_id_of_cache_dir(Path::new("/tmp/my-model")), None);
     }
 
     #[test]

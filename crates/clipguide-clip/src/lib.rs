@@ -6,24 +6,32 @@
 pub mod alloc;
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
+pub mod checkpoint;
 pub mod config;
+pub mod convert;
 pub mod error;
 pub mod hub;
 pub mod model;
 pub mod nn;
+pub mod openclip;
 pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
 pub mod text;
+pub mod text_clean;
 pub mod tokenizer;
 pub mod vision;
+pub mod weights;
 
 pub use alloc::tune_allocator;
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::{ClipError, Result};
 pub use model::{cosine_matrix, l2_normalize, ClipModel};
+pub use openclip::{OpenClipConfig, OpenClipOptions};
 pub use pipeline::{Clip, Similarity};
-pub use preprocess::{load_image, ImageProcessor, CLIP_MEAN, CLIP_STD};
+pub use preprocess::{
+    load_image, Convention, ImageProcessor, Interpolation, Resize, CLIP_MEAN, CLIP_STD,
+};
 pub use text::TextOutput;
-pub use tokenizer::{ClipTokenizer, Padding, TokenBatch};
+pub use tokenizer::{ClipTokenizer, Padding, TextCleaning, TokenBatch};
 pub use vision::VisionOutput;

@@ -1,13 +1,18 @@
 //! The two-tower CLIP model: projections, logit scale, features and similarity.
-//! Weight names follow transformers' `CLIPModel`, so any HF-layout checkpoint loads as is.
+//! Weight names follow transformers' `CLIPModel`, so any HF-layout checkpoint loads as is;
+//! OpenCLIP checkpoints are renamed onto the same tree (`openclip`).
 
+use crate::checkpoint::{self, Layout};
 use crate::config::ClipConfig;
 use crate::error::{ClipError, Result};
-use crate::nn::{linear_no_bias, Linear};
+use crate::nn::{linear, linear_no_bias, Linear};
+use crate::openclip::{self, OpenClipConfig, OpenClipOptions};
 use crate::text::{TextOutput, TextTransformer};
 use crate::vision::{VisionOutput, VisionTransformer};
+use crate::weights::read_weights;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
+use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -27,11 +32,19 @@ impl ClipModel {
         Ok(Self {
             text: TextTransformer::new(&cfg.text, vb.pp("text_model"))?,
             vision: VisionTransformer::new(&cfg.vision, vb.pp("vision_model"))?,
-            text_projection: linear_no_bias(
-                cfg.text.hidden_size,
-                cfg.projection_dim,
-                vb.pp("text_projection"),
-            )?,
+            text_projection: if cfg.text_projection_bias {
+                linear(
+                    cfg.text.hidden_size,
+                    cfg.projection_dim,
+                    vb.pp("text_projection"),
+                )?
+            } else {
+                linear_no_bias(
+                    cfg.text.hidden_size,
+                    cfg.projection_dim,
+                    vb.pp("text_projection"),
+                )?
+            },
             visual_projection: linear_no_bias(
                 cfg.vision.hidden_size,
                 cfg.projection_dim,
@@ -46,38 +59,55 @@ impl ClipModel {
         })
     }
 
-    /// Loads `config.json` + `model.safetensors` from a checkpoint folder, computing in f32
-    /// whatever the stored dtype (f32, f16 or bf16).
+    /// Loads a checkpoint folder in either layout (see [`crate::checkpoint::detect`]), computing
+    /// in f32 whatever the stored dtype (f32, f16 or bf16).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let cfg = ClipConfig::from_file(&dir.join("config.json"))?;
-        Self::load_weights(&cfg, &dir.join("model.safetensors"), device)
+        Ok(Self::load_with(dir, device, &OpenClipOptions::default())?.0)
     }
 
-    pub fn load_weights(cfg: &ClipConfig, weights: &Path, device: &Device) -> Result<Self> {
-        if !weights.exists() {
-            let hint = if weights.with_file_name("pytorch_model.bin").exists() {
-                "Only safetensors weights are read: convert pytorch_model.bin with transformers (model.save_pretrained(dir, safe_serialization=True))."
-            } else {
-                "A CLIP checkpoint folder needs config.json, model.safetensors and tokenizer.json."
-            };
-            return Err(ClipError::MissingFile {
-                path: weights.to_path_buf(),
-                hint: hint.into(),
-            });
-        }
-        let data = std::fs::read(weights).map_err(|e| ClipError::Io {
-            path: weights.to_path_buf(),
-            source: e,
-        })?;
-        let tensors = candle_core::safetensors::load_buffer(&data, device).map_err(|e| {
-            ClipError::BadWeights {
-                path: weights.to_path_buf(),
-                detail: e.to_string(),
+    /// As [`Self::load`], with what the caller knows about an OpenCLIP checkpoint; also returns
+    /// that checkpoint's parsed config (`None` for the transformers layout) and the layout note.
+    pub fn load_with(
+        dir: &Path,
+        device: &Device,
+        opts: &OpenClipOptions,
+    ) -> Result<(Self, Option<OpenClipConfig>, Option<String>)> {
+        let detected = checkpoint::detect(dir)?;
+        match detected.layout {
+            Layout::Transformers { config, weights } => {
+                let cfg = ClipConfig::from_file(&config)?;
+                Ok((
+                    Self::load_weights(&cfg, &weights, device)?,
+                    None,
+                    detected.note,
+                ))
             }
-        })?;
+            Layout::OpenClip { config, weights } => {
+                let oc = OpenClipConfig::from_file(&config, opts)?;
+                let tensors = read_weights(&weights, device)?;
+                let tensors = openclip::to_transformers_tensors(&oc, tensors, &weights)?;
+                let model = Self::from_tensors(&oc.clip, tensors, &weights, device)?;
+                Ok((model, Some(oc), detected.note))
+            }
+        }
+    }
+
+    /// Reads a transformers-layout weight file (safetensors or a torch archive).
+    pub fn load_weights(cfg: &ClipConfig, weights: &Path, device: &Device) -> Result<Self> {
+        let tensors = read_weights(weights, device)?;
+        Self::from_tensors(cfg, tensors, weights, device)
+    }
+
+    /// Builds the model from tensors named as in transformers; `source` names them in errors.
+    pub fn from_tensors(
+        cfg: &ClipConfig,
+        tensors: HashMap<String, Tensor>,
+        source: &Path,
+        device: &Device,
+    ) -> Result<Self> {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         Self::new(cfg, vb).map_err(|e| ClipError::ShapeMismatch {
-            detail: format!("{}: {e}", weights.display()),
+            detail: format!("{}: {e}", source.display()),
         })
     }
 

@@ -3,6 +3,7 @@
 
 use crate::error::{ClipError, Result};
 use crate::model::{cosine_matrix, ClipModel};
+use crate::openclip::OpenClipOptions;
 use crate::preprocess::ImageProcessor;
 use crate::tokenizer::{ClipTokenizer, Padding};
 use candle_core::{Device, Tensor, D};
@@ -26,16 +27,49 @@ pub struct Similarity {
 }
 
 impl Clip {
-    /// Loads a checkpoint folder (see `hub::resolve` for hub ids).
+    /// Loads a checkpoint folder in either layout (see `hub::resolve` for hub ids).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let model = ClipModel::load(dir, device)?;
-        let tokenizer = ClipTokenizer::for_checkpoint(dir)?;
-        let processor = ImageProcessor::for_checkpoint(dir, model.config().vision.image_size);
-        Ok(Self {
-            model,
-            tokenizer,
-            processor,
-        })
+        Ok(Self::load_with(dir, device, &OpenClipOptions::default())?.0)
+    }
+
+    /// As [`Self::load`], with what the caller knows about an OpenCLIP checkpoint (an activation
+    /// override, the hub id); also returns lines worth telling the user (which layout was used,
+    /// which activation an OpenCLIP config implied).
+    pub fn load_with(
+        dir: &Path,
+        device: &Device,
+        opts: &OpenClipOptions,
+    ) -> Result<(Self, Vec<String>)> {
+        let mut opts = opts.clone();
+        if opts.repo_id.is_none() {
+            opts.repo_id = crate::hub::repo_id_of_cache_dir(dir);
+        }
+        let (model, openclip, note) = ClipModel::load_with(dir, device, &opts)?;
+        let mut notes: Vec<String> = note.into_iter().collect();
+        let (tokenizer, processor) = match openclip {
+            None => (
+                ClipTokenizer::for_checkpoint(dir)?,
+                ImageProcessor::for_checkpoint(dir, model.config().vision.image_size),
+            ),
+            Some(oc) => {
+                notes.push(format!("OpenCLIP checkpoint: {}", oc.activation.describe()));
+                (oc.tokenizer(dir)?, oc.processor)
+            }
+        };
+        Ok((
+            Self {
+                model,
+                tokenizer,
+                processor,
+            },
+            notes,
+        ))
+    }
+
+    /// Opens an image file as this checkpoint's reference pipeline sees it
+    /// ([`ImageProcessor::load_image`]).
+    pub fn load_image(&self, path: &Path) -> Result<RgbImage> {
+        self.processor.load_image(path)
     }
 
     pub fn device(&self) -> &Device {

@@ -1,36 +1,128 @@
-//! Image preprocessing with the meaning of transformers' `CLIPImageProcessor`: shortest side
-//! resized (bicubic) to `size`, centre crop, ×1/255, CLIP mean/std.
+//! Image preprocessing as the reference implementations do it: transformers'
+//! `CLIPImageProcessor` (shortest side resized, centre crop) and open_clip's transforms
+//! (`shortest`, `squash`, `longest` resize modes; bicubic or bilinear), then ×1/255 and the
+//! checkpoint's mean/std.
 //! The u8 path reproduces Pillow's resampler bit for bit (coefficients, fixed point, two passes),
-//! because that is what the reference processor runs; the tensor path applies the same
+//! because that is what the reference processors run; the tensor path applies the same
 //! coefficients in f32 as matrices, so it stays differentiable.
 
 use crate::error::{ClipError, Result};
 use candle_core::{Device, Tensor};
-use image::RgbImage;
+use image::{RgbImage, RgbaImage};
 use std::path::Path;
 
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
+/// How an image is brought to the model's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// Shortest side to `size` (aspect kept), then a centre crop of `crop` × `crop`
+    /// (`CLIPImageProcessor`; open_clip's `shortest`).
+    ShortestEdge { size: usize, crop: usize },
+    /// Both sides to `size`, aspect ratio not kept (open_clip's `squash`).
+    Squash { size: usize },
+    /// Longest side to `size` (aspect kept), then padded to `size` × `size` with `fill` and
+    /// centred (open_clip's `longest`).
+    LongestEdge { size: usize, fill: u8 },
+}
+
+impl Resize {
+    /// The side of the square the processor outputs.
+    pub fn output_side(&self) -> usize {
+        match *self {
+            Self::ShortestEdge { crop, .. } => crop,
+            Self::Squash { size } | Self::LongestEdge { size, .. } => size,
+        }
+    }
+
+    /// (width, height) an image of `w` × `h` is resampled to before cropping or padding.
+    pub fn resized_dims(&self, w: usize, h: usize, rounding: Convention) -> (usize, usize) {
+        match *self {
+            Self::ShortestEdge { size, .. } => resize_output_size(w, h, size),
+            Self::Squash { size } => (size, size),
+            Self::LongestEdge { size, .. } => {
+                // timm's ResizeKeepRatio(longest=1): ratio = max(h, w) / size, round(x / ratio).
+                let ratio = (h as f64 / size as f64).max(w as f64 / size as f64);
+                let r = |x: usize| match rounding {
+                    Convention::OpenClip => round_half_even(x as f64 / ratio),
+                    Convention::Transformers => (x as f64 / ratio).round() as usize,
+                };
+                (r(w), r(h))
+            }
+        }
+    }
+}
+
+/// Pillow's resampling filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Keys cubic, a = −0.5 (`PIL.Image.BICUBIC`).
+    Bicubic,
+    /// Triangle filter (`PIL.Image.BILINEAR`).
+    Bilinear,
+}
+
+impl Interpolation {
+    fn support(self) -> f64 {
+        match self {
+            Self::Bicubic => 2.0,
+            Self::Bilinear => 1.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            Self::Bicubic => bicubic(x),
+            Self::Bilinear => {
+                let x = x.abs();
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// Whose conventions decide the details the two reference pipelines disagree on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convention {
+    /// transformers 5: transparency composited onto white; crop offsets rounded down.
+    Transformers,
+    /// open_clip (torchvision on PIL): an RGBA image is resized with premultiplied alpha, as
+    /// Pillow does, and its alpha then dropped; crop offsets `int(round(d / 2))`, half to even.
+    OpenClip,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageProcessor {
-    /// Target length of the shortest side.
-    pub size: usize,
-    /// Centre-crop height and width.
-    pub crop: usize,
+    pub resize: Resize,
+    pub interpolation: Interpolation,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    pub convention: Convention,
 }
 
 impl ImageProcessor {
     /// CLIP's processor for a model of input size `image_size`.
     pub fn for_size(image_size: usize) -> Self {
         Self {
-            size: image_size,
-            crop: image_size,
+            resize: Resize::ShortestEdge {
+                size: image_size,
+                crop: image_size,
+            },
+            interpolation: Interpolation::Bicubic,
             mean: CLIP_MEAN,
             std: CLIP_STD,
+            convention: Convention::Transformers,
         }
+    }
+
+    /// The side of the square tensors this processor makes.
+    pub fn output_side(&self) -> usize {
+        self.resize.output_side()
     }
 
     /// Reads `preprocessor_config.json` when the checkpoint has one, else CLIP defaults.
@@ -43,15 +135,20 @@ impl ImageProcessor {
             return p;
         };
         let num = |v: &serde_json::Value| v.as_u64().map(|x| x as usize);
+        let (mut size, mut crop) = (image_size, image_size);
         if let Some(s) = v.get("size") {
             if let Some(n) = num(s).or_else(|| s.get("shortest_edge").and_then(num)) {
-                p.size = n;
+                size = n;
             }
         }
         if let Some(c) = v.get("crop_size") {
             if let Some(n) = num(c).or_else(|| c.get("height").and_then(num)) {
-                p.crop = n;
+                crop = n;
             }
+        }
+        p.resize = Resize::ShortestEdge { size, crop };
+        if v.get("resample").and_then(|r| r.as_u64()) == Some(2) {
+            p.interpolation = Interpolation::Bilinear;
         }
         let triple = |k: &str| -> Option<[f32; 3]> {
             let a = v.get(k)?.as_array()?;
@@ -73,15 +170,56 @@ impl ImageProcessor {
         p
     }
 
-    /// Resize + crop in u8, as the reference processor does.
-    pub fn resize_and_crop(&self, img: &RgbImage) -> RgbImage {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let (nw, nh) = resize_output_size(w, h, self.size);
-        let resized = pil_resize_bicubic(img, nw, nh);
-        center_crop(&resized, self.crop, self.crop)
+    /// Opens an image file as the reference pipeline sees it. transformers composites
+    /// transparency onto white. open_clip resizes an RGBA image with Pillow, which premultiplies
+    /// alpha around the resampling, and then drops alpha: for such an image the resize is done
+    /// here (so [`Self::preprocess`] then finds it at its size and only crops or pads).
+    pub fn load_image(&self, path: &Path) -> Result<RgbImage> {
+        let img = decode_image(path)?;
+        if !img.color().has_alpha() {
+            return Ok(img.to_rgb8());
+        }
+        let rgba = img.to_rgba8();
+        match self.convention {
+            Convention::Transformers => Ok(composite_rgba_on_white(&rgba)),
+            Convention::OpenClip => {
+                let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+                let (nw, nh) = self.resize.resized_dims(w, h, self.convention);
+                let rgba = if (nw, nh) == (w, h) {
+                    rgba
+                } else {
+                    let pre = premultiply(rgba.into_raw());
+                    let out = pil_resize(&pre, 4, w, h, nw, nh, self.interpolation);
+                    RgbaImage::from_raw(nw as u32, nh as u32, unpremultiply(out))
+                        .expect("buffer size matches")
+                };
+                Ok(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+                    let p = rgba.get_pixel(x, y).0;
+                    image::Rgb([p[0], p[1], p[2]])
+                }))
+            }
+        }
     }
 
-    /// [3, crop, crop] normalised f32 tensor.
+    /// Resize and crop or pad in u8, as the reference processor does.
+    pub fn resize_and_crop(&self, img: &RgbImage) -> RgbImage {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (nw, nh) = self.resize.resized_dims(w, h, self.convention);
+        let resized = if (nw, nh) == (w, h) {
+            img.clone()
+        } else {
+            let out = pil_resize(img.as_raw(), 3, w, h, nw, nh, self.interpolation);
+            RgbImage::from_raw(nw as u32, nh as u32, out).expect("buffer size matches")
+        };
+        let side = self.output_side();
+        let fill = match self.resize {
+            Resize::LongestEdge { fill, .. } => fill,
+            _ => 0,
+        };
+        center_crop_or_pad(&resized, side, side, fill, self.convention)
+    }
+
+    /// [3, side, side] normalised f32 tensor.
     pub fn preprocess(&self, img: &RgbImage, device: &Device) -> Result<Tensor> {
         let img = self.resize_and_crop(img);
         let (w, h) = (img.width() as usize, img.height() as usize);
@@ -95,7 +233,7 @@ impl ImageProcessor {
         Ok(Tensor::from_vec(data, (3, h, w), device)?)
     }
 
-    /// [B, 3, crop, crop] for several images.
+    /// [B, 3, side, side] for several images.
     pub fn preprocess_batch(&self, imgs: &[RgbImage], device: &Device) -> Result<Tensor> {
         if imgs.is_empty() {
             return Err(ClipError::BadInput {
@@ -109,7 +247,18 @@ impl ImageProcessor {
         Ok(Tensor::stack(&ts, 0)?)
     }
 
-    /// Differentiable path: RGB in [0, 1] as [B, 3, H, W] → normalised [B, 3, crop, crop], with
+    /// `(x − mean) / std` with this checkpoint's statistics, on RGB in [0, 1] [B, 3, H, W];
+    /// differentiable (guidance feeds its cutouts through this).
+    pub fn normalize(&self, rgb: &Tensor) -> Result<Tensor> {
+        match rgb.dims() {
+            [_, 3, _, _] => Ok(normalize(rgb, &self.mean, &self.std)?),
+            dims => Err(ClipError::BadInput {
+                detail: format!("expected RGB [batch, 3, H, W], got {dims:?}"),
+            }),
+        }
+    }
+
+    /// Differentiable path: RGB in [0, 1] as [B, 3, H, W] → normalised [B, 3, side, side], with
     /// the same resampling maths in f32 (no u8 rounding).
     pub fn preprocess_tensor(&self, rgb: &Tensor) -> Result<Tensor> {
         let (_, c, h, w) = rgb.dims4()?;
@@ -118,24 +267,93 @@ impl ImageProcessor {
                 detail: format!("expected RGB [batch, 3, H, W], got {c} channels"),
             });
         }
-        let (nw, nh) = resize_output_size(w, h, self.size);
+        let (nw, nh) = self.resize.resized_dims(w, h, self.convention);
         let dev = rgb.device();
         let mut x = rgb.clone();
         if (nw, nh) != (w, h) {
-            let rh = Tensor::from_vec(resample_matrix(h, nh), (nh, h), dev)?;
-            let rw = Tensor::from_vec(resample_matrix(w, nw), (nw, w), dev)?;
+            let f = self.interpolation;
+            let rh = Tensor::from_vec(resample_matrix_with(h, nh, f), (nh, h), dev)?;
+            let rw = Tensor::from_vec(resample_matrix_with(w, nw, f), (nw, w), dev)?;
             // Clamped after each pass like Pillow's u8 passes, so bicubic overshoot at hard edges
             // does not leak out of [0, 1] (gradients still flow where the value is inside).
             x = x.broadcast_matmul(&rw.t()?)?.clamp(0f32, 1f32)?;
             x = rh.broadcast_matmul(&x)?.clamp(0f32, 1f32)?;
         }
-        let top = nh.saturating_sub(self.crop) / 2;
-        let left = nw.saturating_sub(self.crop) / 2;
-        let x = x
-            .narrow(2, top, self.crop.min(nh))?
-            .narrow(3, left, self.crop.min(nw))?;
+        let side = self.output_side();
+        let fill = match self.resize {
+            Resize::LongestEdge { fill, .. } => fill as f32 / 255.0,
+            _ => 0.0,
+        };
+        let (top, left) = crop_offsets(nw, nh, side, side, self.convention);
+        let x = pad_tensor(&x, top, left, side, fill)?;
         Ok(normalize(&x, &self.mean, &self.std)?)
     }
+}
+
+/// Python's `round` (half to even) for non-negative values, as `int(round(x))`.
+fn round_half_even(x: f64) -> usize {
+    let r = x.round();
+    let r = if (x - x.trunc() - 0.5).abs() < 1e-12 && r % 2.0 != 0.0 {
+        r - 1.0
+    } else {
+        r
+    };
+    r.max(0.0) as usize
+}
+
+/// Top and left offsets of a `cw` × `ch` window in a `w` × `h` image, each possibly negative
+/// (the window sticks out and is padded). The padding split is torchvision's (less on the
+/// top/left); the crop offset is floored (transformers) or rounded half to even (torchvision).
+fn crop_offsets(w: usize, h: usize, cw: usize, ch: usize, conv: Convention) -> (i64, i64) {
+    let off = |n: usize, c: usize| -> i64 {
+        match conv {
+            Convention::Transformers => (n as i64 - c as i64).div_euclid(2),
+            Convention::OpenClip if c > n => -(((c - n) / 2) as i64),
+            Convention::OpenClip => round_half_even((n - c) as f64 / 2.0) as i64,
+        }
+    };
+    (off(h, ch), off(w, cw))
+}
+
+/// The `side` × `side` window at (`top`, `left`) of [B, C, H, W]; outside the image, `fill`.
+fn pad_tensor(
+    x: &Tensor,
+    top: i64,
+    left: i64,
+    side: usize,
+    fill: f32,
+) -> candle_core::Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    // Pad first where the window sticks out, then narrow.
+    let (pt, pl) = ((-top).max(0) as usize, (-left).max(0) as usize);
+    let pb = (top + side as i64 - h as i64).max(0) as usize;
+    let pr = (left + side as i64 - w as i64).max(0) as usize;
+    let mut x = x.clone();
+    if pl + pr > 0 {
+        let mut parts = Vec::new();
+        if pl > 0 {
+            parts.push(Tensor::full(fill, (b, c, h, pl), x.device())?);
+        }
+        parts.push(x.clone());
+        if pr > 0 {
+            parts.push(Tensor::full(fill, (b, c, h, pr), x.device())?);
+        }
+        x = Tensor::cat(&parts, 3)?;
+    }
+    let wp = x.dim(3)?;
+    if pt + pb > 0 {
+        let mut parts = Vec::new();
+        if pt > 0 {
+            parts.push(Tensor::full(fill, (b, c, pt, wp), x.device())?);
+        }
+        parts.push(x.clone());
+        if pb > 0 {
+            parts.push(Tensor::full(fill, (b, c, pb, wp), x.device())?);
+        }
+        x = Tensor::cat(&parts, 2)?;
+    }
+    x.narrow(2, top.max(0) as usize, side)?
+        .narrow(3, left.max(0) as usize, side)
 }
 
 /// (x − mean) / std per channel on [B, 3, H, W].
@@ -156,15 +374,26 @@ pub fn resize_output_size(w: usize, h: usize, shortest: usize) -> (usize, usize)
 
 /// Centre crop as transformers does it (offsets rounded down); pads with black if smaller.
 pub fn center_crop(img: &RgbImage, cw: usize, ch: usize) -> RgbImage {
+    center_crop_or_pad(img, cw, ch, 0, Convention::Transformers)
+}
+
+/// The centred `cw` × `ch` window of `img`, with `fill` where it sticks out; offsets as
+/// [`Convention`] says.
+pub fn center_crop_or_pad(
+    img: &RgbImage,
+    cw: usize,
+    ch: usize,
+    fill: u8,
+    conv: Convention,
+) -> RgbImage {
     let (w, h) = (img.width() as i64, img.height() as i64);
-    let top = (h - ch as i64).div_euclid(2);
-    let left = (w - cw as i64).div_euclid(2);
+    let (top, left) = crop_offsets(w as usize, h as usize, cw, ch, conv);
     RgbImage::from_fn(cw as u32, ch as u32, |x, y| {
         let (sx, sy) = (x as i64 + left, y as i64 + top);
         if sx >= 0 && sy >= 0 && sx < w && sy < h {
             *img.get_pixel(sx as u32, sy as u32)
         } else {
-            image::Rgb([0, 0, 0])
+            image::Rgb([fill; 3])
         }
     })
 }
@@ -182,12 +411,12 @@ fn bicubic(x: f64) -> f64 {
     }
 }
 
-/// Pillow's `precompute_coeffs` for bicubic: per output sample, the first input index and the
-/// normalised weights (support widened by the scale when shrinking, i.e. antialiased).
-fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
+/// Pillow's `precompute_coeffs`: per output sample, the first input index and the normalised
+/// weights (support widened by the scale when shrinking, i.e. antialiased).
+fn coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(usize, Vec<f64>)> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = 2.0 * filterscale;
+    let support = filter.support() * filterscale;
     (0..out_size)
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
@@ -195,7 +424,7 @@ fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
             let mut k: Vec<f64> = (xmin..xmax)
-                .map(|x| bicubic((x as f64 - center + 0.5) * ss))
+                .map(|x| filter.weight((x as f64 - center + 0.5) * ss))
                 .collect();
             let ww: f64 = k.iter().sum();
             if ww != 0.0 {
@@ -208,8 +437,13 @@ fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
 
 /// Dense [out, in] matrix of the bicubic resampling weights (row-major), for the tensor path.
 pub fn resample_matrix(in_size: usize, out_size: usize) -> Vec<f32> {
+    resample_matrix_with(in_size, out_size, Interpolation::Bicubic)
+}
+
+/// Dense [out, in] matrix of `filter`'s resampling weights (row-major).
+pub fn resample_matrix_with(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<f32> {
     let mut m = vec![0f32; in_size * out_size];
-    for (o, (xmin, k)) in coeffs(in_size, out_size).into_iter().enumerate() {
+    for (o, (xmin, k)) in coeffs(in_size, out_size, filter).into_iter().enumerate() {
         for (j, w) in k.into_iter().enumerate() {
             m[o * in_size + xmin + j] = w as f32;
         }
@@ -219,8 +453,8 @@ pub fn resample_matrix(in_size: usize, out_size: usize) -> Vec<f32> {
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-fn fixed_coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i64>)> {
-    coeffs(in_size, out_size)
+fn fixed_coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(usize, Vec<i64>)> {
+    coeffs(in_size, out_size, filter)
         .into_iter()
         .map(|(xmin, k)| {
             let k = k
@@ -240,49 +474,86 @@ fn clip8(v: i64) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Pillow's `Image.resize((w, h), BICUBIC)` on 8-bit RGB: horizontal pass, then vertical,
-/// each rounded to u8 in fixed point, as Resample.c does.
+/// Pillow's `Image.resize((w, h), BICUBIC)` on 8-bit RGB.
 pub fn pil_resize_bicubic(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let src = img.as_raw();
+    let out = pil_resize(img.as_raw(), 3, w, h, out_w, out_h, Interpolation::Bicubic);
+    RgbImage::from_raw(out_w as u32, out_h as u32, out).expect("buffer size matches")
+}
+
+/// Pillow's `Image.resize` on interleaved 8-bit pixels with `ch` channels: horizontal pass,
+/// then vertical, each rounded to u8 in fixed point, as Resample.c does.
+fn pil_resize(
+    src: &[u8],
+    ch: usize,
+    w: usize,
+    h: usize,
+    out_w: usize,
+    out_h: usize,
+    filter: Interpolation,
+) -> Vec<u8> {
     let round = 1i64 << (PRECISION_BITS - 1);
     let horiz: Vec<u8> = if out_w != w {
-        let kx = fixed_coeffs(w, out_w);
-        let mut out = vec![0u8; out_w * h * 3];
+        let kx = fixed_coeffs(w, out_w, filter);
+        let mut out = vec![0u8; out_w * h * ch];
         for y in 0..h {
             for (xx, (xmin, k)) in kx.iter().enumerate() {
-                for c in 0..3 {
+                for c in 0..ch {
                     let mut ss = round;
                     for (j, &kv) in k.iter().enumerate() {
-                        ss += src[(y * w + xmin + j) * 3 + c] as i64 * kv;
+                        ss += src[(y * w + xmin + j) * ch + c] as i64 * kv;
                     }
-                    out[(y * out_w + xx) * 3 + c] = clip8(ss);
+                    out[(y * out_w + xx) * ch + c] = clip8(ss);
                 }
             }
         }
         out
     } else {
-        src.clone()
+        src.to_vec()
     };
-    let vert: Vec<u8> = if out_h != h {
-        let ky = fixed_coeffs(h, out_h);
-        let mut out = vec![0u8; out_w * out_h * 3];
-        for (yy, (ymin, k)) in ky.iter().enumerate() {
-            for x in 0..out_w {
-                for c in 0..3 {
-                    let mut ss = round;
-                    for (j, &kv) in k.iter().enumerate() {
-                        ss += horiz[((ymin + j) * out_w + x) * 3 + c] as i64 * kv;
-                    }
-                    out[(yy * out_w + x) * 3 + c] = clip8(ss);
+    if out_h == h {
+        return horiz;
+    }
+    let ky = fixed_coeffs(h, out_h, filter);
+    let mut out = vec![0u8; out_w * out_h * ch];
+    for (yy, (ymin, k)) in ky.iter().enumerate() {
+        for x in 0..out_w {
+            for c in 0..ch {
+                let mut ss = round;
+                for (j, &kv) in k.iter().enumerate() {
+                    ss += horiz[((ymin + j) * out_w + x) * ch + c] as i64 * kv;
                 }
+                out[(yy * out_w + x) * ch + c] = clip8(ss);
             }
         }
-        out
-    } else {
-        horiz
-    };
-    RgbImage::from_raw(out_w as u32, out_h as u32, vert).expect("buffer size matches")
+    }
+    out
+}
+
+/// Pillow's RGBA → RGBa conversion (`rgbA2rgba`): each colour times alpha / 255, rounded.
+fn premultiply(mut px: Vec<u8>) -> Vec<u8> {
+    for p in px.chunks_exact_mut(4) {
+        let a = p[3] as u32;
+        for c in &mut p[..3] {
+            let tmp = *c as u32 * a + 128;
+            *c = ((tmp + (tmp >> 8)) >> 8) as u8;
+        }
+    }
+    px
+}
+
+/// Pillow's RGBa → RGBA conversion (`rgba2rgbA`): colours divided by alpha where it is neither
+/// 0 nor 255, clipped to 255.
+fn unpremultiply(mut px: Vec<u8>) -> Vec<u8> {
+    for p in px.chunks_exact_mut(4) {
+        let a = p[3] as u32;
+        if a != 0 && a != 255 {
+            for c in &mut p[..3] {
+                *c = ((255 * *c as u32) / a).min(255) as u8;
+            }
+        }
+    }
+    px
 }
 
 /// Pillow's `alpha_composite` of `src` over opaque white, in its integer arithmetic
@@ -299,16 +570,14 @@ fn composite_on_white(r: u8, a: u8) -> u8 {
     (shift_div255(tmp + (0x80 << PB)) >> PB) as u8
 }
 
-/// Opens an image file as 8-bit RGB. Transparent pixels are composited onto white, as
-/// transformers 5's processors do (transformers 4 dropped the alpha channel instead).
-pub fn load_image(path: &Path) -> Result<RgbImage> {
+fn decode_image(path: &Path) -> Result<image::DynamicImage> {
     if !path.exists() {
         return Err(ClipError::MissingFile {
             path: path.to_path_buf(),
             hint: "Check the image path.".into(),
         });
     }
-    let img = image::ImageReader::open(path)
+    image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| ClipError::Io {
             path: path.to_path_buf(),
@@ -318,15 +587,25 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
         .map_err(|e| ClipError::BadImage {
             path: path.to_path_buf(),
             detail: e.to_string(),
-        })?;
+        })
+}
+
+fn composite_rgba_on_white(rgba: &RgbaImage) -> RgbImage {
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        image::Rgb([0, 1, 2].map(|c| composite_on_white(p[c], p[3])))
+    })
+}
+
+/// Opens an image file as 8-bit RGB. Transparent pixels are composited onto white, as
+/// transformers 5's processors do (transformers 4 dropped the alpha channel instead); a
+/// checkpoint's own conventions are applied by [`ImageProcessor::load_image`].
+pub fn load_image(path: &Path) -> Result<RgbImage> {
+    let img = decode_image(path)?;
     if !img.color().has_alpha() {
         return Ok(img.to_rgb8());
     }
-    let rgba = img.to_rgba8();
-    Ok(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let p = rgba.get_pixel(x, y).0;
-        image::Rgb([0, 1, 2].map(|c| composite_on_white(p[c], p[3])))
-    }))
+    Ok(composite_rgba_on_white(&img.to_rgba8()))
 }
 
 #[cfg(test)]

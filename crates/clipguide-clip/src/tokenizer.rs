@@ -2,8 +2,15 @@
 //! `<|startoftext|>` … `<|endoftext|>`, at most 77 ids with EOS kept on truncation, checkpoint pad id.
 
 use crate::error::{ClipError, Result};
+use crate::text_clean::open_clip_clean;
 use candle_core::{Device, Tensor};
 use std::path::Path;
+use std::sync::LazyLock;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{
+    Model, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, SplitDelimiterBehavior,
+};
 
 /// The tokenizer.json clipguide ships (OpenAI's CLIP BPE, 49,408 ids), used when a checkpoint
 /// folder has none.
@@ -20,6 +27,7 @@ pub struct ClipTokenizer {
     eos: u32,
     pad: u32,
     max_len: usize,
+    cleaning: TextCleaning,
 }
 
 impl std::fmt::Debug for ClipTokenizer {
@@ -29,6 +37,7 @@ impl std::fmt::Debug for ClipTokenizer {
             .field("eos", &self.eos)
             .field("pad", &self.pad)
             .field("max_len", &self.max_len)
+            .field("cleaning", &self.cleaning)
             .finish()
     }
 }
@@ -41,6 +50,23 @@ pub enum Padding {
     /// Pad to the longest row: the causal mask makes the EOS state independent of what follows it,
     /// so embeddings are unchanged and the forward pass is shorter.
     Longest,
+}
+
+/// How text is cleaned before BPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextCleaning {
+    /// The Hugging Face fast tokenizer's behaviour (what transformers' `CLIPTokenizerFast` does):
+    /// only the tokenizer.json normalizer (NFC, `\s+` → " ", lower-case); `<|startoftext|>` and
+    /// `<|endoftext|>` in the text are the special tokens.
+    #[default]
+    None,
+    /// OpenCLIP's `SimpleTokenizer` (default `clean='lower'`): `ftfy.fix_text` (the subset
+    /// documented in [`crate::text_clean`]), `html.unescape` twice, Python whitespace collapsing
+    /// and Python's `str.lower` (with final sigma), then open_clip's own pre-tokenisation: its
+    /// regex (case-insensitive) with `<start_of_text>` / `<end_of_text>` as the special tokens
+    /// (ids BOS / EOS). The tokenizer.json normalizer and added tokens are bypassed, since
+    /// open_clip applies no NFC after `html.unescape` and treats `<|endoftext|>` as plain text.
+    OpenClip,
 }
 
 /// Token ids of a batch, padded to one length.
@@ -122,7 +148,19 @@ impl ClipTokenizer {
             eos,
             pad: pad.unwrap_or(eos),
             max_len: CONTEXT_LENGTH,
+            cleaning: TextCleaning::None,
         }
+    }
+
+    /// Selects how text is cleaned before BPE (default [`TextCleaning::None`]); applies to
+    /// [`Self::encode_words`], [`Self::encode`] and [`Self::encode_batch`].
+    pub fn with_cleaning(mut self, cleaning: TextCleaning) -> Self {
+        self.cleaning = cleaning;
+        self
+    }
+
+    pub fn cleaning(&self) -> TextCleaning {
+        self.cleaning
     }
 
     pub fn with_pad_id(mut self, pad: u32) -> Self {
@@ -157,8 +195,12 @@ impl ClipTokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// BPE ids of `text` without BOS/EOS (for chunking long prompts).
+    /// BPE ids of `text` without BOS/EOS (for chunking long prompts), after the configured
+    /// [`TextCleaning`].
     pub fn encode_words(&self, text: &str) -> Result<Vec<u32>> {
+        if self.cleaning == TextCleaning::OpenClip {
+            return self.encode_words_open_clip(text);
+        }
         let enc = self
             .inner
             .encode(text, false)
@@ -167,6 +209,55 @@ impl ClipTokenizer {
                 detail: e.to_string(),
             })?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// open_clip's `SimpleTokenizer.encode` on its cleaned text: open_clip's regex split, then
+    /// byte-level mapping and the checkpoint's BPE model per piece.
+    fn encode_words_open_clip(&self, text: &str) -> Result<Vec<u32>> {
+        static OPEN_CLIP_SPLIT: LazyLock<Split> = LazyLock::new(|| {
+            Split::new(
+                SplitPattern::Regex(
+                    r"(?i)<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"
+                        .into(),
+                ),
+                SplitDelimiterBehavior::Removed,
+                true,
+            )
+            .expect("valid open_clip regex")
+        });
+        let err = |detail: String| ClipError::Tokenize {
+            text: text.to_string(),
+            detail,
+        };
+        // Python's str.lower (Rust's to_lowercase also applies the final-sigma rule).
+        let cleaned = open_clip_clean(text).to_lowercase();
+        let mut pieces = PreTokenizedString::from(cleaned.as_str());
+        OPEN_CLIP_SPLIT
+            .pre_tokenize(&mut pieces)
+            .map_err(|e| err(e.to_string()))?;
+        // Byte-level mapping only: each open_clip piece is one BPE word.
+        let byte_level = ByteLevel::new(false, false, false);
+        let model = self.inner.get_model();
+        let mut ids = Vec::new();
+        for (piece, _, _) in pieces.get_splits(OffsetReferential::Original, OffsetType::None) {
+            match piece {
+                "<start_of_text>" => ids.push(self.bos),
+                "<end_of_text>" => ids.push(self.eos),
+                _ => {
+                    let mut word = PreTokenizedString::from(piece);
+                    byte_level
+                        .pre_tokenize(&mut word)
+                        .map_err(|e| err(e.to_string()))?;
+                    for (mapped, _, _) in
+                        word.get_splits(OffsetReferential::Original, OffsetType::None)
+                    {
+                        let tokens = model.tokenize(mapped).map_err(|e| err(e.to_string()))?;
+                        ids.extend(tokens.iter().map(|t| t.id));
+                    }
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// `[BOS, words…, EOS]`, truncated to 77 ids with EOS kept last.

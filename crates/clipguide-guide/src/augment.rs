@@ -14,12 +14,9 @@ use crate::error::{GuideError, Result};
 use crate::noise::gaussian_vec;
 use crate::resample::{crop_resize, Crop, ResizeKind};
 
-/// Per-channel mean of CLIP's image preprocessing.
-pub const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
-/// Per-channel standard deviation of CLIP's image preprocessing.
-pub const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
-
-/// `(x - mean) / std` per channel for images `[B, 3, H, W]` in [0, 1]; differentiable.
+/// `(x - mean) / std` per channel with OpenAI CLIP's statistics, for images `[B, 3, H, W]` in
+/// [0, 1]; differentiable. A loaded checkpoint's own statistics are its processor's
+/// (`Clip::processor.normalize`), which the generator uses.
 pub fn clip_normalize(x: &Tensor) -> Result<Tensor> {
     if x.rank() != 4 || x.dims()[1] != 3 {
         return Err(GuideError::Shape {
@@ -28,9 +25,11 @@ pub fn clip_normalize(x: &Tensor) -> Result<Tensor> {
             expected: "[B, 3, H, W]",
         });
     }
-    let mean = Tensor::from_slice(&CLIP_MEAN, (1, 3, 1, 1), x.device())?.to_dtype(x.dtype())?;
-    let std = Tensor::from_slice(&CLIP_STD, (1, 3, 1, 1), x.device())?.to_dtype(x.dtype())?;
-    Ok(x.broadcast_sub(&mean)?.broadcast_div(&std)?)
+    Ok(clipguide_clip::preprocess::normalize(
+        x,
+        &clipguide_clip::CLIP_MEAN,
+        &clipguide_clip::CLIP_STD,
+    )?)
 }
 
 /// One sampled cutout: a square window of the image and what to do to it.

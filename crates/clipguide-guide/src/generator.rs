@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{clip_normalize, CutoutSpec, Cutouts};
+use crate::augment::{CutoutSpec, Cutouts};
 use crate::error::{GuideError, Result};
 use crate::loss::total_variation;
 use crate::noise::gaussian;
@@ -825,7 +825,10 @@ impl<'a> Generator<'a> {
             (self.param.to_rgb()?, None)
         };
         let cutouts = cut.apply(&rgb, specs, rng)?;
-        let embeddings = self.clip.model.image_features(&clip_normalize(&cutouts)?)?;
+        let embeddings = self
+            .clip
+            .model
+            .image_features(&self.clip.processor.normalize(&cutouts)?)?;
         let guidance = schedule.guidance_weight.at(step) as f64;
         let mut loss = Tensor::zeros((), DType::F32, rgb.device())?;
         for (target, weight) in self.targets.iter().zip(self.weights_at(step)) {
@@ -948,7 +951,10 @@ impl<'a> Generator<'a> {
     /// per-step cutout similarity.
     pub fn image_similarity(&self) -> Result<Vec<PromptSimilarity>> {
         let x = self.whole_image_input()?;
-        let emb = self.clip.model.image_features(&clip_normalize(&x)?)?;
+        let emb = self
+            .clip
+            .model
+            .image_features(&self.clip.processor.normalize(&x)?)?;
         Ok(self
             .targets
             .iter()
@@ -968,7 +974,10 @@ impl<'a> Generator<'a> {
     /// for the prompts rather than any contrast ([`contrast_score`]).
     pub fn image_score(&self) -> Result<f32> {
         let x = self.whole_image_input()?;
-        let emb = self.clip.model.image_features(&clip_normalize(&x)?)?;
+        let emb = self
+            .clip
+            .model
+            .image_features(&self.clip.processor.normalize(&x)?)?;
         Ok(self.scores_of(&emb)?[0])
     }
 
@@ -1028,7 +1037,10 @@ impl<'a> Generator<'a> {
                 images.push(self.whole_image_input()?);
             }
             let batch = Tensor::cat(&images, 0)?;
-            let emb = self.clip.model.image_features(&clip_normalize(&batch)?)?;
+            let emb = self
+                .clip
+                .model
+                .image_features(&self.clip.processor.normalize(&batch)?)?;
             let scores = self.scores_of(&emb)?;
             let best = scores
                 .iter()

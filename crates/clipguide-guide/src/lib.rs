@@ -31,7 +31,7 @@ pub mod schedule;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use augment::{clip_normalize, CutoutSpec, Cutouts, CLIP_MEAN, CLIP_STD};
+pub use augment::{clip_normalize, CutoutSpec, Cutouts};
 pub use error::{GuideError, Result};
 pub use generator::{
     contrast_score, parse_size, weighted_similarity, GenerateConfig, Generator, ImagePrompt,

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_no_bias, Embedding as EmbeddingLayer, Linear, VarBuilder};
 use clipguide_clip::nn::{causal_mask, Encoder};
+use clipguide_clip::openclip::{self, OpenClipConfig, OpenClipOptions};
 use clipguide_clip::text::{gather_rows, TextTransformer};
 use clipguide_clip::{Activation, ClipConfig, ClipTokenizer, TextConfig};
 
@@ -270,6 +271,9 @@ impl TextEncoder {
     /// `model.safetensors` (or `model.fp16.safetensors`), computed in f32; the tokenizer is the
     /// folder's `tokenizer.json`, else clipguide's built-in CLIP tokenizer.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ConditioningError> {
+        if !dir.join("config.json").exists() && dir.join(openclip::CONFIG_FILE).exists() {
+            return Self::load_open_clip(dir, device);
+        }
         let cfg = TextEncoderConfig::from_file(&dir.join("config.json"))?;
         let weights = ["model.safetensors", "model.fp16.safetensors"]
             .iter()
@@ -303,6 +307,35 @@ impl TextEncoder {
             },
             other => other,
         })
+    }
+
+    /// The text tower of an OpenCLIP checkpoint (`open_clip_config.json` + weights), renamed onto
+    /// transformers' tree by the model crate, with open_clip's tokenizer.
+    fn load_open_clip(dir: &Path, device: &Device) -> Result<Self, ConditioningError> {
+        let opts = OpenClipOptions {
+            activation: None,
+            repo_id: clipguide_clip::hub::repo_id_of_cache_dir(dir),
+        };
+        let oc = OpenClipConfig::from_file(&dir.join(openclip::CONFIG_FILE), &opts)?;
+        let weights =
+            openclip::weight_file(dir).ok_or_else(|| ConditioningError::MissingWeights {
+                dir: dir.to_path_buf(),
+            })?;
+        if oc.clip.text_projection_bias {
+            return Err(ConditioningError::BadConfig {
+                path: dir.join(openclip::CONFIG_FILE),
+                detail: "text_cfg.proj_bias: a text projection with a bias is not supported for conditioning".into(),
+            });
+        }
+        let tensors = clipguide_clip::weights::read_weights(&weights, device)?;
+        let tensors = openclip::to_transformers_tensors(&oc, tensors, &weights)?;
+        let cfg = TextEncoderConfig {
+            text: oc.clip.text.clone(),
+            projection_dim: oc.clip.projection_dim,
+        };
+        let tokenizer = oc.tokenizer(dir)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        Self::new(&cfg, vb, tokenizer)
     }
 
     /// Uses `pad` after the EOS of every chunk (49407 for OpenAI CLIP-L, 0 = "!" for OpenCLIP).
@@ -548,7 +581,8 @@ impl TextEncoder {
 /// The text encoder folder inside `dir`: `dir` itself when it holds `config.json`, else the
 /// diffusers pipeline subfolder `dir/<subfolder>` (`text_encoder` or `text_encoder_2`).
 pub fn find_text_encoder_dir(dir: &Path, subfolder: &str) -> Result<PathBuf, ConditioningError> {
-    if dir.join("config.json").exists() && !dir.join("model_index.json").exists() {
+    let own = dir.join("config.json").exists() || dir.join(openclip::CONFIG_FILE).exists();
+    if own && !dir.join("model_index.json").exists() {
         return Ok(dir.to_path_buf());
     }
     let sub = dir.join(subfolder);

@@ -248,6 +248,7 @@ pub fn small_clip_config(image_size: usize, patch_size: usize) -> ClipConfig {
         },
         projection_dim: 128,
         logit_scale_init_value: 2.6592,
+        text_projection_bias: false,
     }
 }
 

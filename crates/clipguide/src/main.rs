@@ -11,7 +11,8 @@ mod train_cmd;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Parser, Subcommand};
-use clipguide_clip::{hub, load_image, Clip, ClipTokenizer};
+use clipguide_clip::checkpoint::{self, Layout};
+use clipguide_clip::{hub, Activation, Clip, ClipTokenizer, OpenClipOptions};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -22,15 +23,38 @@ use std::path::{Path, PathBuf};
     about = "CLIP in Rust: embeddings, similarity, zero-shot classification, search and CLIP-guided generation"
 )]
 struct Cli {
-    /// Checkpoint folder (config.json, model.safetensors, tokenizer.json) or hub id
-    /// (e.g. openai/clip-vit-base-patch32). Default: the built-in shapes CLIP.
+    /// Checkpoint folder or hub id: transformers layout (config.json, model.safetensors,
+    /// tokenizer.json; e.g. openai/clip-vit-base-patch32) or OpenCLIP layout
+    /// (open_clip_config.json + open_clip_model.safetensors or open_clip_pytorch_model.bin; e.g.
+    /// laion/CLIP-ViT-B-32-laion2B-s34B-b79K). Default: the built-in shapes CLIP.
     #[arg(long, global = true)]
     model: Option<String>,
+    /// The MLP activation of an OpenCLIP checkpoint, replacing what its config implies
+    /// (configs that omit quick_gelu get exact GELU, except the hub ids clipguide knows were
+    /// trained with QuickGELU: DFN, MetaCLIP).
+    #[arg(long, global = true, value_enum)]
+    act: Option<ActArg>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ActArg {
+    #[value(name = "quick_gelu")]
+    QuickGelu,
+    Gelu,
+}
+
+impl ActArg {
+    fn activation(self) -> Activation {
+        match self {
+            Self::QuickGelu => Activation::QuickGelu,
+            Self::Gelu => Activation::Gelu,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -78,6 +102,15 @@ enum Command {
     Dataset(train_cmd::DatasetArgs),
     /// Train a small CLIP contrastively (on the synthetic shapes by default).
     Train(train_cmd::TrainArgs),
+    /// Write an OpenCLIP checkpoint (folder or hub id) in the transformers layout, loadable with
+    /// CLIPModel.from_pretrained.
+    Convert {
+        #[arg(long)]
+        from: String,
+        /// A new folder (nothing is overwritten).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Copy a checkpoint with its weights converted to float16 (how the built-in model is shipped).
     ExportF16 { src: PathBuf, dst: PathBuf },
     /// Zero-shot accuracy per attribute and retrieval recall on held-out shapes.
@@ -111,8 +144,22 @@ struct Loaded {
     key: String,
 }
 
-fn load_model(spec: Option<&str>) -> Result<Loaded> {
+/// What the user typed about an OpenCLIP checkpoint, plus the hub id when `spec` is one.
+fn open_clip_options(spec: &str, act: Option<ActArg>) -> OpenClipOptions {
+    OpenClipOptions {
+        activation: act.map(ActArg::activation),
+        repo_id: match hub::ModelSpec::parse(spec) {
+            Ok(hub::ModelSpec::Hub { repo, .. }) => Some(repo),
+            _ => None,
+        },
+    }
+}
+
+fn load_model(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
     let Some(spec) = spec else {
+        if act.is_some() {
+            bail!("--act applies to OpenCLIP checkpoints given with --model; the built-in model has its own activation");
+        }
         let clip = Clip::builtin(&Device::Cpu)?;
         return Ok(Loaded {
             clip,
@@ -123,7 +170,10 @@ fn load_model(spec: Option<&str>) -> Result<Loaded> {
         });
     };
     let dir = hub::resolve(spec, true)?;
-    let clip = Clip::load(&dir, &Device::Cpu)?;
+    let (clip, notes) = Clip::load_with(&dir, &Device::Cpu, &open_clip_options(spec, act))?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
     Ok(Loaded {
         clip,
         key: model_key(&dir),
@@ -131,7 +181,10 @@ fn load_model(spec: Option<&str>) -> Result<Loaded> {
 }
 
 fn model_key(dir: &Path) -> String {
-    let w = dir.join("model.safetensors");
+    let w = match checkpoint::detect(dir).map(|d| d.layout) {
+        Ok(Layout::Transformers { weights, .. } | Layout::OpenClip { weights, .. }) => weights,
+        Err(_) => dir.join("model.safetensors"),
+    };
     let (len, mtime) = std::fs::metadata(&w)
         .map(|m| {
             (
@@ -153,15 +206,15 @@ fn tokenizer_for(spec: Option<&str>) -> Result<ClipTokenizer> {
         None => Ok(ClipTokenizer::builtin()),
         Some(s) => {
             let dir = hub::resolve(s, true)?;
-            Ok(ClipTokenizer::for_checkpoint(&dir)?)
+            Ok(checkpoint::tokenizer(&dir)?)
         }
     }
 }
 
-fn load_images(paths: &[PathBuf]) -> Result<Vec<image::RgbImage>> {
+fn load_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<image::RgbImage>> {
     paths
         .iter()
-        .map(|p| load_image(p).map_err(Into::into))
+        .map(|p| clip.load_image(p).map_err(Into::into))
         .collect()
 }
 
@@ -198,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
             if texts.is_empty() && images.is_empty() {
                 bail!("nothing to embed: pass --text TEXT and/or --image PATH");
             }
-            let m = load_model(model)?;
+            let m = load_model(model, cli.act)?;
             let mut out = serde_json::Map::new();
             if !texts.is_empty() {
                 let e = m.clip.embed_texts(&texts)?.to_vec2::<f32>()?;
@@ -217,7 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             if !images.is_empty() {
-                let imgs = load_images(&images)?;
+                let imgs = load_images(&m.clip, &images)?;
                 let e = m.clip.embed_images(&imgs)?.to_vec2::<f32>()?;
                 if !cli.json {
                     for (p, v) in images.iter().zip(&e) {
@@ -238,8 +291,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Similarity { images, texts } => {
-            let m = load_model(model)?;
-            let imgs = load_images(&images)?;
+            let m = load_model(model, cli.act)?;
+            let imgs = load_images(&m.clip, &images)?;
             let ie = m.clip.embed_images(&imgs)?;
             let te = m.clip.embed_texts(&texts)?;
             let s = m.clip.similarity(&ie, &te)?;
@@ -286,8 +339,8 @@ fn run(cli: Cli) -> Result<()> {
                     "--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car"
                 );
             }
-            let m = load_model(model)?;
-            let img = load_image(&image)?;
+            let m = load_model(model, cli.act)?;
+            let img = m.clip.load_image(&image)?;
             let ranked = m.clip.classify(&img, &labels, &template)?;
             if cli.json {
                 let rows: Vec<_> = ranked
@@ -302,10 +355,31 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Generate(a) => {
-            let m = load_model(model)?;
+            let m = load_model(model, cli.act)?;
             generate::run(*a, &m.clip, model.is_none(), cli.json)?
         }
         Command::Render(a) => render::run(a)?,
+        Command::Convert { from, to } => {
+            let dir = hub::resolve(&from, true)?;
+            let conv = clipguide_clip::convert::open_clip_to_transformers(
+                &dir,
+                &to,
+                &open_clip_options(&from, cli.act),
+            )
+            .with_context(|| format!("converting {from} to {}", to.display()))?;
+            for n in &conv.notes {
+                eprintln!("note: {n}");
+            }
+            if cli.json {
+                println!("{}", json!({"written": to, "notes": conv.notes}));
+            } else {
+                println!(
+                    "wrote {} (transformers layout, {})",
+                    to.display(),
+                    conv.config.activation.describe()
+                );
+            }
+        }
         Command::Encode(mut a) => {
             a.model = cli.model.clone();
             encode::run(a, cli.json)?
@@ -318,11 +392,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(a) => train_cmd::dataset(a, cli.json)?,
         Command::Train(a) => train_cmd::train(a)?,
         Command::Eval(a) => {
-            let m = load_model(model)?;
+            let m = load_model(model, cli.act)?;
             train_cmd::eval(a, &m.clip, cli.json)?
         }
         Command::Search { dir, text, top } => {
-            let m = load_model(model)?;
+            let m = load_model(model, cli.act)?;
             let (hits, stats) = search::search(&m.clip, &m.key, &dir, &text, top)
                 .with_context(|| format!("searching {}", dir.display()))?;
             for (p, e) in &stats.skipped {

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use candle_core::Tensor;
-use clipguide_clip::{cosine_matrix, load_image, Clip};
+use clipguide_clip::{cosine_matrix, Clip};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ pub fn search(
         let mut imgs = vec![];
         let mut keep = vec![];
         for (name, path, size, mtime) in chunk {
-            match load_image(path) {
+            match clip.load_image(path) {
                 Ok(img) => {
                     imgs.push(img);
                     keep.push((name.clone(), *size, *mtime));
