@@ -524,3 +524,56 @@ fn activation_override_changes_the_towers() {
         "the wrong activation should change the embeddings ({diff})"
     );
 }
+
+#[test]
+fn guidance_normalises_with_the_checkpoints_statistics() {
+    use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
+    // oc-gelu-ls uses mean = std = 0.5, not OpenAI's statistics.
+    let (clip, _) = Clip::load_with(
+        &fixture("openclip/oc-gelu-ls"),
+        &Device::Cpu,
+        &OpenClipOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(clip.processor.mean, [0.5; 3]);
+    let prompts = PromptSchedule::parse("sunflower oil painting").unwrap();
+    let cfg = GenerateConfig::new(36, 36, 3, prompts);
+    let g = Generator::new(&clip, cfg.clone()).unwrap();
+    let rgb = g.rgb().unwrap();
+    let rgb = if rgb.rank() == 3 {
+        rgb.unsqueeze(0).unwrap()
+    } else {
+        rgb
+    };
+    let px = ((rgb - 0.5).unwrap() / 0.5).unwrap();
+    let want = cosine_matrix(
+        &clip.model.image_features(&px).unwrap(),
+        &clip.embed_texts(&["sunflower oil painting"]).unwrap(),
+    )
+    .unwrap()
+    .flatten_all()
+    .unwrap()
+    .to_vec1::<f32>()
+    .unwrap()[0];
+    let got = g.image_score().unwrap();
+    assert!((got - want).abs() < 1e-4, "score {got} vs {want}");
+    // The same model normalised with OpenAI's statistics scores the image differently.
+    let mut openai = clip.clone();
+    openai.processor.mean = CLIP_MEAN;
+    openai.processor.std = CLIP_STD;
+    let other = Generator::new(&openai, cfg).unwrap().image_score().unwrap();
+    assert!((other - got).abs() > 1e-3, "{other} vs {got}");
+}
+
+#[test]
+fn conditioning_encoder_loads_an_open_clip_text_tower() {
+    use clipguide_text::encoder::TextEncoder;
+    let dir = fixture("openclip/oc-quickgelu");
+    let r = load_reference("openclip/oc-quickgelu/reference.safetensors");
+    let enc = TextEncoder::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(enc.tokenizer().pad_id(), 0);
+    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
+    let pooled = enc.tower().forward_ids(&ids, false).unwrap().pooled;
+    let projected = enc.project(&pooled).unwrap();
+    assert_close("encoder text_embeds", &projected, &r["text_embeds"], TOL);
+}

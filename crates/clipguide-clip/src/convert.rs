@@ -113,16 +113,17 @@ pub fn open_clip_to_transformers(
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     std::fs::write(dir.join("tokenizer.json"), BUILTIN_TOKENIZER_JSON)
         .map_err(|e| io(&dir.join("tokenizer.json"), e))?;
-    let pad =
-        match cfg.clip.text.pad_token_id {
-            0 => "!".to_string(),
-            49407 => "<|endoftext|>".to_string(),
-            id => return Err(ClipError::BadInput {
+    let pad = match cfg.clip.text.pad_token_id {
+        0 => "!".to_string(),
+        49407 => "<|endoftext|>".to_string(),
+        id => {
+            return Err(ClipError::BadInput {
                 detail: format!(
                     "text_cfg.pad_id {id} has no token name the conversion knows (0 and 49407 do)"
                 ),
-            }),
-        };
+            })
+        }
+    };
     let special = json!({
         "bos_token": "<|startoftext|>",
         "eos_token": "<|endoftext|>",

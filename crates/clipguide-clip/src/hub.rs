@@ -138,9 +138,11 @@ fn fetch_checkpoint(src: &dyn Fetch, optional: bool) -> std::result::Result<Path
                 .and_then(|_| first_of(src, &crate::openclip::WEIGHT_FILES));
             match oc {
                 Ok(w) => w,
-                Err(oc_err) => return Err(format!(
+                Err(oc_err) => {
+                    return Err(format!(
                     "no transformers checkpoint ({hf_err}) and no OpenCLIP checkpoint ({oc_err})"
-                )),
+                ))
+                }
             }
         }
     };

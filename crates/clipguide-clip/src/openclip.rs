@@ -533,9 +533,11 @@ fn parse_preprocess(
             size: image_size,
             fill,
         },
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "preprocess_cfg.resize_mode = {other:?}: use \"shortest\", \"squash\" or \"longest\""
-        )),
+        ))
+        }
     };
     s.refuse_if(
         "mode",

@@ -453,3 +453,66 @@ fn builtin_generation_puts_the_colours_where_the_prompt_says() {
     let verdict = judge(&image, &parse_prompt(prompt).unwrap());
     assert!(verdict.pass, "{verdict:?}");
 }
+
+#[test]
+fn open_clip_checkpoint_works_and_converts() {
+    let oc = fixture("openclip/oc-quickgelu");
+    let oc = oc.to_str().unwrap();
+    let img = fixture("preprocess/landscape_300x200.png");
+    let img = img.to_str().unwrap();
+    // open_clip's tokenizer: pad id 0 after the end-of-text.
+    let v = ok_json(&["tokenize", "--json", "--max-length", "--model", oc, "a cat"]);
+    let ids: Vec<u64> = serde_json::from_value(v[0]["input_ids"].clone()).unwrap();
+    assert_eq!(&ids[..4], &[49406, 320, 2368, 49407]);
+    assert_eq!(ids[4], 0);
+    let args = |m: &str| -> Vec<String> {
+        ["similarity", "--json", "--model", m, "--image", img]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(
+                [
+                    "--text",
+                    "a photo of a cat",
+                    "--text",
+                    "sunflower oil painting",
+                ]
+                .map(String::from),
+            )
+            .collect()
+    };
+    let a: Vec<String> = args(oc);
+    let sim = ok_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // The converted (transformers-layout) copy gives the same numbers for this image and these
+    // texts (no crop offset to round, no HTML or ftfy in the texts).
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("hf");
+    let out = clipguide(&["convert", "--from", oc, "--to", to.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CLIPTokenizerFast"));
+    let b: Vec<String> = args(to.to_str().unwrap());
+    let conv = ok_json(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    for j in 0..2 {
+        let (x, y) = (
+            sim["cosine"][0][j].as_f64().unwrap(),
+            conv["cosine"][0][j].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() < 1e-5, "text {j}: {x} vs {y}");
+    }
+    // The activation override changes the numbers, and is refused without an OpenCLIP model.
+    let mut c = a.clone();
+    c.extend(["--act".to_string(), "gelu".to_string()]);
+    let gelu = ok_json(&c.iter().map(String::as_str).collect::<Vec<_>>());
+    let (x, y) = (
+        sim["cosine"][0][0].as_f64().unwrap(),
+        gelu["cosine"][0][0].as_f64().unwrap(),
+    );
+    assert!((x - y).abs() > 1e-4, "--act gelu changed nothing ({x})");
+    let e = err_text(&["similarity", "--act", "gelu", "--image", img, "--text", "x"]);
+    assert!(e.contains("--act applies to OpenCLIP"), "{e}");
+    let e = err_text(&["convert", "--from", oc, "--to", to.to_str().unwrap()]);
+    assert!(e.contains("already exists"), "{e}");
+}
