@@ -90,6 +90,7 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
     let home = tempfile::tempdir().unwrap();
     let oc = common::fixture("openclip/oc-quickgelu");
     let ls = common::fixture("openclip/oc-gelu-ls");
+    let rinna = common::fixture("rinna/tiny-clip");
     // A DFN-like repo: its published config omits quick_gelu.
     let silent = tempfile::tempdir().unwrap();
     let silent_cfg = silent.path().join("open_clip_config.json");
@@ -111,6 +112,21 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
                     "open_clip_model.safetensors",
                     oc.join("open_clip_model.safetensors"),
                 ),
+            ],
+        ),
+        (
+            "rinna/japanese-clip-vit-b-16",
+            vec![
+                ("config.json", rinna.join("config.json")),
+                ("pytorch_model.bin", rinna.join("pytorch_model.bin")),
+            ],
+        ),
+        (
+            "rinna/japanese-roberta-base",
+            vec![
+                ("spiece.model", rinna.join("spiece.model")),
+                ("special_tokens_map.json", rinna.join("special_tokens_map.json")),
+                ("tokenizer_config.json", rinna.join("tokenizer_config.json")),
             ],
         ),
         (
@@ -160,7 +176,7 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
     let after = count.load(Ordering::SeqCst);
     // Only the optional files (absent on the server: 404) are asked for again.
     assert!(
-        after - before <= 4,
+        after - before <= 5,
         "{} requests for a cached model",
         after - before
     );
@@ -195,6 +211,19 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
             .iter()
             .any(|n| n.contains("apple/DFN5B-CLIP-ViT-H-14-378") && n.contains("--act gelu")),
         "{notes:?}"
+    );
+
+    // rinna's repo has no tokenizer: the hub path fetches rinna/japanese-roberta-base's.
+    let jp = hub::resolve("rinna/japanese-clip-vit-b-16", false).unwrap();
+    assert!(!jp.join("spiece.model").exists());
+    let from_hub = Clip::load(&jp, &Device::Cpu).unwrap();
+    let local = Clip::load(&rinna, &Device::Cpu).unwrap();
+    let texts = ["ひまわりの油絵", "犬の写真"];
+    common::assert_close(
+        "rinna hub vs local",
+        &from_hub.embed_texts(&texts).unwrap(),
+        &local.embed_texts(&texts).unwrap(),
+        0.0,
     );
 
     // Offline mode: the cache answers, and a repo that is not cached fails with a clear message.

@@ -13,6 +13,8 @@ pub const TRANSFORMERS_WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     Transformers { config: PathBuf, weights: PathBuf },
+    /// rinna's Japanese CLIP / CLOOB: a transformers-style `config.json` whose text tower is BERT.
+    Rinna { config: PathBuf, weights: PathBuf },
     OpenClip { config: PathBuf, weights: PathBuf },
 }
 
@@ -41,6 +43,13 @@ pub(crate) fn is_clip_config(path: &Path) -> bool {
         .any(|k| v.get(k).is_some())
 }
 
+fn is_rinna(config: &Path) -> bool {
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| crate::rinna::is_rinna_config(&v))
+}
+
 /// Looks at the folder's files. Both complete layouts: transformers' is used, and the note says so.
 pub fn detect(dir: &Path) -> Result<Detected> {
     let hf_config = dir.join("config.json");
@@ -53,8 +62,16 @@ pub fn detect(dir: &Path) -> Result<Detected> {
         .then(|| openclip::weight_file(dir))
         .flatten();
     match (hf, oc) {
+        (Some(weights), _) if is_rinna(&hf_config) => Ok(Detected {
+            layout: Layout::Rinna {
+                config: hf_config,
+                weights,
+            },
+            note: None,
+        }),
         (Some(weights), oc) => Ok(Detected {
-            note: oc.map(|_| {
+            // The hub path fetches only the chosen layout's weights, plus the OpenCLIP config.
+            note: (oc.is_some() || oc_config.exists()).then(|| {
                 format!(
                     "{} has both a transformers and an OpenCLIP checkpoint: using config.json + {} (transformers layout)",
                     dir.display(),
@@ -103,6 +120,7 @@ pub fn detect(dir: &Path) -> Result<Detected> {
 pub fn tokenizer(dir: &Path) -> Result<ClipTokenizer> {
     match detect(dir)?.layout {
         Layout::Transformers { .. } => ClipTokenizer::for_checkpoint(dir),
+        Layout::Rinna { .. } => crate::rinna::tokenizer(dir),
         Layout::OpenClip { config, .. } => {
             OpenClipConfig::from_file(&config, &OpenClipOptions::default())?.tokenizer(dir)
         }

@@ -64,6 +64,10 @@ pub struct VisionConfig {
     pub patch_size: usize,
     pub hidden_act: Activation,
     pub layer_norm_eps: f64,
+    /// A layer norm before the encoder (CLIP's `pre_layrnorm`; HF ViT has none).
+    pub pre_layer_norm: bool,
+    /// The patch embedding has a bias (HF ViT; CLIP's has none).
+    pub patch_bias: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +112,8 @@ impl Default for VisionConfig {
             patch_size: 32,
             hidden_act: Activation::QuickGelu,
             layer_norm_eps: 1e-5,
+            pre_layer_norm: true,
+            patch_bias: false,
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct Conversion {
 }
 
 fn io(path: &Path, e: std::io::Error) -> ClipError {
-    ClipError::Io {
+    ClipError::Write {
         path: path.to_path_buf(),
         source: e,
     }
@@ -43,37 +43,50 @@ pub fn open_clip_to_transformers(
 ) -> Result<Conversion> {
     let (config_path, weights) = match checkpoint::detect(from)?.layout {
         Layout::OpenClip { config, weights } => (config, weights),
-        Layout::Transformers { .. } => {
-            return Err(ClipError::BadInput {
+        Layout::Transformers { .. } | Layout::Rinna { .. } => {
+            return Err(ClipError::Unconvertible {
                 detail: format!(
-                    "{} is already a transformers checkpoint (config.json + weights): there is nothing to convert",
+                    "{} is already in the transformers layout (config.json + weights): only OpenCLIP checkpoints are converted",
                     from.display()
                 ),
             })
         }
     };
     if to.exists() {
-        return Err(ClipError::BadInput {
-            detail: format!(
-                "{} already exists: give a new folder for the converted checkpoint (nothing is overwritten)",
-                to.display()
-            ),
+        return Err(ClipError::OutputExists {
+            path: to.to_path_buf(),
         });
     }
-    let cfg = OpenClipConfig::from_file(&config_path, opts)?;
+    let mut opts = opts.clone();
+    if opts.repo_id.is_none() {
+        opts.repo_id = crate::hub::repo_id_of_cache_dir(from);
+    }
+    let cfg = OpenClipConfig::from_file(&config_path, &opts)?;
     if cfg.clip.text_projection_bias {
-        return Err(ClipError::BadInput {
+        return Err(ClipError::Unconvertible {
             detail: format!(
                 "{}: text_cfg.proj_bias is set, and transformers' CLIPModel has no text projection bias, so it could not load the result; use the checkpoint from clipguide as it is",
                 config_path.display()
             ),
         });
     }
+    let pad = match cfg.clip.text.pad_token_id {
+        0 => "!",
+        49407 => "<|endoftext|>",
+        id => {
+            return Err(ClipError::Unconvertible {
+                detail: format!(
+                    "text_cfg.pad_id {id} has no token name the conversion knows (0 and 49407 do)"
+                ),
+            })
+        }
+    };
     let tensors = read_weights(&weights, &Device::Cpu)?;
     let tensors = openclip::to_transformers_tensors(&cfg, tensors, &weights)?;
 
     let mut notes = vec![
         "transformers' CLIPTokenizerFast does not run open_clip's text cleaning (ftfy fixes, HTML entities): texts with those tokenize differently in Python".to_string(),
+        "CLIPImageProcessor floors an odd centre-crop offset where torchvision rounds half to even, and composites transparent images onto white where open_clip drops alpha: such images differ by a pixel row or in their transparent parts".to_string(),
     ];
     let p = &cfg.processor;
     let side = p.output_side();
@@ -110,20 +123,13 @@ pub fn open_clip_to_transformers(
         .map_err(|e| io(&parent, e))?;
     let dir = tmp.path();
     write_json(&dir.join("config.json"), &cfg.clip.to_hf_json())?;
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let model_path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &model_path).map_err(|e| ClipError::Write {
+        path: model_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     std::fs::write(dir.join("tokenizer.json"), BUILTIN_TOKENIZER_JSON)
         .map_err(|e| io(&dir.join("tokenizer.json"), e))?;
-    let pad = match cfg.clip.text.pad_token_id {
-        0 => "!".to_string(),
-        49407 => "<|endoftext|>".to_string(),
-        id => {
-            return Err(ClipError::BadInput {
-                detail: format!(
-                    "text_cfg.pad_id {id} has no token name the conversion knows (0 and 49407 do)"
-                ),
-            })
-        }
-    };
     let special = json!({
         "bos_token": "<|startoftext|>",
         "eos_token": "<|endoftext|>",

@@ -15,17 +15,30 @@ pub enum ClipError {
         source: std::io::Error,
     },
 
-    #[error("{path}: not a valid CLIP config.json ({detail}). Use the config.json saved by transformers' CLIPModel.save_pretrained (it needs text_config and vision_config).")]
+    #[error("{path}: not a model config clipguide can run ({detail}). Use the config published with the weights: transformers' config.json (CLIPModel.save_pretrained), OpenCLIP's open_clip_config.json or rinna's config.json; a field named above that clipguide does not implement cannot be worked around by editing it.")]
     BadConfig { path: PathBuf, detail: String },
 
     #[error("unsupported hidden_act {act:?} in {tower} config: clipguide supports \"quick_gelu\", \"gelu\" (erf) and \"gelu_new\"/\"gelu_pytorch_tanh\" (tanh approximation). Fix config.json or convert the checkpoint.")]
     UnsupportedActivation { tower: &'static str, act: String },
 
-    #[error("{path}: weight file is corrupt or not safetensors ({detail}). Re-download it (delete the file from the cache first) or re-export it with save_pretrained(safe_serialization=True).")]
+    #[error("{path}: weight file is corrupt or in a format clipguide does not read ({detail}). Re-download it (delete the file from the cache first), or save it as safetensors or with a current torch.save.")]
     BadWeights { path: PathBuf, detail: String },
 
-    #[error("checkpoint does not match its config: {detail}. The config.json and model.safetensors probably come from different models; use the pair saved together.")]
+    #[error("checkpoint does not match its config: {detail}. The config and the weights probably come from different models; use the files published together.")]
     ShapeMismatch { detail: String },
+
+    #[error("{path} already exists: give a new folder (nothing is overwritten).")]
+    OutputExists { path: PathBuf },
+
+    #[error("cannot convert: {detail}")]
+    Unconvertible { detail: String },
+
+    #[error("{path}: could not write it ({source}). Check the disk space and the folder's permissions.")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("{path}: tokenizer could not be loaded ({detail}). Use the tokenizer.json saved by transformers' CLIPTokenizerFast, or remove it to use clipguide's built-in CLIP tokenizer.")]
     BadTokenizer { path: PathBuf, detail: String },

@@ -125,8 +125,9 @@ fn fetch_checkpoint(src: &dyn Fetch, optional: bool) -> std::result::Result<Path
     let weights = match hf {
         Ok(w) => {
             if optional {
-                // A 404 just means the checkpoint lacks them.
-                for f in OPTIONAL_FILES {
+                // A 404 just means the checkpoint lacks them. The OpenCLIP config (small) lets
+                // the loader say that the repo has both layouts.
+                for f in OPTIONAL_FILES.iter().chain([&crate::openclip::CONFIG_FILE]) {
                     let _ = src.fetch(f);
                 }
             }
@@ -166,13 +167,43 @@ fn download(repo_id: &str, revision: &str, progress: bool) -> Result<PathBuf> {
         .with_progress(progress)
         .build()
         .map_err(|e| hub_err(repo_id, e, "Check HF_HOME and HF_ENDPOINT."))?;
-    fetch_checkpoint(&api.repo(repo), true).map_err(|e| {
+    let dir = fetch_checkpoint(&api.repo(repo), true).map_err(|e| {
         hub_err(
             repo_id,
             e,
-            "Check the id and your network (HF_ENDPOINT sets the server; HF_HUB_OFFLINE=1 uses the cache only). clipguide reads transformers checkpoints (config.json + model.safetensors or pytorch_model.bin) and OpenCLIP ones (open_clip_config.json + open_clip_model.safetensors or open_clip_pytorch_model.bin).",
+            "Check the id and your network (HF_ENDPOINT sets the server; HF_HUB_OFFLINE=1 uses the cache only). clipguide reads transformers checkpoints (config.json + model.safetensors or pytorch_model.bin), OpenCLIP ones (open_clip_config.json + open_clip_model.safetensors or open_clip_pytorch_model.bin) and rinna's (config.json with a BERT text_config + pytorch_model.bin).",
         )
-    })
+    })?;
+    // rinna's repos hold no tokenizer: theirs is rinna/japanese-roberta-base's sentencepiece.
+    if matches!(crate::checkpoint::detect(&dir).map(|d| d.layout), Ok(crate::checkpoint::Layout::Rinna { .. }))
+        && !dir.join("spiece.model").exists()
+    {
+        let tok_repo = crate::rinna::TOKENIZER_REPO;
+        let tok = api.repo(Repo::with_revision(tok_repo.to_string(), RepoType::Model, "main".into()));
+        for (i, f) in crate::rinna::TOKENIZER_FILES.iter().enumerate() {
+            if let Err(e) = tok.fetch(f) {
+                if i == 0 {
+                    return Err(hub_err(
+                        tok_repo,
+                        e,
+                        "rinna's models need this repository's spiece.model: check the network, or copy the file into the model folder.",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// The cache folder of `repo` (main revision) when it holds `files[0]`; no network.
+pub fn cached_repo_dir(repo: &str, files: &[&str]) -> Option<PathBuf> {
+    use hf_hub::{Repo, RepoType};
+    let cache = hf_hub::Cache::from_env().repo(Repo::with_revision(
+        repo.to_string(),
+        RepoType::Model,
+        "main".to_string(),
+    ));
+    cache.get(files.first()?)?.parent().map(Path::to_path_buf)
 }
 
 /// The hub id of a folder in the Hugging Face cache (`…/models--owner--name/snapshots/REV`),

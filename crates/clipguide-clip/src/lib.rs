@@ -17,6 +17,8 @@ pub mod openclip;
 pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
+pub mod rinna;
+pub mod sentencepiece;
 pub mod text;
 pub mod text_clean;
 pub mod tokenizer;
@@ -26,7 +28,7 @@ pub mod weights;
 pub use alloc::tune_allocator;
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::{ClipError, Result};
-pub use model::{cosine_matrix, l2_normalize, ClipModel};
+pub use model::{cosine_matrix, l2_normalize, ClipModel, Family, TextTower};
 pub use openclip::{OpenClipConfig, OpenClipOptions};
 pub use pipeline::{Clip, Similarity};
 pub use preprocess::{

@@ -11,13 +11,78 @@ use crate::text::{TextOutput, TextTransformer};
 use crate::vision::{VisionOutput, VisionTransformer};
 use crate::weights::read_weights;
 use candle_core::{DType, Device, Module, Tensor, D};
+use crate::rinna::{self, RinnaConfig};
 use candle_nn::VarBuilder;
+use candle_transformers::models::bert;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+/// Which family a loaded checkpoint belongs to, with what its own config adds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Family {
+    /// transformers' `CLIPModel` (OpenAI's uploads, clipguide's own checkpoints).
+    Transformers,
+    OpenClip(OpenClipConfig),
+    /// rinna's Japanese CLIP / CLOOB.
+    Rinna(RinnaConfig),
+}
+
+/// The text tower, by family.
+#[derive(Clone)]
+pub enum TextTower {
+    /// CLIP's causal transformer, pooled at end-of-text (OpenAI, OpenCLIP).
+    Clip(TextTransformer),
+    /// BERT, pooled at `[CLS]` (rinna); ids equal to `pad_id` are masked out of attention.
+    Bert {
+        model: Arc<bert::BertModel>,
+        pad_id: u32,
+    },
+}
+
+impl std::fmt::Debug for TextTower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Clip(t) => f.debug_tuple("Clip").field(t).finish(),
+            Self::Bert { pad_id, .. } => f.debug_struct("Bert").field("pad_id", pad_id).finish(),
+        }
+    }
+}
+
+impl TextTower {
+    /// Runs the tower on ids [B, L]. BERT keeps no per-layer states (`hidden_states` empty) and
+    /// pools at position 0.
+    pub fn forward_ids(&self, ids: &Tensor, keep_hidden: bool) -> candle_core::Result<TextOutput> {
+        match self {
+            Self::Clip(t) => t.forward_ids(ids, keep_hidden),
+            Self::Bert { model, pad_id } => {
+                let ids = ids.to_dtype(DType::U32)?;
+                let mask = ids.ne(*pad_id)?.to_dtype(DType::U32)?;
+                let token_types = ids.zeros_like()?;
+                let last_hidden_state = model.forward(&ids, &token_types, Some(&mask))?;
+                let pooled = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
+                Ok(TextOutput {
+                    hidden_states: Vec::new(),
+                    last_hidden_state,
+                    pooled,
+                    eos_positions: vec![0; ids.dim(0)?],
+                })
+            }
+        }
+    }
+
+    /// CLIP's tower, for code that works on its layers (conditioning, training); `None` for BERT.
+    pub fn as_clip(&self) -> Option<&TextTransformer> {
+        match self {
+            Self::Clip(t) => Some(t),
+            Self::Bert { .. } => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ClipModel {
-    pub text: TextTransformer,
+    pub text: TextTower,
     pub vision: VisionTransformer,
     text_projection: Linear,
     visual_projection: Linear,
@@ -30,7 +95,7 @@ impl ClipModel {
     /// Builds the model from a weight tree (a checkpoint or a `VarMap` for training).
     pub fn new(cfg: &ClipConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            text: TextTransformer::new(&cfg.text, vb.pp("text_model"))?,
+            text: TextTower::Clip(TextTransformer::new(&cfg.text, vb.pp("text_model"))?),
             vision: VisionTransformer::new(&cfg.vision, vb.pp("vision_model"))?,
             text_projection: if cfg.text_projection_bias {
                 linear(
@@ -66,28 +131,45 @@ impl ClipModel {
     }
 
     /// As [`Self::load`], with what the caller knows about an OpenCLIP checkpoint; also returns
-    /// that checkpoint's parsed config (`None` for the transformers layout) and the layout note.
+    /// which family the checkpoint is (with its parsed config) and the layout note.
     pub fn load_with(
         dir: &Path,
         device: &Device,
         opts: &OpenClipOptions,
-    ) -> Result<(Self, Option<OpenClipConfig>, Option<String>)> {
+    ) -> Result<(Self, Family, Option<String>)> {
         let detected = checkpoint::detect(dir)?;
+        if let (Some(a), Layout::Transformers { config, .. } | Layout::Rinna { config, .. }) =
+            (opts.activation, &detected.layout)
+        {
+            return Err(ClipError::BadInput {
+                detail: format!(
+                    "an activation override ({}) applies to OpenCLIP checkpoints; {} sets the activation of this one",
+                    a.hf_name(),
+                    config.display()
+                ),
+            });
+        }
         match detected.layout {
             Layout::Transformers { config, weights } => {
                 let cfg = ClipConfig::from_file(&config)?;
-                Ok((
-                    Self::load_weights(&cfg, &weights, device)?,
-                    None,
-                    detected.note,
-                ))
+                let model = Self::load_weights(&cfg, &weights, device)?;
+                Ok((model, Family::Transformers, detected.note))
+            }
+            Layout::Rinna { config, weights } => {
+                let rc = RinnaConfig::from_file(&config)?;
+                let model = Self::load_rinna(&rc, &weights, device)?;
+                Ok((model, Family::Rinna(rc), detected.note))
             }
             Layout::OpenClip { config, weights } => {
-                let oc = OpenClipConfig::from_file(&config, opts)?;
+                let mut opts = opts.clone();
+                if opts.repo_id.is_none() {
+                    opts.repo_id = crate::hub::repo_id_of_cache_dir(dir);
+                }
+                let oc = OpenClipConfig::from_file(&config, &opts)?;
                 let tensors = read_weights(&weights, device)?;
                 let tensors = openclip::to_transformers_tensors(&oc, tensors, &weights)?;
                 let model = Self::from_tensors(&oc.clip, tensors, &weights, device)?;
-                Ok((model, Some(oc), detected.note))
+                Ok((model, Family::OpenClip(oc), detected.note))
             }
         }
     }
@@ -96,6 +178,53 @@ impl ClipModel {
     pub fn load_weights(cfg: &ClipConfig, weights: &Path, device: &Device) -> Result<Self> {
         let tensors = read_weights(weights, device)?;
         Self::from_tensors(cfg, tensors, weights, device)
+    }
+
+    /// rinna's CLIP / CLOOB: BERT text tower, ViT renamed onto the CLIP vision tree.
+    pub fn load_rinna(rc: &RinnaConfig, weights: &Path, device: &Device) -> Result<Self> {
+        let tensors = read_weights(weights, device)?;
+        let tensors = rinna::vit_to_clip_names(&rc.clip.vision, tensors, weights)?;
+        let tensors: HashMap<String, Tensor> = tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
+            .collect::<candle_core::Result<_>>()?;
+        let shape_err = |e: candle_core::Error| ClipError::ShapeMismatch {
+            detail: format!("{}: {e}", weights.display()),
+        };
+        let cfg = &rc.clip;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let text = TextTower::Bert {
+            model: Arc::new(bert::BertModel::load(vb.pp("text_model"), &rc.bert).map_err(shape_err)?),
+            pad_id: rc.bert.pad_token_id as u32,
+        };
+        let vision =
+            VisionTransformer::new(&cfg.vision, vb.pp("vision_model")).map_err(shape_err)?;
+        let proj = |from: usize, name: &str| {
+            linear_no_bias(from, cfg.projection_dim, vb.pp(name)).map_err(shape_err)
+        };
+        let logit_scale = match rc.objective {
+            rinna::Objective::Clip => vb.get((), "logit_scale").map_err(shape_err)?,
+            // CLOOB stores no temperature: it is the config's fixed inverse temperature.
+            rinna::Objective::Cloob { inv_tau, .. } => {
+                Tensor::new(inv_tau.ln() as f32, device)?
+            }
+        };
+        Ok(Self {
+            text,
+            vision,
+            text_projection: proj(cfg.text.hidden_size, "text_projection")?,
+            visual_projection: proj(cfg.vision.hidden_size, "visual_projection")?,
+            logit_scale,
+            config: cfg.clone(),
+        })
+    }
+
+    /// The id whose positions BERT's attention mask leaves out (the tokenizer's `[PAD]`); no
+    /// effect on CLIP's causal tower.
+    pub fn set_text_pad_id(&mut self, id: u32) {
+        if let TextTower::Bert { pad_id, .. } = &mut self.text {
+            *pad_id = id;
+        }
     }
 
     /// Builds the model from tensors named as in transformers; `source` names them in errors.

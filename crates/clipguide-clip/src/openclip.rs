@@ -20,23 +20,34 @@ pub const CONFIG_FILE: &str = "open_clip_config.json";
 /// Weight files, in the order open_clip's hub loader prefers them.
 pub const WEIGHT_FILES: [&str; 2] = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"];
 
-/// Hub repositories whose published `open_clip_config.json` omits `quick_gelu` although the
-/// weights were trained with QuickGELU (open_clip itself knows them under `-quickgelu` model
-/// names). Used only when the config does not say.
+/// Hub repositories of plain-ViT weights that open_clip's own registry (`pretrained.py`, the
+/// `quick_gelu=True` entries) marks as trained with QuickGELU, for configs that do not say.
+/// Compared case-insensitively.
 pub const QUICK_GELU_REPOS: &[&str] = &[
+    "apple/DFN2B-CLIP-ViT-B-16",
+    "apple/DFN2B-CLIP-ViT-L-14",
     "apple/DFN5B-CLIP-ViT-H-14",
     "apple/DFN5B-CLIP-ViT-H-14-378",
-    "apple/DFN2B-CLIP-ViT-L-14",
-    "apple/DFN2B-CLIP-ViT-L-14-39B",
-    "apple/DFN2B-CLIP-ViT-B-16",
-    "timm/ViT-B-32-quickgelu.metaclip_400m",
-    "timm/ViT-B-32-quickgelu.metaclip_fullcc",
-    "timm/ViT-B-16-quickgelu.metaclip_400m",
-    "timm/ViT-B-16-quickgelu.metaclip_fullcc",
-    "timm/ViT-L-14-quickgelu.metaclip_400m",
-    "timm/ViT-L-14-quickgelu.metaclip_fullcc",
-    "timm/ViT-H-14-quickgelu.metaclip_fullcc",
+    "timm/vit_base_patch16_clip_224.metaclip_2pt5b",
+    "timm/vit_base_patch16_clip_224.metaclip_400m",
+    "timm/vit_base_patch16_clip_224.openai",
+    "timm/vit_base_patch32_clip_224.laion400m_e31",
+    "timm/vit_base_patch32_clip_224.laion400m_e32",
+    "timm/vit_base_patch32_clip_224.metaclip_2pt5b",
+    "timm/vit_base_patch32_clip_224.metaclip_400m",
+    "timm/vit_base_patch32_clip_224.openai",
+    "timm/vit_gigantic_patch14_clip_224.metaclip_2pt5b",
+    "timm/vit_huge_patch14_clip_224.metaclip_2pt5b",
+    "timm/vit_large_patch14_clip_224.metaclip_2pt5b",
+    "timm/vit_large_patch14_clip_224.metaclip_400m",
+    "timm/vit_large_patch14_clip_224.openai",
+    "timm/vit_large_patch14_clip_336.openai",
 ];
+
+/// Whether `repo` is in [`QUICK_GELU_REPOS`].
+pub fn known_quick_gelu(repo: &str) -> bool {
+    QUICK_GELU_REPOS.iter().any(|r| r.eq_ignore_ascii_case(repo))
+}
 
 /// Where the activation of an OpenCLIP checkpoint came from, so the caller can say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,15 +358,17 @@ fn parse_vision(m: &Map<String, Value>) -> std::result::Result<(Tower, usize, us
     let eps = norm_eps(&mut s)?;
     let act = act_kwargs(&mut s)?;
     s.finish()?;
-    if head_width == 0 || !width.is_multiple_of(head_width) {
+    // open_clip: heads = width // head_width, and the attention needs width % heads == 0.
+    let heads = width.checked_div(head_width).unwrap_or(0);
+    if heads == 0 || !width.is_multiple_of(heads) {
         return Err(format!(
-            "vision_cfg.width {width} is not a multiple of head_width {head_width}"
+            "vision_cfg.width {width} and head_width {head_width} give {heads} heads, which do not divide the width"
         ));
     }
     let tower = Tower {
         width,
         layers,
-        heads: width / head_width,
+        heads,
         // Python's int(width * mlp_ratio).
         intermediate: (width as f64 * mlp_ratio) as usize,
         eps,
@@ -489,18 +502,22 @@ fn parse_preprocess(
         .as_object()
         .ok_or_else(|| format!("preprocess_cfg must be an object, got {v}"))?;
     let mut s = Section::new("preprocess_cfg", m);
-    let triple =
-        |s: &mut Section, key: &'static str| -> std::result::Result<Option<[f32; 3]>, String> {
-            match s.get(key) {
-                None => Ok(None),
-                Some(Value::Array(a)) if a.len() == 3 && a.iter().all(|x| x.as_f64().is_some()) => {
-                    Ok(Some([0, 1, 2].map(|i| a[i].as_f64().unwrap() as f32)))
-                }
-                Some(v) => Err(format!(
-                    "preprocess_cfg.{key} must be three numbers, got {v}"
-                )),
+    // A number or three numbers, as open_clip accepts.
+    let triple = |s: &mut Section,
+                  key: &'static str|
+     -> std::result::Result<Option<[f32; 3]>, String> {
+        let num = |x: &Value| x.as_f64().map(|f| f as f32);
+        match s.get(key) {
+            None => Ok(None),
+            Some(v @ Value::Number(_)) => Ok(num(v).map(|f| [f; 3])),
+            Some(Value::Array(a)) if a.len() == 3 && a.iter().all(|x| num(x).is_some()) => {
+                Ok(Some([0, 1, 2].map(|i| num(&a[i]).unwrap_or(f32::NAN))))
             }
-        };
+            Some(v) => Err(format!(
+                "preprocess_cfg.{key} must be a number or three numbers, got {v}"
+            )),
+        }
+    };
     if let Some(m) = triple(&mut s, "mean")? {
         p.mean = m;
     }
@@ -544,14 +561,7 @@ fn parse_preprocess(
         |v| v.as_str() == Some("RGB"),
         "an input mode other than RGB",
     )?;
-    // `size` repeats the vision tower's image size, which is what open_clip uses.
-    let size = s.square("size", image_size)?;
-    if size != image_size {
-        return Err(format!(
-            "preprocess_cfg.size {size} differs from vision_cfg.image_size {image_size}"
-        ));
-    }
-    s.finish()?;
+    // open_clip takes the size from the vision tower and drops keys it does not know; so do we.
     Ok(p)
 }
 
@@ -614,21 +624,36 @@ impl OpenClipConfig {
         let (vision, image_size, patch_size) = parse_vision(vision_cfg)?;
         let text = parse_text(text_cfg)?;
 
-        let from_config = match (quick_gelu, vision.act.or(text.tower.act)) {
-            (Some(true), _) => Some(Activation::QuickGelu),
-            (_, Some(a)) => Some(a),
-            (Some(false), None) => Some(Activation::Gelu),
-            (None, None) => None,
+        if quick_gelu == Some(true) && (vision.act.is_some() || text.tower.act.is_some()) {
+            return Err(
+                "model_cfg.quick_gelu is true and act_kwargs is set: open_clip cannot build that (QuickGELU takes no arguments)".into(),
+            );
+        }
+        // Each tower's own act_kwargs decide its GELU variant, as in open_clip.
+        let from_config = match quick_gelu {
+            Some(true) => Some((Activation::QuickGelu, Activation::QuickGelu)),
+            Some(false) => Some((
+                vision.act.unwrap_or(Activation::Gelu),
+                text.tower.act.unwrap_or(Activation::Gelu),
+            )),
+            None if vision.act.is_some() || text.tower.act.is_some() => Some((
+                vision.act.unwrap_or(Activation::Gelu),
+                text.tower.act.unwrap_or(Activation::Gelu),
+            )),
+            None => None,
         };
         let activation = match (opts.activation, from_config, &opts.repo_id) {
             (Some(a), _, _) => ActivationChoice::Override(a),
-            (None, Some(a), _) => ActivationChoice::Config(a),
-            (None, None, Some(repo)) if QUICK_GELU_REPOS.contains(&repo.as_str()) => {
+            (None, Some((v, _)), _) => ActivationChoice::Config(v),
+            (None, None, Some(repo)) if known_quick_gelu(repo) => {
                 ActivationChoice::KnownRepo { repo: repo.clone() }
             }
             (None, None, _) => ActivationChoice::Default,
         };
-        let act = activation.activation();
+        let (vision_act, text_act) = match (&activation, from_config) {
+            (ActivationChoice::Config(_), Some(pair)) => pair,
+            (choice, _) => (choice.activation(), choice.activation()),
+        };
         let processor = match root.get("model_cfg") {
             Some(_) => parse_preprocess(root.get("preprocess_cfg"), image_size)?,
             None => parse_preprocess(None, image_size)?,
@@ -641,7 +666,7 @@ impl OpenClipConfig {
                 num_hidden_layers: text.tower.layers,
                 num_attention_heads: text.tower.heads,
                 max_position_embeddings: text.context_length,
-                hidden_act: act,
+                hidden_act: text_act,
                 layer_norm_eps: text.tower.eps,
                 bos_token_id: text.vocab_size.saturating_sub(2) as u32,
                 eos_token_id: text.eos_id,
@@ -655,8 +680,10 @@ impl OpenClipConfig {
                 num_channels: 3,
                 image_size,
                 patch_size,
-                hidden_act: act,
+                hidden_act: vision_act,
                 layer_norm_eps: vision.eps,
+                pre_layer_norm: true,
+                patch_bias: false,
             },
             projection_dim: embed_dim,
             // open_clip's init, ln(1 / 0.07); the checkpoint's logit_scale replaces it.
@@ -698,12 +725,24 @@ impl OpenClipConfig {
     }
 }
 
-/// The weight file of an OpenCLIP folder, as open_clip's hub loader picks it.
+/// The weight file of an OpenCLIP folder: one of [`WEIGHT_FILES`], as open_clip's hub loader
+/// picks it, else the folder's only `.safetensors` / `.bin` / `.pth` / `.pt` file (a training
+/// run's `epoch_N.pt` beside its config).
 pub fn weight_file(dir: &Path) -> Option<PathBuf> {
-    WEIGHT_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
+    if let Some(p) = WEIGHT_FILES.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
+        return Some(p);
+    }
+    let mut found = std::fs::read_dir(dir).ok()?.filter_map(|e| {
+        let p = e.ok()?.path();
+        let ext = p.extension()?.to_str()?;
+        ["safetensors", "bin", "pth", "pt"]
+            .contains(&ext)
+            .then_some(p)
+    });
+    match (found.next(), found.next()) {
+        (Some(p), None) => Some(p),
+        _ => None,
+    }
 }
 
 /// Takes tensors out of an OpenCLIP state dict by name, checking shapes, and says which file

@@ -2,7 +2,7 @@
 //! (embed, similarity, zero-shot classification) that the CLI and examples call.
 
 use crate::error::{ClipError, Result};
-use crate::model::{cosine_matrix, ClipModel};
+use crate::model::{cosine_matrix, ClipModel, Family};
 use crate::openclip::OpenClipOptions;
 use crate::preprocess::ImageProcessor;
 use crate::tokenizer::{ClipTokenizer, Padding};
@@ -40,20 +40,21 @@ impl Clip {
         device: &Device,
         opts: &OpenClipOptions,
     ) -> Result<(Self, Vec<String>)> {
-        let mut opts = opts.clone();
-        if opts.repo_id.is_none() {
-            opts.repo_id = crate::hub::repo_id_of_cache_dir(dir);
-        }
-        let (model, openclip, note) = ClipModel::load_with(dir, device, &opts)?;
+        let (mut model, family, note) = ClipModel::load_with(dir, device, opts)?;
         let mut notes: Vec<String> = note.into_iter().collect();
-        let (tokenizer, processor) = match openclip {
-            None => (
+        let (tokenizer, processor) = match family {
+            Family::Transformers => (
                 ClipTokenizer::for_checkpoint(dir)?,
                 ImageProcessor::for_checkpoint(dir, model.config().vision.image_size),
             ),
-            Some(oc) => {
+            Family::OpenClip(oc) => {
                 notes.push(format!("OpenCLIP checkpoint: {}", oc.activation.describe()));
                 (oc.tokenizer(dir)?, oc.processor)
+            }
+            Family::Rinna(rc) => {
+                let tok = crate::rinna::tokenizer(dir)?;
+                model.set_text_pad_id(tok.pad_id());
+                (tok, crate::rinna::processor(rc.clip.vision.image_size))
             }
         };
         Ok((

@@ -44,9 +44,10 @@ impl Resize {
             Self::LongestEdge { size, .. } => {
                 // timm's ResizeKeepRatio(longest=1): ratio = max(h, w) / size, round(x / ratio).
                 let ratio = (h as f64 / size as f64).max(w as f64 / size as f64);
+                // At least one pixel (Pillow refuses a zero size; a 4000×4 image keeps a row).
                 let r = |x: usize| match rounding {
-                    Convention::OpenClip => round_half_even(x as f64 / ratio),
-                    Convention::Transformers => (x as f64 / ratio).round() as usize,
+                    Convention::OpenClip => round_half_even(x as f64 / ratio).max(1),
+                    Convention::Transformers => ((x as f64 / ratio).round() as usize).max(1),
                 };
                 (r(w), r(h))
             }
@@ -290,13 +291,15 @@ impl ImageProcessor {
     }
 }
 
-/// Python's `round` (half to even) for non-negative values, as `int(round(x))`.
+/// Python's `round` (half to even) for non-negative values, as `int(round(x))`: only an exact
+/// .5 is a tie.
 fn round_half_even(x: f64) -> usize {
-    let r = x.round();
-    let r = if (x - x.trunc() - 0.5).abs() < 1e-12 && r % 2.0 != 0.0 {
-        r - 1.0
-    } else {
-        r
+    let floor = x.floor();
+    let r = match x - floor {
+        d if d < 0.5 => floor,
+        d if d > 0.5 => floor + 1.0,
+        _ if floor % 2.0 == 0.0 => floor,
+        _ => floor + 1.0,
     };
     r.max(0.0) as usize
 }
@@ -618,6 +621,19 @@ mod tests {
         assert_eq!(resize_output_size(200, 300, 64), (64, 96));
         // int() truncation: 64 * 25 / 40 = 40 exactly, 64*41/25 = 104.96 → 104
         assert_eq!(resize_output_size(25, 41, 64), (64, 104));
+    }
+
+    #[test]
+    fn python_rounding_ties_only_at_exact_halves() {
+        assert_eq!(round_half_even(2.5), 2);
+        assert_eq!(round_half_even(3.5), 4);
+        assert_eq!(round_half_even(7.499999999999999), 7);
+        assert_eq!(round_half_even(7.500000000000001), 8);
+        // 297 / (576 / 224) = 115.49999999999999 in f64: Python's round gives 115.
+        let longest = Resize::LongestEdge { size: 224, fill: 0 };
+        assert_eq!(longest.resized_dims(576, 297, Convention::OpenClip), (224, 115));
+        assert_eq!(longest.resized_dims(400, 4, Convention::OpenClip), (224, 2));
+        assert_eq!(longest.resized_dims(4000, 4, Convention::OpenClip), (224, 1));
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub struct VisionTransformer {
     /// Conv weight [D, C, p, p] applied as a matmul over non-overlapping patches: exact for a
     /// stride-p convolution and cheaper to differentiate than candle's conv2d.
     patch_weight: Tensor,
+    patch_bias: Option<Tensor>,
     position_embedding: Tensor,
-    pre_layrnorm: LayerNorm,
+    pre_layrnorm: Option<LayerNorm>,
     encoder: Encoder,
     post_layernorm: LayerNorm,
     config: VisionConfig,
@@ -46,13 +47,22 @@ impl VisionTransformer {
                 "patch_embedding.weight",
                 init,
             )?,
+            patch_bias: if cfg.patch_bias {
+                Some(emb.get_with_hints(d, "patch_embedding.bias", candle_nn::Init::Const(0.0))?)
+            } else {
+                None
+            },
             position_embedding: emb.get_with_hints(
                 (n_pos, d),
                 "position_embedding.weight",
                 init,
             )?,
             // The checkpoint key really is misspelt "pre_layrnorm".
-            pre_layrnorm: LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?,
+            pre_layrnorm: if cfg.pre_layer_norm {
+                Some(LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?)
+            } else {
+                None
+            },
             encoder: Encoder::new(
                 d,
                 cfg.intermediate_size,
@@ -96,7 +106,7 @@ impl VisionTransformer {
         let w_flat = self.patch_weight.reshape((d, ()))?;
         // A patch embedding is a linear map of the flattened patch: one GEMM, no weight gradient
         // when frozen.
-        let patches = crate::ops::linear(&self.patchify(px)?, &w_flat, None)?;
+        let patches = crate::ops::linear(&self.patchify(px)?, &w_flat, self.patch_bias.as_ref())?;
         let cls = self
             .class_embedding
             .reshape((1, 1, d))?
@@ -106,8 +116,17 @@ impl VisionTransformer {
 
     /// The pooled output alone (post-layernorm of the last layer's class token), [B, D]; the last
     /// layer computes only that token's row (see `EncoderLayer::forward_cls`).
+    /// Patch, class and position embeddings, pre-normed where the tower has a pre-norm.
+    fn embed_normed(&self, px: &Tensor) -> Result<Tensor> {
+        let xs = self.embed(px)?;
+        match &self.pre_layrnorm {
+            Some(ln) => ln.forward(&xs),
+            None => Ok(xs),
+        }
+    }
+
     pub fn pooled(&self, px: &Tensor) -> Result<Tensor> {
-        let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
+        let xs = self.embed_normed(px)?;
         let cls = match self.encoder.layers.split_last() {
             Some((last, _)) => {
                 let n = self.encoder.layers.len() - 1;
@@ -120,7 +139,7 @@ impl VisionTransformer {
     }
 
     pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
-        let xs = self.pre_layrnorm.forward(&self.embed(px)?)?;
+        let xs = self.embed_normed(px)?;
         let (last_hidden_state, hidden_states) =
             self.encoder.forward(&xs, None, keep_hidden, None)?;
         let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;

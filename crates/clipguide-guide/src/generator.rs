@@ -703,7 +703,7 @@ impl<'a> Generator<'a> {
             });
         }
         for prompt in &config.image_prompts {
-            let img = clipguide_clip::load_image(&prompt.path).map_err(|e| GuideError::Image {
+            let img = clip.load_image(&prompt.path).map_err(|e| GuideError::Image {
                 path: prompt.path.display().to_string(),
                 problem: format!("cannot be used as an image prompt: {e}"),
             })?;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_no_bias, Embedding as EmbeddingLayer, Linear, VarBuilder};
 use clipguide_clip::nn::{causal_mask, Encoder};
+use clipguide_clip::checkpoint::Layout;
 use clipguide_clip::openclip::{self, OpenClipConfig, OpenClipOptions};
 use clipguide_clip::text::{gather_rows, TextTransformer};
 use clipguide_clip::{Activation, ClipConfig, ClipTokenizer, TextConfig};
@@ -271,8 +272,17 @@ impl TextEncoder {
     /// `model.safetensors` (or `model.fp16.safetensors`), computed in f32; the tokenizer is the
     /// folder's `tokenizer.json`, else clipguide's built-in CLIP tokenizer.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ConditioningError> {
-        if !dir.join("config.json").exists() && dir.join(openclip::CONFIG_FILE).exists() {
-            return Self::load_open_clip(dir, device);
+        // A folder of a whole checkpoint says its layout (a text-encoder subfolder of a
+        // diffusers pipeline has config.json only, and is read below).
+        match clipguide_clip::checkpoint::detect(dir).map(|d| d.layout) {
+            Ok(Layout::OpenClip { .. }) => return Self::load_open_clip(dir, device),
+            Ok(Layout::Rinna { .. }) => {
+                return Err(ConditioningError::BadConfig {
+                    path: dir.join("config.json"),
+                    detail: "rinna's Japanese CLIP has a BERT text tower; diffusion UNets are conditioned on OpenAI or OpenCLIP text encoders, so encode does not take it".into(),
+                })
+            }
+            _ => {}
         }
         let cfg = TextEncoderConfig::from_file(&dir.join("config.json"))?;
         let weights = ["model.safetensors", "model.fp16.safetensors"]

@@ -14,5 +14,6 @@ pub mod shapes;
 
 // The model side: training and evaluation of clipguide's own CLIP on the data above.
 pub mod adamw;
+pub mod cloob;
 pub mod eval;
 pub mod trainer;

@@ -1,5 +1,6 @@
 //! Contrastive pre-training of a small CLIP on the synthetic shapes (the CLIP paper's symmetric
-//! InfoNCE with a learnable temperature), through the same `ClipModel` code that loads checkpoints.
+//! InfoNCE with a learnable temperature, or CLOOB: see [`Objective`]), through the same
+//! `ClipModel` code that loads checkpoints.
 //! Checkpoints are ordinary HF-layout folders; the trainer state beside them makes `--resume`
 //! continue bit-exactly.
 
@@ -76,6 +77,54 @@ impl Default for AugmentConfig {
     }
 }
 
+/// The contrastive objective.
+///
+/// Saved in the trainer state as `{"kind": "infonce"}` or
+/// `{"kind": "cloob", "inv_tau": 30.0, "scale_hopfield": 15.0}`; states written before it
+/// existed have no `objective` and read back as `InfoNce`, so they resume unchanged.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Objective {
+    /// CLIP's symmetric InfoNCE with the model's learned logit scale.
+    #[default]
+    InfoNce,
+    /// CLOOB (Hopfield retrieval + InfoLOOB, [`crate::cloob::cloob_loss`]) with a constant
+    /// inverse temperature and Hopfield scale. The model's logit scale is not used by the loss
+    /// (it gets no gradient and keeps its value, which is still saved).
+    Cloob { inv_tau: f64, scale_hopfield: f64 },
+}
+
+impl Objective {
+    /// CLOOB with rinna's japanese-clip constants (inv_tau 30, scale_hopfield 15).
+    pub const CLOOB_DEFAULT: Self = Self::Cloob {
+        inv_tau: crate::cloob::DEFAULT_INV_TAU,
+        scale_hopfield: crate::cloob::DEFAULT_SCALE_HOPFIELD,
+    };
+
+    /// The `--loss` name: "infonce" or "cloob".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InfoNce => "infonce",
+            Self::Cloob { .. } => "cloob",
+        }
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InfoNce => write!(f, "infonce"),
+            Self::Cloob {
+                inv_tau,
+                scale_hopfield,
+            } => write!(
+                f,
+                "cloob (--inv-tau {inv_tau}, --scale-hopfield {scale_hopfield})"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainConfig {
     pub steps: usize,
@@ -128,6 +177,9 @@ pub struct TrainConfig {
     /// model's recipe still reproduces.
     #[serde(default)]
     pub clip_init: bool,
+    /// The contrastive loss (`--loss`); InfoNCE for states written before it existed.
+    #[serde(default)]
+    pub objective: Objective,
 }
 
 impl TrainConfig {
@@ -180,6 +232,19 @@ impl TrainConfig {
                 a.max_shift
             ));
         }
+        if let Objective::Cloob {
+            inv_tau,
+            scale_hopfield,
+        } = self.objective
+        {
+            for (flag, v) in [("--inv-tau", inv_tau), ("--scale-hopfield", scale_hopfield)] {
+                if !(v > 0.0 && v.is_finite()) {
+                    return bad(format!(
+                        "{flag} {v} is out of range: give a positive number"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -221,6 +286,7 @@ impl Default for TrainConfig {
             vision_pos_init_std: 1.0,
             vision_patch_init_std: 0.02,
             clip_init: false,
+            objective: Objective::InfoNce,
         }
     }
 }
@@ -845,7 +911,7 @@ impl Trainer {
             let e = self
                 .model
                 .image_features(&normalize(v.as_tensor(), &CLIP_MEAN, &CLIP_STD)?)?;
-            let (loss, _) = contrastive_loss(&e, &t, &self.model.log_logit_scale().detach())?;
+            let (loss, _) = self.objective_loss(&e, &t, &self.model.log_logit_scale().detach())?;
             let g = loss.backward()?;
             let g = g
                 .get(v.as_tensor())
@@ -863,6 +929,25 @@ impl Trainer {
         Ok(x)
     }
 
+    /// The configured contrastive loss of a batch and its in-batch image→text accuracy.
+    fn objective_loss(
+        &self,
+        image_embeds: &Tensor,
+        text_embeds: &Tensor,
+        log_scale: &Tensor,
+    ) -> Result<(Tensor, f32)> {
+        match self.config.objective {
+            Objective::InfoNce => contrastive_loss(image_embeds, text_embeds, log_scale),
+            Objective::Cloob {
+                inv_tau,
+                scale_hopfield,
+            } => Ok((
+                crate::cloob::cloob_loss(image_embeds, text_embeds, inv_tau, scale_hopfield)?,
+                crate::cloob::cosine_accuracy(image_embeds, text_embeds)?,
+            )),
+        }
+    }
+
     /// One optimisation step.
     pub fn train_step(&mut self) -> Result<StepStats> {
         let step = self.step;
@@ -875,7 +960,7 @@ impl Trainer {
         let image_embeds = self.model.image_features(&pixel_values)?;
         let text_embeds = self.model.text_features(&ids)?;
         let (mut loss, accuracy) =
-            contrastive_loss(&image_embeds, &text_embeds, self.model.log_logit_scale())?;
+            self.objective_loss(&image_embeds, &text_embeds, self.model.log_logit_scale())?;
         let mut aux_loss = None;
         let mut aux_accuracy = None;
         if let (Some((_, heads)), false) = (&self.aux, labels.is_empty()) {

@@ -174,15 +174,24 @@ fn load_model(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
     for n in notes {
         eprintln!("note: {n}");
     }
-    Ok(Loaded {
-        clip,
-        key: model_key(&dir),
-    })
+    // The activation is part of the weights' meaning (--act changes the embeddings).
+    let cfg = clip.model.config();
+    let key = format!(
+        "{}:{}:{}",
+        model_key(&dir),
+        cfg.text.hidden_act.hf_name(),
+        cfg.vision.hidden_act.hf_name()
+    );
+    Ok(Loaded { clip, key })
 }
 
 fn model_key(dir: &Path) -> String {
     let w = match checkpoint::detect(dir).map(|d| d.layout) {
-        Ok(Layout::Transformers { weights, .. } | Layout::OpenClip { weights, .. }) => weights,
+        Ok(
+            Layout::Transformers { weights, .. }
+            | Layout::OpenClip { weights, .. }
+            | Layout::Rinna { weights, .. },
+        ) => weights,
         Err(_) => dir.join("model.safetensors"),
     };
     let (len, mtime) = std::fs::metadata(&w)
@@ -381,6 +390,9 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Encode(mut a) => {
+            if cli.act.is_some() {
+                bail!("--act is not taken by encode: the text encoders it loads use their config's activation");
+            }
             a.model = cli.model.clone();
             encode::run(a, cli.json)?
         }

@@ -3,7 +3,8 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
-use clipguide_train::trainer::{DataSource, TrainConfig, Trainer};
+use clipguide_train::cloob;
+use clipguide_train::trainer::{DataSource, Objective, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,15 @@ pub fn dataset(a: DatasetArgs, json: bool) -> Result<()> {
 #[derive(Clone, Copy, ValueEnum)]
 pub enum DataKind {
     Shapes,
+}
+
+/// `--loss`: the contrastive objective.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum LossKind {
+    /// CLIP's symmetric InfoNCE with a learned temperature.
+    Infonce,
+    /// CLOOB: Hopfield retrieval + InfoLOOB, constant --inv-tau and --scale-hopfield.
+    Cloob,
 }
 
 #[derive(Args)]
@@ -130,6 +140,17 @@ pub struct TrainArgs {
     /// init) instead of 0.02 everywhere; see BENCHMARKS.md.
     #[arg(long)]
     pub clip_init: bool,
+    /// Contrastive loss: infonce (CLIP's symmetric InfoNCE, learned temperature) or cloob
+    /// (Hopfield retrieval + InfoLOOB, Fürst et al. 2022). Default: infonce; with --resume, the
+    /// saved run's loss (a different one is refused).
+    #[arg(long, value_enum)]
+    pub loss: Option<LossKind>,
+    /// CLOOB's constant inverse temperature (only with --loss cloob). Default: 30.
+    #[arg(long)]
+    pub inv_tau: Option<f64>,
+    /// CLOOB's Hopfield retrieval scale β (only with --loss cloob). Default: 15.
+    #[arg(long)]
+    pub scale_hopfield: Option<f64>,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
@@ -141,16 +162,55 @@ pub struct TrainArgs {
     pub log: Option<PathBuf>,
 }
 
+/// The objective the flags ask for: `None` when no `--loss` is given (a new run then uses
+/// InfoNCE, `--resume` the saved objective). Refuses the CLOOB knobs without `--loss cloob`.
+fn requested_objective(
+    loss: Option<LossKind>,
+    inv_tau: Option<f64>,
+    scale_hopfield: Option<f64>,
+) -> Result<Option<Objective>> {
+    if loss != Some(LossKind::Cloob) {
+        let given = [("--inv-tau", inv_tau), ("--scale-hopfield", scale_hopfield)];
+        if let Some((flag, _)) = given.iter().find(|(_, v)| v.is_some()) {
+            let which = match loss {
+                Some(_) => "--loss infonce was given",
+                None => "the default loss is infonce",
+            };
+            bail!("{flag} is a CLOOB setting and needs --loss cloob ({which})");
+        }
+    }
+    Ok(match loss {
+        None => None,
+        Some(LossKind::Infonce) => Some(Objective::InfoNce),
+        Some(LossKind::Cloob) => Some(Objective::Cloob {
+            inv_tau: inv_tau.unwrap_or(cloob::DEFAULT_INV_TAU),
+            scale_hopfield: scale_hopfield.unwrap_or(cloob::DEFAULT_SCALE_HOPFIELD),
+        }),
+    })
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
     let dev = Device::Cpu;
+    let objective = requested_objective(a.loss, a.inv_tau, a.scale_hopfield)?;
     let data = if a.data == "shapes" {
         DataSource::shapes(a.seed, a.image_size as u32)?
     } else {
         DataSource::folder(std::path::Path::new(&a.data))?
     };
     let mut trainer = if a.resume {
-        Trainer::resume(&a.out, data, &dev, Some(a.steps))
-            .with_context(|| format!("resuming from {}", a.out.display()))?
+        let t = Trainer::resume(&a.out, data, &dev, Some(a.steps))
+            .with_context(|| format!("resuming from {}", a.out.display()))?;
+        if let Some(o) = objective {
+            let saved = t.config.objective;
+            if o != saved {
+                bail!(
+                    "--resume: {} was trained with --loss {saved}, and this run asks for --loss {o}; \
+                     resume without --loss (or with the saved settings), or train a new run in another --out",
+                    a.out.display()
+                );
+            }
+        }
+        t
     } else {
         let mut cfg = TrainConfig {
             steps: a.steps,
@@ -178,6 +238,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cfg.vision_pos_init_std = a.vision_pos_init_std;
         cfg.vision_patch_init_std = a.vision_patch_init_std;
         cfg.clip_init = a.clip_init;
+        cfg.objective = objective.unwrap_or_default();
         let mut t = Trainer::new(cfg, data, &dev)?;
         if let Some(init) = &a.init {
             t.init_weights_from(init)
@@ -274,4 +335,44 @@ pub fn eval(a: EvalArgs, clip: &clipguide_clip::Clip, json: bool) -> Result<()> 
         println!("  retrieval R@5      {:>6.1}%", 100.0 * r.recall_at_5);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_flags_map_to_objectives() {
+        assert_eq!(requested_objective(None, None, None).unwrap(), None);
+        assert_eq!(
+            requested_objective(Some(LossKind::Infonce), None, None).unwrap(),
+            Some(Objective::InfoNce)
+        );
+        assert_eq!(
+            requested_objective(Some(LossKind::Cloob), None, None).unwrap(),
+            Some(Objective::CLOOB_DEFAULT)
+        );
+        assert_eq!(
+            requested_objective(Some(LossKind::Cloob), Some(10.0), None).unwrap(),
+            Some(Objective::Cloob {
+                inv_tau: 10.0,
+                scale_hopfield: 15.0
+            })
+        );
+    }
+
+    #[test]
+    fn cloob_knobs_without_cloob_are_refused() {
+        let e = requested_objective(Some(LossKind::Infonce), Some(30.0), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--inv-tau") && e.contains("--loss cloob") && e.contains("infonce"),
+            "{e}"
+        );
+        let e = requested_objective(None, None, Some(15.0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--scale-hopfield") && e.contains("--loss cloob"), "{e}");
+    }
 }

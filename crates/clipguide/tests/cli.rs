@@ -516,3 +516,39 @@ fn open_clip_checkpoint_works_and_converts() {
     let e = err_text(&["convert", "--from", oc, "--to", to.to_str().unwrap()]);
     assert!(e.contains("already exists"), "{e}");
 }
+
+#[test]
+fn japanese_checkpoint_classifies_and_tokenizes() {
+    let jp = fixture("rinna/tiny-cloob");
+    let jp = jp.to_str().unwrap();
+    let img = fixture("preprocess/landscape_300x200.png");
+    let v = ok_json(&[
+        "classify",
+        "--json",
+        "--model",
+        jp,
+        "--image",
+        img.to_str().unwrap(),
+        "--labels",
+        "犬,猫,象",
+        "--template",
+        "{}の写真",
+    ]);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let total: f64 = rows.iter().map(|r| r["prob"].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
+    let mut labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    labels.sort();
+    assert_eq!(labels, ["犬", "猫", "象"]);
+    // rinna's framing: [CLS] then the pieces, no end token, [PAD] after.
+    let t = ok_json(&["tokenize", "--json", "--max-length", "--model", jp, "犬の写真"]);
+    let ids: Vec<u64> = serde_json::from_value(t[0]["input_ids"].clone()).unwrap();
+    let mask: Vec<u64> = serde_json::from_value(t[0]["attention_mask"].clone()).unwrap();
+    assert_eq!(ids.len(), 77);
+    assert_eq!(ids[0], 4, "[CLS] first");
+    let n = mask.iter().sum::<u64>() as usize;
+    assert!(n >= 2 && ids[n..].iter().all(|&i| i == 3), "[PAD] after the pieces: {ids:?}");
+    let e = err_text(&["encode", "--preset", "sd1", "--model", jp, "--prompt", "犬", "--output", "/tmp/x.safetensors"]);
+    assert!(e.contains("BERT"), "{e}");
+}
