@@ -130,7 +130,7 @@ fn pooling_uses_first_eos_not_argmax() {
     let r = load_reference("tiny-clip-gelu/reference.safetensors");
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let rows = ids.to_vec2::<u32>().unwrap();
-    let pos = model.text.eos_positions(&ids).unwrap();
+    let pos = model.text.as_clip().unwrap().eos_positions(&ids).unwrap();
     let mut saw_trap = false;
     for (row, p) in rows.iter().zip(&pos) {
         assert_eq!(row[*p], 500, "pooled at a non-EOS token");

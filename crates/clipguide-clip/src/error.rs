@@ -40,7 +40,7 @@ pub enum ClipError {
         source: std::io::Error,
     },
 
-    #[error("{path}: tokenizer could not be loaded ({detail}). Use the tokenizer.json saved by transformers' CLIPTokenizerFast, or remove it to use clipguide's built-in CLIP tokenizer.")]
+    #[error("{path}: tokenizer could not be loaded ({detail}). Use the checkpoint's own tokenizer file: tokenizer.json saved by transformers' CLIPTokenizerFast (remove it to use clipguide's built-in CLIP tokenizer), or the spiece.model of rinna/japanese-roberta-base for rinna's models.")]
     BadTokenizer { path: PathBuf, detail: String },
 
     #[error("tokenizing {text:?} failed: {detail}")]

@@ -35,5 +35,5 @@ pub use preprocess::{
     load_image, Convention, ImageProcessor, Interpolation, Resize, CLIP_MEAN, CLIP_STD,
 };
 pub use text::TextOutput;
-pub use tokenizer::{ClipTokenizer, Padding, TextCleaning, TokenBatch};
+pub use tokenizer::{ClipTokenizer, Framing, Padding, TextCleaning, TokenBatch};
 pub use vision::VisionOutput;

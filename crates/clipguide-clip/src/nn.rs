@@ -75,7 +75,7 @@ impl Module for LayerNorm {
 pub fn activation(act: Activation, xs: &Tensor) -> Result<Tensor> {
     match act {
         Activation::QuickGelu => ops::quick_gelu(xs),
-        Activation::Gelu => xs.gelu_erf(),
+        Activation::Gelu => ops::gelu_erf(xs),
         Activation::GeluTanh => xs.gelu(),
     }
 }
@@ -202,12 +202,14 @@ impl EncoderLayer {
         self.forward(xs, None)?.narrow(1, 0, 1)?.squeeze(1)
     }
 
-    /// Whether this layer runs as one fused node (frozen quick_gelu weights on the CPU).
+    /// Whether this layer runs as one fused node (frozen weights, quick_gelu or exact GELU, on
+    /// the CPU).
     pub fn is_fused(&self) -> bool {
         self.fused.is_some()
     }
 
-    /// The weights for the fused path, when it applies: every weight frozen, quick_gelu.
+    /// The weights for the fused path, when it applies: every weight frozen, quick_gelu or exact
+    /// GELU.
     fn frozen_weights(&self) -> Option<ops::FrozenLayerWeights> {
         let QkvProjection::Packed(qkv) = &self.self_attn.qkv else {
             return None;
@@ -232,10 +234,16 @@ impl EncoderLayer {
         // CLIPGUIDE_NO_FUSED_LAYER=1 keeps the per-op kernels but not the whole-layer node
         // (a benchmark ablation step).
         let layer_off = std::env::var_os("CLIPGUIDE_NO_FUSED_LAYER").is_some_and(|v| v != "0");
-        if !frozen || self.mlp.act != Activation::QuickGelu || !ops::fused_enabled() || layer_off {
+        let act = match self.mlp.act {
+            Activation::QuickGelu => ops::FusedActivation::QuickGelu,
+            Activation::Gelu => ops::FusedActivation::GeluErf,
+            Activation::GeluTanh => return None,
+        };
+        if !frozen || !ops::fused_enabled() || layer_off {
             return None;
         }
         Some(ops::FrozenLayerWeights {
+            act,
             ln1: ln(&self.layer_norm1),
             ln2: ln(&self.layer_norm2),
             eps: self.layer_norm1.eps,

@@ -379,6 +379,90 @@ pub fn quick_gelu(xs: &Tensor) -> Result<Tensor> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exact GELU: x·Φ(x) = x·(1 + erf(x/√2))/2 (HF ViT, OpenCLIP without quick_gelu)
+
+struct GeluErfOp;
+
+/// The same formula and `erf` as candle's `gelu_erf`, so both paths give the same bits.
+#[inline(always)]
+fn gelu_erf_into(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v;
+    }
+}
+
+/// d/dx x·Φ(x) = Φ(x) + x·φ(x), times the output gradient.
+#[inline(always)]
+fn gelu_erf_grad_into(x: &[f32], g: &[f32], dx: &mut [f32]) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    for ((dx, &v), &g) in dx.iter_mut().zip(x).zip(g) {
+        let cdf = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5;
+        let pdf = INV_SQRT_2PI * exp_approx(-0.5 * v * v);
+        *dx = g * (cdf + v * pdf);
+    }
+}
+
+impl CustomOp1 for GeluErfOp {
+    fn name(&self) -> &'static str {
+        "clipguide-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l)?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(4096)
+            .zip(x.par_chunks(4096))
+            .for_each(|(o, x)| gelu_erf_into(x, o));
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dx = gelu_erf_grad(&tensor_f32(arg)?, &tensor_f32(grad)?);
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+fn gelu_erf_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(4096)
+        .zip(x.par_chunks(4096))
+        .zip(g.par_chunks(4096))
+        .for_each(|((dx, x), g)| gelu_erf_grad_into(x, g, dx));
+    dx
+}
+
+/// Exact (erf) GELU, differentiable, with a hand-written backward.
+pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
+    if !fused_ok(xs) {
+        return xs.gelu_erf();
+    }
+    xs.contiguous()?.apply_op1(GeluErfOp)
+}
+
+/// The MLP activations the fused layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusedActivation {
+    QuickGelu,
+    GeluErf,
+}
+
+impl FusedActivation {
+    fn forward(self, a: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::QuickGelu => a.apply_op1_no_bwd(&QuickGeluOp),
+            Self::GeluErf => a.apply_op1_no_bwd(&GeluErfOp),
+        }
+    }
+
+    fn grad(self, a: &[f32], g: &[f32]) -> Vec<f32> {
+        match self {
+            Self::QuickGelu => quick_gelu_grad(a, g),
+            Self::GeluErf => gelu_erf_grad(a, g),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Linear layer with a frozen weight
 
 /// How a frozen weight `W` [out, in] enters a product with a row-major activation matrix.
@@ -811,9 +895,10 @@ pub fn attention(qkv: &Tensor, heads: usize, scale: f64, mask: Option<&Tensor>) 
 // ---------------------------------------------------------------------------------------------
 // A whole pre-norm encoder layer with frozen weights
 
-/// The weights of one frozen pre-norm layer (quick_gelu MLP), as [`frozen_layer`] takes them.
+/// The weights of one frozen pre-norm layer, as [`frozen_layer`] takes them.
 #[derive(Debug, Clone)]
 pub struct FrozenLayerWeights {
+    pub act: FusedActivation,
     pub ln1: (Tensor, Tensor),
     pub ln2: (Tensor, Tensor),
     pub eps: f32,
@@ -878,7 +963,7 @@ impl FrozenLayerWeights {
     /// straight into the output buffer), and the pre-activation `a` the backward needs.
     fn mlp(&self, h: &Tensor) -> Result<(Vec<f32>, Tensor)> {
         let a = Self::lin(&self.ln(h, &self.ln2)?, &self.fc1)?;
-        let m = Self::lin(&a.apply_op1_no_bwd(&QuickGeluOp)?, &self.fc2)?;
+        let m = Self::lin(&self.act.forward(&a)?, &self.fc2)?;
         let y = with_f32(h, |h| {
             with_f32(&m, |m| h.iter().zip(m).map(|(h, m)| h + m).collect())
         })??;
@@ -888,7 +973,7 @@ impl FrozenLayerWeights {
     /// Gradient w.r.t. `h` of [`Self::mlp`] (residual included) for the output gradient `dy`.
     fn mlp_backward(&self, h: &Tensor, a: &Tensor, dy: &Tensor) -> Result<Tensor> {
         let dg = frozen_input_grad(dy, &self.fc2.0)?;
-        let da = with_f32(a, |a| with_f32(&dg, |g| quick_gelu_grad(a, g)))??;
+        let da = with_f32(a, |a| with_f32(&dg, |g| self.act.grad(a, g)))??;
         let dl2 = frozen_input_grad(&Tensor::from_vec(da, dg.shape(), dg.device())?, &self.fc1.0)?;
         layer_norm_grad_plus(h, &self.ln2.0, &dl2, dy, self.eps)
     }
@@ -1205,47 +1290,50 @@ mod tests {
         use crate::nn::EncoderLayer;
         use candle_nn::{VarBuilder, VarMap};
         let (d, inter, heads, l) = (24, 40, 3, 6);
-        let vm = VarMap::new();
-        let trainable = EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
-        // Non-trivial layer-norm parameters, so their use is checked too.
-        for (name, var) in vm.data().lock().unwrap().iter() {
-            if name.contains("layer_norm") {
-                let n = var.elem_count();
-                var.set(&randn(&[n], 11).affine(0.3, 1.0).unwrap()).unwrap();
+        // CLIP's quick_gelu and HF ViT's exact GELU with its 1e-12 layer-norm eps.
+        for (act, eps) in [(Activation::QuickGelu, 1e-5), (Activation::Gelu, 1e-12)] {
+            let vm = VarMap::new();
+            let trainable = EncoderLayer::new(
+                d,
+                inter,
+                heads,
+                act,
+                eps,
+                VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+            )
+            .unwrap();
+            // Non-trivial layer-norm parameters, so their use is checked too.
+            for (name, var) in vm.data().lock().unwrap().iter() {
+                if name.contains("layer_norm") {
+                    let n = var.elem_count();
+                    var.set(&randn(&[n], 11).affine(0.3, 1.0).unwrap()).unwrap();
+                }
             }
-        }
-        let tensors = vm
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-            .collect();
-        let frozen = EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
-        assert!(frozen.is_fused() && !trainable.is_fused());
-        let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
-        for m in [None, Some(&mask)] {
-            check(
-                |x| frozen.forward(x, m),
-                |x| trainable.forward(x, m),
-                &[2, l, d],
-            );
+            let tensors = vm
+                .data()
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+                .collect();
+            let frozen = EncoderLayer::new(
+                d,
+                inter,
+                heads,
+                act,
+                eps,
+                VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+            )
+            .unwrap();
+            assert!(frozen.is_fused() && !trainable.is_fused());
+            let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
+            for m in [None, Some(&mask)] {
+                check(
+                    |x| frozen.forward(x, m),
+                    |x| trainable.forward(x, m),
+                    &[2, l, d],
+                );
+            }
         }
     }
 
@@ -1321,6 +1409,11 @@ mod tests {
             |x| x.mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
             &[7, 33],
         );
+    }
+
+    #[test]
+    fn gelu_erf_matches_composite() {
+        check(gelu_erf, |x| x.gelu_erf(), &[7, 33]);
     }
 
     #[test]

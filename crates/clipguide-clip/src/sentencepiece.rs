@@ -5,6 +5,12 @@
 //! `prost`'s derive on hand-written message structs (field numbers from sentencepiece's
 //! `sentencepiece_model.proto`; unknown fields are skipped, so newer files still load).
 //!
+//! [`SentencePiece`] (what `ClipTokenizer::from_sentencepiece_dir` uses) is exact: it runs
+//! sentencepiece's own normalizer ([`SpNormalizer`], longest-rule matching on the charsmap) and
+//! then the `tokenizers` pipeline below without its normalizer. [`tokenizer_from_spiece`] is the
+//! whole pipeline in one `tokenizers::Tokenizer`, whose `Precompiled` normalizer differs from
+//! sentencepiece on some grapheme clusters (half-width katakana with dakuten, e.g. `ｶﾞ`).
+//!
 //! The pipeline, in sentencepiece's order:
 //! - normalizer: `Precompiled(precompiled_charsmap)` (when the model has one; `identity` has
 //!   none), then, with `remove_extra_whitespaces`, spaces stripped at both ends and runs of

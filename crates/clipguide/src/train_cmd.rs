@@ -373,6 +373,9 @@ mod tests {
         let e = requested_objective(None, None, Some(15.0))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--scale-hopfield") && e.contains("--loss cloob"), "{e}");
+        assert!(
+            e.contains("--scale-hopfield") && e.contains("--loss cloob"),
+            "{e}"
+        );
     }
 }

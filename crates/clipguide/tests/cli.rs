@@ -542,13 +542,33 @@ fn japanese_checkpoint_classifies_and_tokenizes() {
     labels.sort();
     assert_eq!(labels, ["犬", "猫", "象"]);
     // rinna's framing: [CLS] then the pieces, no end token, [PAD] after.
-    let t = ok_json(&["tokenize", "--json", "--max-length", "--model", jp, "犬の写真"]);
+    let t = ok_json(&[
+        "tokenize",
+        "--json",
+        "--max-length",
+        "--model",
+        jp,
+        "犬の写真",
+    ]);
     let ids: Vec<u64> = serde_json::from_value(t[0]["input_ids"].clone()).unwrap();
     let mask: Vec<u64> = serde_json::from_value(t[0]["attention_mask"].clone()).unwrap();
     assert_eq!(ids.len(), 77);
     assert_eq!(ids[0], 4, "[CLS] first");
     let n = mask.iter().sum::<u64>() as usize;
-    assert!(n >= 2 && ids[n..].iter().all(|&i| i == 3), "[PAD] after the pieces: {ids:?}");
-    let e = err_text(&["encode", "--preset", "sd1", "--model", jp, "--prompt", "犬", "--output", "/tmp/x.safetensors"]);
+    assert!(
+        n >= 2 && ids[n..].iter().all(|&i| i == 3),
+        "[PAD] after the pieces: {ids:?}"
+    );
+    let e = err_text(&[
+        "encode",
+        "--preset",
+        "sd1",
+        "--model",
+        jp,
+        "--prompt",
+        "犬",
+        "--output",
+        "/tmp/x.safetensors",
+    ]);
     assert!(e.contains("BERT"), "{e}");
 }
