@@ -125,7 +125,10 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
             "rinna/japanese-roberta-base",
             vec![
                 ("spiece.model", rinna.join("spiece.model")),
-                ("special_tokens_map.json", rinna.join("special_tokens_map.json")),
+                (
+                    "special_tokens_map.json",
+                    rinna.join("special_tokens_map.json"),
+                ),
                 ("tokenizer_config.json", rinna.join("tokenizer_config.json")),
             ],
         ),

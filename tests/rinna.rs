@@ -44,12 +44,20 @@ fn check_end_to_end(name: &str) {
         .unwrap();
     assert_eq!(
         batch.ids.to_vec2::<u32>().unwrap(),
-        r["input_ids"].to_dtype(DType::U32).unwrap().to_vec2::<u32>().unwrap(),
+        r["input_ids"]
+            .to_dtype(DType::U32)
+            .unwrap()
+            .to_vec2::<u32>()
+            .unwrap(),
         "{name}: token ids differ from rinna's tokenize"
     );
     assert_eq!(
         batch.attention_mask.to_vec2::<u32>().unwrap(),
-        r["attention_mask"].to_dtype(DType::U32).unwrap().to_vec2::<u32>().unwrap(),
+        r["attention_mask"]
+            .to_dtype(DType::U32)
+            .unwrap()
+            .to_vec2::<u32>()
+            .unwrap(),
         "{name}: attention mask"
     );
     let full = clip.model.text_forward(&batch.ids, false).unwrap();
@@ -62,18 +70,39 @@ fn check_end_to_end(name: &str) {
     // Padding to the longest prompt (what embed_texts does) gives the same embeddings: the
     // attention mask keeps padding out.
     let text_embeds = clip.embed_texts(&prompts).unwrap();
-    assert_close(&format!("{name} text_embeds"), &text_embeds, &r["text_embeds"], TOL);
+    assert_close(
+        &format!("{name} text_embeds"),
+        &text_embeds,
+        &r["text_embeds"],
+        TOL,
+    );
 
     let images = json_list(&dir.join("images.json"));
     let imgs: Vec<_> = images
         .iter()
-        .map(|f| clip.load_image(&fixture(&format!("preprocess/{f}"))).unwrap())
+        .map(|f| {
+            clip.load_image(&fixture(&format!("preprocess/{f}")))
+                .unwrap()
+        })
         .collect();
-    let px = clip.processor.preprocess_batch(&imgs, &Device::Cpu).unwrap();
-    assert_close(&format!("{name} pixel_values"), &px, &r["pixel_values"], 1e-5);
+    let px = clip
+        .processor
+        .preprocess_batch(&imgs, &Device::Cpu)
+        .unwrap();
+    assert_close(
+        &format!("{name} pixel_values"),
+        &px,
+        &r["pixel_values"],
+        1e-5,
+    );
     let vision = clip.model.vision_forward(&px, false).unwrap();
     let image_embeds = clip.embed_images(&imgs).unwrap();
-    assert_close(&format!("{name} image_embeds"), &image_embeds, &r["image_embeds"], TOL);
+    assert_close(
+        &format!("{name} image_embeds"),
+        &image_embeds,
+        &r["image_embeds"],
+        TOL,
+    );
     assert_eq!(vision.pooled.dim(0).unwrap(), 4);
 
     let scale = scalar(&r["logit_scale"]);
@@ -83,7 +112,12 @@ fn check_end_to_end(name: &str) {
         clip.model.logit_scale().unwrap()
     );
     let logits = clip.model.logits(&image_embeds, &text_embeds).unwrap();
-    assert_close(&format!("{name} logits"), &logits, &r["logits_per_image"], TOL);
+    assert_close(
+        &format!("{name} logits"),
+        &logits,
+        &r["logits_per_image"],
+        TOL,
+    );
 
     let var = Var::from_tensor(&r["grad_pixel_values"]).unwrap();
     let emb = clip.model.image_features(var.as_tensor()).unwrap();
@@ -93,9 +127,16 @@ fn check_end_to_end(name: &str) {
         .unwrap();
     assert!((scalar(&loss) - scalar(&r["grad_loss"])).abs() < 1e-4);
     let grads = loss.backward().unwrap();
-    let g = grads.get(var.as_tensor()).expect("a gradient reaches the pixels");
+    let g = grads
+        .get(var.as_tensor())
+        .expect("a gradient reaches the pixels");
     assert!(max_abs(g) > 0.0);
-    assert_close(&format!("{name} grad_pixels"), g, &r["grad_pixels"], GRAD_TOL);
+    assert_close(
+        &format!("{name} grad_pixels"),
+        g,
+        &r["grad_pixels"],
+        GRAD_TOL,
+    );
 }
 
 #[test]
@@ -119,7 +160,9 @@ fn a_folder_without_the_tokenizer_says_where_it_comes_from() {
     // No cached copy of rinna/japanese-roberta-base either.
     let home = tempfile::tempdir().unwrap();
     std::env::set_var("HF_HOME", home.path());
-    let e = Clip::load(tmp.path(), &Device::Cpu).unwrap_err().to_string();
+    let e = Clip::load(tmp.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("spiece.model") && e.contains("rinna/japanese-roberta-base"),
         "{e}"
@@ -131,12 +174,7 @@ fn a_folder_without_the_tokenizer_says_where_it_comes_from() {
 #[test]
 fn japanese_prompt_generation_raises_similarity_and_remakes_from_the_png() {
     let clip = Clip::load(&fixture("rinna/tiny-clip"), &Device::Cpu).unwrap();
-    let mut cfg = GenerateConfig::new(
-        32,
-        32,
-        12,
-        PromptSchedule::parse("ひまわりの油絵").unwrap(),
-    );
+    let mut cfg = GenerateConfig::new(32, 32, 12, PromptSchedule::parse("ひまわりの油絵").unwrap());
     cfg.schedule.seed = 5;
     cfg.schedule.cutouts.cutn = 6;
     cfg.schedule.cutouts.noise_std = 0.0;
@@ -149,11 +187,15 @@ fn japanese_prompt_generation_raises_similarity_and_remakes_from_the_png() {
 
     let json = ascii_json(&serde_json::to_string(&cfg).unwrap());
     let png = encode_png_with_text(&gen.image().unwrap(), PARAMS_KEY, &json).unwrap();
-    let stored = png_text(&png, PARAMS_KEY).unwrap().expect("parameters chunk");
+    let stored = png_text(&png, PARAMS_KEY)
+        .unwrap()
+        .expect("parameters chunk");
     let back: GenerateConfig = serde_json::from_str(&stored).unwrap();
     assert_eq!(back.schedule.prompts, cfg.schedule.prompts);
     let mut again = Generator::new(&clip, back).unwrap();
-    again.run(|_, _| std::ops::ControlFlow::Continue(())).unwrap();
+    again
+        .run(|_, _| std::ops::ControlFlow::Continue(()))
+        .unwrap();
     assert_eq!(
         again.image().unwrap(),
         image::load_from_memory(&png).unwrap().to_rgb8(),

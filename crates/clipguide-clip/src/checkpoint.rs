@@ -12,10 +12,19 @@ pub const TRANSFORMERS_WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
-    Transformers { config: PathBuf, weights: PathBuf },
+    Transformers {
+        config: PathBuf,
+        weights: PathBuf,
+    },
     /// rinna's Japanese CLIP / CLOOB: a transformers-style `config.json` whose text tower is BERT.
-    Rinna { config: PathBuf, weights: PathBuf },
-    OpenClip { config: PathBuf, weights: PathBuf },
+    Rinna {
+        config: PathBuf,
+        weights: PathBuf,
+    },
+    OpenClip {
+        config: PathBuf,
+        weights: PathBuf,
+    },
 }
 
 /// The layout found, and a line for the user when the choice needs saying.

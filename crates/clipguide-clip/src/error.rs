@@ -33,7 +33,9 @@ pub enum ClipError {
     #[error("cannot convert: {detail}")]
     Unconvertible { detail: String },
 
-    #[error("{path}: could not write it ({source}). Check the disk space and the folder's permissions.")]
+    #[error(
+        "{path}: could not write it ({source}). Check the disk space and the folder's permissions."
+    )]
     Write {
         path: PathBuf,
         #[source]

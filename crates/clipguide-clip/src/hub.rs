@@ -175,11 +175,17 @@ fn download(repo_id: &str, revision: &str, progress: bool) -> Result<PathBuf> {
         )
     })?;
     // rinna's repos hold no tokenizer: theirs is rinna/japanese-roberta-base's sentencepiece.
-    if matches!(crate::checkpoint::detect(&dir).map(|d| d.layout), Ok(crate::checkpoint::Layout::Rinna { .. }))
-        && !dir.join("spiece.model").exists()
+    if matches!(
+        crate::checkpoint::detect(&dir).map(|d| d.layout),
+        Ok(crate::checkpoint::Layout::Rinna { .. })
+    ) && !dir.join("spiece.model").exists()
     {
         let tok_repo = crate::rinna::TOKENIZER_REPO;
-        let tok = api.repo(Repo::with_revision(tok_repo.to_string(), RepoType::Model, "main".into()));
+        let tok = api.repo(Repo::with_revision(
+            tok_repo.to_string(),
+            RepoType::Model,
+            "main".into(),
+        ));
         for (i, f) in crate::rinna::TOKENIZER_FILES.iter().enumerate() {
             if let Err(e) = tok.fetch(f) {
                 if i == 0 {

@@ -7,11 +7,11 @@ use crate::config::ClipConfig;
 use crate::error::{ClipError, Result};
 use crate::nn::{linear, linear_no_bias, Linear};
 use crate::openclip::{self, OpenClipConfig, OpenClipOptions};
+use crate::rinna::{self, RinnaConfig};
 use crate::text::{TextOutput, TextTransformer};
 use crate::vision::{VisionOutput, VisionTransformer};
 use crate::weights::read_weights;
 use candle_core::{DType, Device, Module, Tensor, D};
-use crate::rinna::{self, RinnaConfig};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert;
 use std::collections::HashMap;
@@ -194,7 +194,9 @@ impl ClipModel {
         let cfg = &rc.clip;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let text = TextTower::Bert {
-            model: Arc::new(bert::BertModel::load(vb.pp("text_model"), &rc.bert).map_err(shape_err)?),
+            model: Arc::new(
+                bert::BertModel::load(vb.pp("text_model"), &rc.bert).map_err(shape_err)?,
+            ),
             pad_id: rc.bert.pad_token_id as u32,
         };
         let vision =
@@ -205,9 +207,7 @@ impl ClipModel {
         let logit_scale = match rc.objective {
             rinna::Objective::Clip => vb.get((), "logit_scale").map_err(shape_err)?,
             // CLOOB stores no temperature: it is the config's fixed inverse temperature.
-            rinna::Objective::Cloob { inv_tau, .. } => {
-                Tensor::new(inv_tau.ln() as f32, device)?
-            }
+            rinna::Objective::Cloob { inv_tau, .. } => Tensor::new(inv_tau.ln() as f32, device)?,
         };
         Ok(Self {
             text,

@@ -46,7 +46,9 @@ pub const QUICK_GELU_REPOS: &[&str] = &[
 
 /// Whether `repo` is in [`QUICK_GELU_REPOS`].
 pub fn known_quick_gelu(repo: &str) -> bool {
-    QUICK_GELU_REPOS.iter().any(|r| r.eq_ignore_ascii_case(repo))
+    QUICK_GELU_REPOS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(repo))
 }
 
 /// Where the activation of an OpenCLIP checkpoint came from, so the caller can say so.
@@ -503,21 +505,20 @@ fn parse_preprocess(
         .ok_or_else(|| format!("preprocess_cfg must be an object, got {v}"))?;
     let mut s = Section::new("preprocess_cfg", m);
     // A number or three numbers, as open_clip accepts.
-    let triple = |s: &mut Section,
-                  key: &'static str|
-     -> std::result::Result<Option<[f32; 3]>, String> {
-        let num = |x: &Value| x.as_f64().map(|f| f as f32);
-        match s.get(key) {
-            None => Ok(None),
-            Some(v @ Value::Number(_)) => Ok(num(v).map(|f| [f; 3])),
-            Some(Value::Array(a)) if a.len() == 3 && a.iter().all(|x| num(x).is_some()) => {
-                Ok(Some([0, 1, 2].map(|i| num(&a[i]).unwrap_or(f32::NAN))))
+    let triple =
+        |s: &mut Section, key: &'static str| -> std::result::Result<Option<[f32; 3]>, String> {
+            let num = |x: &Value| x.as_f64().map(|f| f as f32);
+            match s.get(key) {
+                None => Ok(None),
+                Some(v @ Value::Number(_)) => Ok(num(v).map(|f| [f; 3])),
+                Some(Value::Array(a)) if a.len() == 3 && a.iter().all(|x| num(x).is_some()) => {
+                    Ok(Some([0, 1, 2].map(|i| num(&a[i]).unwrap_or(f32::NAN))))
+                }
+                Some(v) => Err(format!(
+                    "preprocess_cfg.{key} must be a number or three numbers, got {v}"
+                )),
             }
-            Some(v) => Err(format!(
-                "preprocess_cfg.{key} must be a number or three numbers, got {v}"
-            )),
-        }
-    };
+        };
     if let Some(m) = triple(&mut s, "mean")? {
         p.mean = m;
     }
@@ -729,7 +730,11 @@ impl OpenClipConfig {
 /// picks it, else the folder's only `.safetensors` / `.bin` / `.pth` / `.pt` file (a training
 /// run's `epoch_N.pt` beside its config).
 pub fn weight_file(dir: &Path) -> Option<PathBuf> {
-    if let Some(p) = WEIGHT_FILES.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
+    if let Some(p) = WEIGHT_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+    {
         return Some(p);
     }
     let mut found = std::fs::read_dir(dir).ok()?.filter_map(|e| {

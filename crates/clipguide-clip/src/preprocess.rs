@@ -361,8 +361,12 @@ fn pad_tensor(
 
 /// (x − mean) / std per channel on [B, 3, H, W].
 pub fn normalize(x: &Tensor, mean: &[f32; 3], std: &[f32; 3]) -> candle_core::Result<Tensor> {
-    let m = Tensor::new(mean, x.device())?.reshape((1, 3, 1, 1))?;
-    let s = Tensor::new(std, x.device())?.reshape((1, 3, 1, 1))?;
+    let m = Tensor::new(mean, x.device())?
+        .reshape((1, 3, 1, 1))?
+        .to_dtype(x.dtype())?;
+    let s = Tensor::new(std, x.device())?
+        .reshape((1, 3, 1, 1))?
+        .to_dtype(x.dtype())?;
     x.broadcast_sub(&m)?.broadcast_div(&s)
 }
 
@@ -631,9 +635,15 @@ mod tests {
         assert_eq!(round_half_even(7.500000000000001), 8);
         // 297 / (576 / 224) = 115.49999999999999 in f64: Python's round gives 115.
         let longest = Resize::LongestEdge { size: 224, fill: 0 };
-        assert_eq!(longest.resized_dims(576, 297, Convention::OpenClip), (224, 115));
+        assert_eq!(
+            longest.resized_dims(576, 297, Convention::OpenClip),
+            (224, 115)
+        );
         assert_eq!(longest.resized_dims(400, 4, Convention::OpenClip), (224, 2));
-        assert_eq!(longest.resized_dims(4000, 4, Convention::OpenClip), (224, 1));
+        assert_eq!(
+            longest.resized_dims(4000, 4, Convention::OpenClip),
+            (224, 1)
+        );
     }
 
     #[test]

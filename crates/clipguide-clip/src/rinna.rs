@@ -10,8 +10,8 @@
 
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
 use crate::error::{ClipError, Result};
-use crate::tokenizer::ClipTokenizer;
 use crate::preprocess::{Convention, ImageProcessor, Interpolation, Resize, CLIP_MEAN, CLIP_STD};
+use crate::tokenizer::ClipTokenizer;
 use candle_core::{DType, Tensor};
 use candle_transformers::models::bert;
 use serde_json::{Map, Value};
@@ -56,7 +56,11 @@ pub fn is_rinna_config(root: &Value) -> bool {
         == Some("bert")
 }
 
-fn field<'a>(m: &'a Map<String, Value>, sec: &str, key: &str) -> std::result::Result<&'a Value, String> {
+fn field<'a>(
+    m: &'a Map<String, Value>,
+    sec: &str,
+    key: &str,
+) -> std::result::Result<&'a Value, String> {
     m.get(key)
         .filter(|v| !v.is_null())
         .ok_or_else(|| format!("{sec}.{key} is missing"))
@@ -69,14 +73,24 @@ fn usize_of(m: &Map<String, Value>, sec: &str, key: &str) -> std::result::Result
         .ok_or_else(|| format!("{sec}.{key} must be a non-negative integer, got {v}"))
 }
 
-fn usize_or(m: &Map<String, Value>, sec: &str, key: &str, d: usize) -> std::result::Result<usize, String> {
+fn usize_or(
+    m: &Map<String, Value>,
+    sec: &str,
+    key: &str,
+    d: usize,
+) -> std::result::Result<usize, String> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(d),
         Some(_) => usize_of(m, sec, key),
     }
 }
 
-fn f64_or(m: &Map<String, Value>, sec: &str, key: &str, d: f64) -> std::result::Result<f64, String> {
+fn f64_or(
+    m: &Map<String, Value>,
+    sec: &str,
+    key: &str,
+    d: f64,
+) -> std::result::Result<f64, String> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(d),
         Some(v) => v
@@ -85,7 +99,12 @@ fn f64_or(m: &Map<String, Value>, sec: &str, key: &str, d: f64) -> std::result::
     }
 }
 
-fn str_or<'a>(m: &'a Map<String, Value>, sec: &str, key: &str, d: &'a str) -> std::result::Result<&'a str, String> {
+fn str_or<'a>(
+    m: &'a Map<String, Value>,
+    sec: &str,
+    key: &str,
+    d: &'a str,
+) -> std::result::Result<&'a str, String> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(d),
         Some(v) => v
@@ -108,7 +127,9 @@ impl RinnaConfig {
 
     pub fn from_json_str(s: &str) -> std::result::Result<Self, String> {
         let root: Value = serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?;
-        let root = root.as_object().ok_or("the top level is not a JSON object")?;
+        let root = root
+            .as_object()
+            .ok_or("the top level is not a JSON object")?;
         let obj = |k: &str| -> std::result::Result<&Map<String, Value>, String> {
             root.get(k)
                 .and_then(|v| v.as_object())
@@ -286,7 +307,9 @@ pub fn vit_to_clip_names(
     };
     put(
         "embeddings.class_embedding".into(),
-        take("embeddings.cls_token")?.to_dtype(DType::F32)?.flatten_all()?,
+        take("embeddings.cls_token")?
+            .to_dtype(DType::F32)?
+            .flatten_all()?,
     );
     let pos = take("embeddings.position_embeddings")?;
     let n = pos.elem_count() / d.max(1);
@@ -303,7 +326,10 @@ pub fn vit_to_clip_names(
         take("embeddings.patch_embeddings.projection.bias")?,
     );
     for p in ["weight", "bias"] {
-        put(format!("post_layernorm.{p}"), take(&format!("layernorm.{p}"))?);
+        put(
+            format!("post_layernorm.{p}"),
+            take(&format!("layernorm.{p}"))?,
+        );
     }
     for i in 0..cfg.num_hidden_layers {
         let (from, to) = (format!("encoder.layer.{i}"), format!("encoder.layers.{i}"));
@@ -363,9 +389,17 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_named() {
-        let e = RinnaConfig::from_json_str(&CFG.replace("\"max_position_embeddings\": 80", "\"max_position_embeddings\": 80, \"position_embedding_type\": \"relative_key\"")).unwrap_err();
+        let e = RinnaConfig::from_json_str(&CFG.replace(
+            "\"max_position_embeddings\": 80",
+            "\"max_position_embeddings\": 80, \"position_embedding_type\": \"relative_key\"",
+        ))
+        .unwrap_err();
         assert!(e.contains("position_embedding_type"), "{e}");
-        let e = RinnaConfig::from_json_str(&CFG.replace("\"patch_size\": 10", "\"patch_size\": 10, \"hidden_act\": \"relu\"")).unwrap_err();
+        let e = RinnaConfig::from_json_str(&CFG.replace(
+            "\"patch_size\": 10",
+            "\"patch_size\": 10, \"hidden_act\": \"relu\"",
+        ))
+        .unwrap_err();
         assert!(e.contains("vision_config.hidden_act"), "{e}");
         let e = RinnaConfig::from_json_str(&CFG.replace("\"cloob\"", "\"siglip\"")).unwrap_err();
         assert!(e.contains("model_type"), "{e}");

@@ -59,7 +59,11 @@ impl VisionTransformer {
             )?,
             // The checkpoint key really is misspelt "pre_layrnorm".
             pre_layrnorm: if cfg.pre_layer_norm {
-                Some(LayerNorm::new(d, cfg.layer_norm_eps, vb.pp("pre_layrnorm"))?)
+                Some(LayerNorm::new(
+                    d,
+                    cfg.layer_norm_eps,
+                    vb.pp("pre_layrnorm"),
+                )?)
             } else {
                 None
             },

@@ -703,10 +703,12 @@ impl<'a> Generator<'a> {
             });
         }
         for prompt in &config.image_prompts {
-            let img = clip.load_image(&prompt.path).map_err(|e| GuideError::Image {
-                path: prompt.path.display().to_string(),
-                problem: format!("cannot be used as an image prompt: {e}"),
-            })?;
+            let img = clip
+                .load_image(&prompt.path)
+                .map_err(|e| GuideError::Image {
+                    path: prompt.path.display().to_string(),
+                    problem: format!("cannot be used as an image prompt: {e}"),
+                })?;
             targets.push(Target {
                 label: format!("image:{}", prompt.path.display()),
                 kind: TargetKind::Image {

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_no_bias, Embedding as EmbeddingLayer, Linear, VarBuilder};
-use clipguide_clip::nn::{causal_mask, Encoder};
 use clipguide_clip::checkpoint::Layout;
+use clipguide_clip::nn::{causal_mask, Encoder};
 use clipguide_clip::openclip::{self, OpenClipConfig, OpenClipOptions};
 use clipguide_clip::text::{gather_rows, TextTransformer};
 use clipguide_clip::{Activation, ClipConfig, ClipTokenizer, TextConfig};
