@@ -201,15 +201,15 @@ fn download(repo_id: &str, revision: &str, progress: bool) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The cache folder of `repo` (main revision) when it holds `files[0]`; no network.
-pub fn cached_repo_dir(repo: &str, files: &[&str]) -> Option<PathBuf> {
+/// The cache folder of `repo` (main revision) when it holds `file`; no network.
+pub fn cached_repo_dir(repo: &str, file: &str) -> Option<PathBuf> {
     use hf_hub::{Repo, RepoType};
     let cache = hf_hub::Cache::from_env().repo(Repo::with_revision(
         repo.to_string(),
         RepoType::Model,
         "main".to_string(),
     ));
-    cache.get(files.first()?)?.parent().map(Path::to_path_buf)
+    cache.get(file)?.parent().map(Path::to_path_buf)
 }
 
 /// The hub id of a folder in the Hugging Face cache (`…/models--owner--name/snapshots/REV`),

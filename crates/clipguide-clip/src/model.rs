@@ -157,7 +157,12 @@ impl ClipModel {
             }
             Layout::Rinna { config, weights } => {
                 let rc = RinnaConfig::from_file(&config)?;
-                let model = Self::load_rinna(&rc, &weights, device)?;
+                let mut model = Self::load_rinna(&rc, &weights, device)?;
+                // The attention mask leaves out the tokenizer's [PAD], whatever the BERT config's
+                // pad_token_id says.
+                if let Ok(tok) = rinna::tokenizer(dir) {
+                    model.set_text_pad_id(tok.pad_id());
+                }
                 Ok((model, Family::Rinna(rc), detected.note))
             }
             Layout::OpenClip { config, weights } => {
@@ -183,7 +188,7 @@ impl ClipModel {
     /// rinna's CLIP / CLOOB: BERT text tower, ViT renamed onto the CLIP vision tree.
     pub fn load_rinna(rc: &RinnaConfig, weights: &Path, device: &Device) -> Result<Self> {
         let tensors = read_weights(weights, device)?;
-        let tensors = rinna::vit_to_clip_names(&rc.clip.vision, tensors, weights)?;
+        let tensors = rinna::vit_to_clip_names(&rc.clip.vision, rc.qkv_bias, tensors, weights)?;
         let tensors: HashMap<String, Tensor> = tensors
             .into_iter()
             .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))

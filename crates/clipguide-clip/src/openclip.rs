@@ -9,7 +9,7 @@
 
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
 use crate::error::{ClipError, Result};
-use crate::preprocess::{Convention, ImageProcessor, Interpolation, Resize, CLIP_MEAN, CLIP_STD};
+use crate::preprocess::{Convention, ImageProcessor, Interpolation, Resize};
 use crate::tokenizer::{ClipTokenizer, TextCleaning, CONTEXT_LENGTH};
 use candle_core::{DType, Tensor};
 use serde_json::{Map, Value};
@@ -438,7 +438,15 @@ fn parse_text(m: &Map<String, Value>) -> std::result::Result<TextTower, String> 
     // of the vocabulary, in every row, so the argmax is its first occurrence.
     let eos_id = match pool {
         "argmax" => vocab_size.saturating_sub(1) as u32,
-        "eos" => s.usize("eos_id", 2)? as u32,
+        "eos" => match s.usize("eos_id", 2)? {
+            // 2 is transformers' legacy marker for argmax pooling, which would then apply.
+            2 => {
+                return Err(
+                    "text_cfg.pool_type \"eos\" with eos_id 2: not supported (2 means argmax pooling to the towers)".into(),
+                )
+            }
+            id => id as u32,
+        },
         other => {
             return Err(format!(
                 "text_cfg.pool_type = {other:?}: only \"argmax\" and \"eos\" (end-of-text pooling) are supported"
@@ -488,14 +496,8 @@ fn parse_preprocess(
     image_size: usize,
 ) -> std::result::Result<ImageProcessor, String> {
     let mut p = ImageProcessor {
-        resize: Resize::ShortestEdge {
-            size: image_size,
-            crop: image_size,
-        },
-        interpolation: Interpolation::Bicubic,
-        mean: CLIP_MEAN,
-        std: CLIP_STD,
         convention: Convention::OpenClip,
+        ..ImageProcessor::for_size(image_size)
     };
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(p);

@@ -77,8 +77,9 @@ impl Clip {
         self.model.device()
     }
 
-    /// Projected text embeddings [N, P]. Pads to the longest prompt: the causal mask makes the
-    /// EOS state independent of later positions, so this equals padding to 77, for less work.
+    /// Projected text embeddings [N, P]. Pads to the longest prompt: CLIP's causal mask makes the
+    /// EOS state independent of later positions, and BERT's attention mask leaves padding out, so
+    /// this equals padding to 77, for less work.
     pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
         if texts.is_empty() {
             return Err(ClipError::BadInput {

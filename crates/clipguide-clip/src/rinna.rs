@@ -46,6 +46,8 @@ pub struct RinnaConfig {
     pub clip: ClipConfig,
     pub bert: bert::Config,
     pub objective: Objective,
+    /// The ViT's q, k, v projections have biases (`vision_config.qkv_bias`, true by default).
+    pub qkv_bias: bool,
 }
 
 /// Whether a `config.json` object is rinna's composition (a BERT text tower).
@@ -199,18 +201,36 @@ impl RinnaConfig {
             pre_layer_norm: false,
             patch_bias: true,
         };
+        let qkv_bias = match v.get("qkv_bias") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(format!(
+                    "vision_config.qkv_bias must be true or false, got {other}"
+                ))
+            }
+        };
         if vision.num_channels != 3 {
             return Err(format!(
                 "vision_config.num_channels = {}: only RGB (3) is supported",
                 vision.num_channels
             ));
         }
-        let objective = match str_or(root, "", "model_type", "clip")? {
+        let objective = match str_or(root, "config", "model_type", "clip")? {
             "clip" => Objective::Clip,
-            "cloob" => Objective::Cloob {
-                inv_tau: f64_or(root, "", "init_inv_tau", 30.0)?,
-                scale_hopfield: f64_or(root, "", "scale_hopfield", 15.0)?,
-            },
+            "cloob" => {
+                let inv_tau = f64_or(root, "config", "init_inv_tau", 30.0)?;
+                let scale_hopfield = f64_or(root, "config", "scale_hopfield", 15.0)?;
+                if !(inv_tau > 0.0 && inv_tau.is_finite()) {
+                    return Err(format!(
+                        "config.init_inv_tau = {inv_tau}: CLOOB's inverse temperature must be a positive number"
+                    ));
+                }
+                Objective::Cloob {
+                    inv_tau,
+                    scale_hopfield,
+                }
+            }
             other => {
                 return Err(format!(
                     "model_type = {other:?}: rinna's models are \"clip\" or \"cloob\""
@@ -246,6 +266,7 @@ impl RinnaConfig {
             clip,
             bert,
             objective,
+            qkv_bias,
         })
     }
 }
@@ -256,7 +277,7 @@ pub fn tokenizer(dir: &Path) -> Result<ClipTokenizer> {
     if dir.join("spiece.model").exists() {
         return ClipTokenizer::from_sentencepiece_dir(dir);
     }
-    match crate::hub::cached_repo_dir(TOKENIZER_REPO, &TOKENIZER_FILES) {
+    match crate::hub::cached_repo_dir(TOKENIZER_REPO, TOKENIZER_FILES[0]) {
         Some(tok_dir) => ClipTokenizer::from_sentencepiece_dir(&tok_dir),
         None => Err(ClipError::MissingFile {
             path: dir.join("spiece.model"),
@@ -284,9 +305,10 @@ pub fn processor(image_size: usize) -> ImageProcessor {
 
 /// Renames the ViT's tensors (`vision_model.*` of an HF `ViTModel`) onto the CLIP vision tree
 /// that [`crate::vision::VisionTransformer`] reads; other tensors pass through unchanged.
-/// HF ViT without `qkv_bias` gets zero q/k/v biases.
+/// A ViT without `qkv_bias` gets zero q/k/v biases; with it, a missing bias is an error.
 pub fn vit_to_clip_names(
     cfg: &VisionConfig,
+    qkv_bias: bool,
     mut tensors: HashMap<String, Tensor>,
     path: &Path,
 ) -> Result<HashMap<String, Tensor>> {
@@ -350,9 +372,10 @@ pub fn vit_to_clip_names(
                 format!("{to}.self_attn.{b}.weight"),
                 take(&format!("{from}.attention.attention.{a}.weight"))?,
             );
-            let bias = match take(&format!("{from}.attention.attention.{a}.bias")) {
-                Ok(b) => b,
-                Err(_) => Tensor::zeros(d, DType::F32, &candle_core::Device::Cpu)?,
+            let bias = if qkv_bias {
+                take(&format!("{from}.attention.attention.{a}.bias"))?
+            } else {
+                Tensor::zeros(d, DType::F32, &candle_core::Device::Cpu)?
             };
             put(format!("{to}.self_attn.{b}.bias"), bias);
         }

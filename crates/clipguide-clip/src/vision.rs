@@ -118,8 +118,6 @@ impl VisionTransformer {
         Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
     }
 
-    /// The pooled output alone (post-layernorm of the last layer's class token), [B, D]; the last
-    /// layer computes only that token's row (see `EncoderLayer::forward_cls`).
     /// Patch, class and position embeddings, pre-normed where the tower has a pre-norm.
     fn embed_normed(&self, px: &Tensor) -> Result<Tensor> {
         let xs = self.embed(px)?;
@@ -129,6 +127,8 @@ impl VisionTransformer {
         }
     }
 
+    /// The pooled output alone (post-layernorm of the last layer's class token), [B, D]; the last
+    /// layer computes only that token's row (see `EncoderLayer::forward_cls`).
     pub fn pooled(&self, px: &Tensor) -> Result<Tensor> {
         let xs = self.embed_normed(px)?;
         let cls = match self.encoder.layers.split_last() {

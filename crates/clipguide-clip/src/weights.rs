@@ -87,8 +87,8 @@ pub fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tens
             let mut named = read(None)?;
             if named.is_empty() {
                 // A training checkpoint: {"epoch": …, "state_dict": {…}, …}.
-                named = read(Some("state_dict")).map_err(|_| {
-                    bad("the torch archive holds no tensors at its top level and no \"state_dict\" entry".into())
+                named = read(Some("state_dict")).map_err(|e| {
+                    bad(format!("the torch archive holds no tensors at its top level, and reading its \"state_dict\" entry failed: {e}"))
                 })?;
             }
             named

@@ -704,6 +704,18 @@ impl Trainer {
             config.vision_patch_init_std,
             config.clip_init.then_some(&model_config),
         )?;
+        // CLOOB's logits use its fixed inverse temperature; storing it as the logit scale makes
+        // the saved checkpoint's similarity logits (classify, similarity) CLOOB's.
+        if let Objective::Cloob { inv_tau, .. } = config.objective {
+            if let Some(v) = varmap
+                .data()
+                .lock()
+                .expect("varmap lock")
+                .get("logit_scale")
+            {
+                v.set(&Tensor::new(inv_tau.ln() as f32, device)?)?;
+            }
+        }
         let aux = if config.aux_weight > 0.0 {
             let vm = VarMap::new();
             let heads = AuxHeads::new(

@@ -167,6 +167,8 @@ fn cloob_training_lowers_the_loss() {
     };
     let mut t = Trainer::new(cfg, DataSource::folder(data.path()).unwrap(), &dev).unwrap();
     let scale0 = t.model().logit_scale().unwrap();
+    // The saved logit scale is CLOOB's inverse temperature, so the checkpoint's logits are CLOOB's.
+    assert!((scale0 - 30.0).abs() < 1e-3, "logit scale {scale0}");
     let losses: Vec<f32> = (0..steps).map(|_| t.train_step().unwrap().loss).collect();
     eprintln!("cloob losses: {losses:?}");
     assert!(losses.iter().all(|l| l.is_finite()));

@@ -128,6 +128,7 @@ enum Command {
 
 fn main() {
     clipguide_clip::tune_allocator();
+    quiet_wayland_probe();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
@@ -135,6 +136,21 @@ fn main() {
             eprintln!("  caused by: {cause}");
         }
         std::process::exit(1);
+    }
+}
+
+/// The Vulkan stack probes for a Wayland compositor, and without `XDG_RUNTIME_DIR` libwayland
+/// prints "error: XDG_RUNTIME_DIR is invalid or not set" although nothing failed. With no Wayland
+/// session to find, the probe is pointed at a socket path that cannot exist: it then fails quietly.
+fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        // Before any thread starts: nothing else reads the environment concurrently.
+        std::env::set_var(
+            "WAYLAND_DISPLAY",
+            "/nonexistent/clipguide-no-wayland-session",
+        );
     }
 }
 

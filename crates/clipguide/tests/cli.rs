@@ -572,3 +572,26 @@ fn japanese_checkpoint_classifies_and_tokenizes() {
     ]);
     assert!(e.contains("BERT"), "{e}");
 }
+
+#[test]
+fn a_successful_render_prints_no_error_lines() {
+    // Without a desktop session the graphics stack's Wayland probe used to print
+    // "error: XDG_RUNTIME_DIR is invalid or not set" twice on a run that succeeded.
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("in.png");
+    write_png(&img, 16, 16, |x, y| [x as u8 * 10, y as u8 * 10, 90]);
+    let out = Command::new(env!("CARGO_BIN_EXE_clipguide"))
+        .args(["render", "--image", img.to_str().unwrap(), "-o"])
+        .arg(tmp.path().join("out.png"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(tmp.path().join("out.png").exists());
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("error")),
+        "stderr of a successful run:\n{stderr}"
+    );
+}
