@@ -209,10 +209,10 @@ impl ClipModel {
         let proj = |from: usize, name: &str| {
             linear_no_bias(from, cfg.projection_dim, vb.pp(name)).map_err(shape_err)
         };
-        let logit_scale = match rc.objective {
-            rinna::Objective::Clip => vb.get((), "logit_scale").map_err(shape_err)?,
+        let logit_scale = match rc.model_type {
+            rinna::ModelType::Clip => vb.get((), "logit_scale").map_err(shape_err)?,
             // CLOOB stores no temperature: it is the config's fixed inverse temperature.
-            rinna::Objective::Cloob { inv_tau, .. } => Tensor::new(inv_tau.ln() as f32, device)?,
+            rinna::ModelType::Cloob { inv_tau, .. } => Tensor::new(inv_tau.ln() as f32, device)?,
         };
         Ok(Self {
             text,

@@ -29,9 +29,9 @@ pub const TOKENIZER_FILES: [&str; 3] = [
 /// rinna's `tokenize` pads every row to this many ids.
 pub const CONTEXT_LENGTH: usize = 77;
 
-/// What turns cosines into logits.
+/// rinna's `model_type`: what turns cosines into logits.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Objective {
+pub enum ModelType {
     /// A learned `logit_scale` tensor (stored as its log).
     Clip,
     /// CLOOB: a fixed inverse temperature; `scale_hopfield` is the training loss's Hopfield β.
@@ -45,7 +45,7 @@ pub struct RinnaConfig {
     /// BERT: hidden size, layers, heads, vocabulary; 77 positions as rinna uses them).
     pub clip: ClipConfig,
     pub bert: bert::Config,
-    pub objective: Objective,
+    pub model_type: ModelType,
     /// The ViT's q, k, v projections have biases (`vision_config.qkv_bias`, true by default).
     pub qkv_bias: bool,
 }
@@ -216,8 +216,8 @@ impl RinnaConfig {
                 vision.num_channels
             ));
         }
-        let objective = match str_or(root, "config", "model_type", "clip")? {
-            "clip" => Objective::Clip,
+        let model_type = match str_or(root, "config", "model_type", "clip")? {
+            "clip" => ModelType::Clip,
             "cloob" => {
                 let inv_tau = f64_or(root, "config", "init_inv_tau", 30.0)?;
                 let scale_hopfield = f64_or(root, "config", "scale_hopfield", 15.0)?;
@@ -226,7 +226,7 @@ impl RinnaConfig {
                         "config.init_inv_tau = {inv_tau}: CLOOB's inverse temperature must be a positive number"
                     ));
                 }
-                Objective::Cloob {
+                ModelType::Cloob {
                     inv_tau,
                     scale_hopfield,
                 }
@@ -255,9 +255,9 @@ impl RinnaConfig {
             text,
             vision,
             projection_dim,
-            logit_scale_init_value: match objective {
-                Objective::Clip => 2.6592,
-                Objective::Cloob { inv_tau, .. } => inv_tau.ln(),
+            logit_scale_init_value: match model_type {
+                ModelType::Clip => 2.6592,
+                ModelType::Cloob { inv_tau, .. } => inv_tau.ln(),
             },
             text_projection_bias: false,
         };
@@ -265,7 +265,7 @@ impl RinnaConfig {
         Ok(Self {
             clip,
             bert,
-            objective,
+            model_type,
             qkv_bias,
         })
     }
@@ -399,8 +399,8 @@ mod tests {
     fn cloob_config_reads_its_temperature() {
         let c = RinnaConfig::from_json_str(CFG).unwrap();
         assert_eq!(
-            c.objective,
-            Objective::Cloob {
+            c.model_type,
+            ModelType::Cloob {
                 inv_tau: 30.0,
                 scale_hopfield: 15.0
             }
