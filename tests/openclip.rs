@@ -16,10 +16,6 @@ use std::path::Path;
 const TOL: f32 = 1e-4;
 const GRAD_TOL: f32 = 1e-3;
 
-fn json_list(path: &Path) -> Vec<String> {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Loss Σᵢ cos(image_features(px)[i], target) and its gradient with respect to the pixels.
 fn pixel_grad(model: &ClipModel, px: &Tensor, target: &Tensor) -> (f32, Tensor) {
     let var = Var::from_tensor(px).unwrap();
@@ -36,15 +32,6 @@ fn pixel_grad(model: &ClipModel, px: &Tensor, target: &Tensor) -> (f32, Tensor) 
     (loss.to_scalar::<f32>().unwrap(), g)
 }
 
-fn scalar(t: &Tensor) -> f32 {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()[0]
-}
-
 /// Everything from the files: prompts through the tokenizer, PNGs through the preprocessing.
 fn check_end_to_end(name: &str) {
     let dir = fixture(&format!("openclip/{name}"));
@@ -54,76 +41,7 @@ fn check_end_to_end(name: &str) {
         notes.iter().any(|n| n.contains("OpenCLIP checkpoint")),
         "{name}: {notes:?}"
     );
-
-    let prompts = json_list(&dir.join("prompts.json"));
-    let batch = clip
-        .tokenizer
-        .encode_batch(&prompts, clipguide_clip::Padding::MaxLength, &Device::Cpu)
-        .unwrap();
-    let want_ids = r["input_ids"].to_dtype(DType::U32).unwrap();
-    assert_eq!(
-        batch.ids.to_vec2::<u32>().unwrap(),
-        want_ids.to_vec2::<u32>().unwrap(),
-        "{name}: token ids differ from open_clip's tokenize"
-    );
-    let text_embeds = clip.embed_texts(&prompts).unwrap();
-    assert_close(
-        &format!("{name} text_embeds"),
-        &text_embeds,
-        &r["text_embeds"],
-        TOL,
-    );
-
-    let images = json_list(&dir.join("images.json"));
-    let imgs: Vec<_> = images
-        .iter()
-        .map(|f| {
-            clip.load_image(&fixture(&format!("preprocess/{f}")))
-                .unwrap()
-        })
-        .collect();
-    let px = clip
-        .processor
-        .preprocess_batch(&imgs, &Device::Cpu)
-        .unwrap();
-    // Pillow-exact resampling: only f32 rounding of the normalisation remains.
-    assert_close(
-        &format!("{name} pixel_values"),
-        &px,
-        &r["pixel_values"],
-        1e-5,
-    );
-    let image_embeds = clip.embed_images(&imgs).unwrap();
-    assert_close(
-        &format!("{name} image_embeds"),
-        &image_embeds,
-        &r["image_embeds"],
-        TOL,
-    );
-
-    let logits = clip.model.logits(&image_embeds, &text_embeds).unwrap();
-    assert_close(
-        &format!("{name} logits"),
-        &logits,
-        &r["logits_per_image"],
-        TOL,
-    );
-    let scale = scalar(&r["logit_scale"]);
-    assert!((clip.model.logit_scale().unwrap() - scale).abs() <= 1e-5 * scale);
-
-    let target = text_embeds.narrow(0, 0, 1).unwrap();
-    let (loss, g) = pixel_grad(&clip.model, &r["grad_pixel_values"], &target);
-    assert!(
-        (loss - scalar(&r["grad_loss"])).abs() < 1e-4,
-        "{name} loss {loss}"
-    );
-    assert!(max_abs(&g) > 0.0, "{name}: pixel gradient is all zeros");
-    assert_close(
-        &format!("{name} grad_pixels"),
-        &g,
-        &r["grad_pixels"],
-        GRAD_TOL,
-    );
+    check_clip_against_reference(name, &clip, &dir, &r);
 }
 
 #[test]
