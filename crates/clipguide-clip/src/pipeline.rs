@@ -53,6 +53,16 @@ impl Clip {
             }
             Family::Rinna(rc) => {
                 let tok = crate::rinna::tokenizer(dir)?;
+                if tok.vocab_size() > rc.bert.vocab_size {
+                    return Err(ClipError::BadConfig {
+                        path: dir.join("config.json"),
+                        detail: format!(
+                            "the tokenizer has {} pieces but text_config.vocab_size is {}: this spiece.model belongs to another model (rinna's use rinna/japanese-roberta-base's)",
+                            tok.vocab_size(),
+                            rc.bert.vocab_size
+                        ),
+                    });
+                }
                 model.set_text_pad_id(tok.pad_id());
                 (tok, crate::rinna::processor(rc.clip.vision.image_size))
             }
