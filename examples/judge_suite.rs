@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
-        let prompts = PromptSchedule::parse(prompt)?;
+        let prompts = PromptSchedule::single(prompt)?;
         let fourier = recipe == "fourier";
         let mut cfg = match recipe.as_str() {
             "fourier" => GenerateConfig::new(size, size, steps, prompts),

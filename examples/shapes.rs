@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         128,
         128,
         200,
-        PromptSchedule::parse(&prompt)?,
+        PromptSchedule::single(&prompt)?,
         Palette::srgb(),
     );
     cfg.contrasts = placement_contrasts(&[&prompt]);

@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         256,
         256,
         steps,
-        PromptSchedule::parse("sunflower oil painting")?,
+        PromptSchedule::single("sunflower oil painting")?,
     );
     let mut gen = Generator::new(&clip, cfg.clone())?;
     let start = std::time::Instant::now();

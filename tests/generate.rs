@@ -102,7 +102,7 @@ fn step_gradient_matches_pytorch() {
 #[test]
 fn similarity_to_the_prompt_rises() {
     let clip = tiny_clip();
-    let mut cfg = config("a red circle", 48, 40, 3);
+    let mut cfg = config("0:a red circle", 48, 40, 3);
     cfg.schedule.cutouts.noise_std = 0.0;
     let mut gen = Generator::new(&clip, cfg).unwrap();
     let before = gen.image_similarity().unwrap()[0].similarity;
@@ -130,8 +130,8 @@ fn similarity_to_the_prompt_rises() {
 #[test]
 fn negative_prompt_pushes_the_other_way() {
     let clip = tiny_clip();
-    let mut pos = Generator::new(&clip, config("a red circle:1", 40, 20, 5)).unwrap();
-    let mut neg = Generator::new(&clip, config("a red circle:-1", 40, 20, 5)).unwrap();
+    let mut pos = Generator::new(&clip, config("0:a red circle:1", 40, 20, 5)).unwrap();
+    let mut neg = Generator::new(&clip, config("0:a red circle:-1", 40, 20, 5)).unwrap();
     assert_eq!(png_bytes(&pos), png_bytes(&neg), "same seed: same start");
     pos.run(|_, _| std::ops::ControlFlow::Continue(())).unwrap();
     neg.run(|_, _| std::ops::ControlFlow::Continue(())).unwrap();
@@ -170,7 +170,7 @@ fn same_seed_and_settings_give_identical_bytes() {
 fn every_parameter_gets_a_gradient_and_a_stop_ends_early() {
     let clip = tiny_clip();
     for kind in ["pixels", "fourier", "pyramid", "primitives"] {
-        let mut cfg = config("a blue square", 33, 10, 1);
+        let mut cfg = config("0:a blue square", 33, 10, 1);
         cfg.param = kind.parse().unwrap();
         let mut gen = Generator::new(&clip, cfg).unwrap();
         let specs = [(0, 0, 33, false), (-2, 5, 20, true), (10, 12, 17, false)].map(
@@ -260,12 +260,12 @@ fn malformed_input_gets_a_message_naming_the_problem() {
         "{err}"
     );
     let clip = tiny_clip();
-    let mut cfg = config("a", 16, 2, 0);
+    let mut cfg = config("0:a", 16, 2, 0);
     cfg.width = 0;
     let err = Generator::new(&clip, cfg).err().unwrap().to_string();
     assert!(err.contains("image size") && err.contains("0x16"), "{err}");
 
-    let mut cfg = config("a", 16, 2, 0);
+    let mut cfg = config("0:a", 16, 2, 0);
     cfg.init_image = Some("/nonexistent/init.png".into());
     let err = Generator::new(&clip, cfg).err().unwrap().to_string();
     assert!(
@@ -288,7 +288,7 @@ fn init_image_is_the_start_and_init_weight_holds_it() {
         };
     }
     img.save(&path).unwrap();
-    let mut cfg = config("a green triangle", 24, 10, 0);
+    let mut cfg = config("0:a green triangle", 24, 10, 0);
     cfg.init_image = Some(path);
     let start = Generator::new(&clip, cfg.clone()).unwrap().image().unwrap();
     let diff = |a: &image::RgbImage, b: &image::RgbImage| {
@@ -337,7 +337,7 @@ fn palette_sweep_paints_the_target_colour() {
     let dir = tempfile::tempdir().unwrap();
     let red = solid_png(dir.path(), "red.png", [255, 0, 0]);
     let make = |seed| {
-        let mut cfg = config("a picture:0.001", 32, 3, seed);
+        let mut cfg = config("0:a picture:0.001", 32, 3, seed);
         cfg.param = "primitives".parse().unwrap();
         cfg.primitives = 1;
         cfg.palette = Some(vec![[0, 0, 255], [255, 0, 0]]);
@@ -376,7 +376,7 @@ fn best_start_is_the_start_the_model_scores_highest() {
         32,
         32,
         5,
-        PromptSchedule::parse("a red circle").unwrap(),
+        PromptSchedule::single("a red circle").unwrap(),
         vec![[220, 30, 30], [30, 60, 220], [245, 245, 245]],
     );
     cfg.starts = 4;
@@ -452,7 +452,7 @@ fn scores_per_step(clip: &Clip, cfg: GenerateConfig) -> (Vec<Scored>, Scored) {
 #[test]
 fn keep_best_ends_on_the_best_image_seen() {
     let clip = tiny_clip();
-    let mut cfg = config("a red circle", 32, 12, 3);
+    let mut cfg = config("0:a red circle", 32, 12, 3);
     // A large step, so the score goes up and down and the last image is not the best.
     cfg.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: 2.0 };
     let (plain, plain_last) = scores_per_step(&clip, cfg.clone());
@@ -483,11 +483,11 @@ fn keep_best_ends_on_the_best_image_seen() {
 #[test]
 fn contrasts_add_the_classifier_log_probability_to_the_score() {
     let clip = tiny_clip();
-    let cfg = config("a red circle", 32, 4, 5);
+    let cfg = config("0:a red circle", 32, 4, 5);
     // The image depends on the seed only, so generators with other prompts see the same one.
     let cos = |text: &str| {
         let mut c = cfg.clone();
-        c.schedule.prompts = PromptSchedule::parse(text).unwrap();
+        c.schedule.prompts = PromptSchedule::single(text).unwrap();
         let g = Generator::new(&clip, c).unwrap();
         g.image_similarity().unwrap()[0].similarity
     };
@@ -524,7 +524,7 @@ fn contrasts_add_the_classifier_log_probability_to_the_score() {
 #[test]
 fn an_empty_contrast_is_named() {
     let clip = tiny_clip();
-    let mut cfg = config("a red circle", 32, 4, 5);
+    let mut cfg = config("0:a red circle", 32, 4, 5);
     cfg.contrasts = vec!["a star".into(), "  ".into()];
     let e = Generator::new(&clip, cfg)
         .err()

@@ -454,7 +454,7 @@ fn guidance_normalises_with_the_checkpoints_statistics() {
     )
     .unwrap();
     assert_eq!(clip.processor.mean, [0.5; 3]);
-    let prompts = PromptSchedule::parse("sunflower oil painting").unwrap();
+    let prompts = PromptSchedule::single("sunflower oil painting").unwrap();
     let cfg = GenerateConfig::new(36, 36, 3, prompts);
     let g = Generator::new(&clip, cfg.clone()).unwrap();
     let rgb = g.rgb().unwrap();

@@ -71,7 +71,12 @@ fn a_folder_without_the_tokenizer_says_where_it_comes_from() {
 #[test]
 fn japanese_prompt_generation_raises_similarity_and_remakes_from_the_png() {
     let clip = Clip::load(&fixture("rinna/tiny-clip"), &Device::Cpu).unwrap();
-    let mut cfg = GenerateConfig::new(32, 32, 12, PromptSchedule::parse("ひまわりの油絵").unwrap());
+    let mut cfg = GenerateConfig::new(
+        32,
+        32,
+        12,
+        PromptSchedule::single("ひまわりの油絵").unwrap(),
+    );
     cfg.schedule.seed = 5;
     cfg.schedule.cutouts.cutn = 6;
     cfg.schedule.cutouts.noise_std = 0.0;

@@ -22,6 +22,7 @@ pub mod sentencepiece;
 pub mod text;
 pub mod text_clean;
 pub mod tokenizer;
+pub mod torch_zip;
 pub mod vision;
 pub mod weights;
 

@@ -80,9 +80,29 @@ pub fn read_weights(path: &Path, device: &Device) -> Result<HashMap<String, Tens
             candle_core::safetensors::load_buffer(&data, device).map_err(|e| bad(e.to_string()))?
         }
         WeightFormat::TorchZip => {
+            crate::torch_zip::check_archive(path)
+                .map_err(|e| bad(format!("torch archive: {e}")))?;
             let read = |key: Option<&str>| {
-                candle_core::pickle::read_all_with_key(path, key)
-                    .map_err(|e| bad(format!("torch archive: {e}")))
+                let torch = |e: String| bad(format!("torch archive: {e}"));
+                let infos = candle_core::pickle::read_pth_tensor_info(path, false, key)
+                    .map_err(|e| torch(e.to_string()))?;
+                let extents = infos
+                    .iter()
+                    .map(|i| {
+                        // Bytes from the storage's start to the tensor's last element
+                        // (candle keeps the start offset in bytes).
+                        let reach = i
+                            .layout
+                            .dims()
+                            .iter()
+                            .try_fold(i.dtype.size_in_bytes(), |n, &d| n.checked_mul(d))
+                            .and_then(|n| n.checked_add(i.layout.start_offset()))
+                            .unwrap_or(usize::MAX);
+                        (i.path.clone(), reach as u64)
+                    })
+                    .collect::<Vec<_>>();
+                crate::torch_zip::check_extents(path, &extents).map_err(torch)?;
+                candle_core::pickle::read_all_with_key(path, key).map_err(|e| torch(e.to_string()))
             };
             let mut named = read(None)?;
             if named.is_empty() {

@@ -72,8 +72,8 @@ pub struct ImagePrompt {
 }
 
 impl ImagePrompt {
-    /// Parses `PATH[:weight[:stop]]`; as with text prompts only trailing numeric fields are
-    /// weight and stop, so paths with colons work.
+    /// Parses `PATH[:weight[:stop]]` as text prompts are read: every unescaped colon starts
+    /// a field, so a colon inside the path is written `\:`.
     pub fn parse(s: &str) -> Result<Self> {
         let spec = crate::schedule::PromptSpec::parse(s)?;
         Ok(Self {
@@ -1257,7 +1257,7 @@ mod tests {
             let err = parse_size(bad).unwrap_err().to_string();
             assert!(err.contains("WIDTHxHEIGHT"), "{bad}: {err}");
         }
-        let p = ImagePrompt::parse("C:/pics/a.png:0.5:10").unwrap();
+        let p = ImagePrompt::parse("C\\:/pics/a.png:0.5:10").unwrap();
         assert_eq!(p.path, PathBuf::from("C:/pics/a.png"));
         assert_eq!((p.weight, p.stop), (0.5, Some(10)));
         assert_eq!(ImagePrompt::parse("b.png").unwrap().weight, 1.0);
@@ -1273,7 +1273,7 @@ mod tests {
 
     #[test]
     fn config_validation_names_the_field() {
-        let prompts = PromptSchedule::parse("a").unwrap();
+        let prompts = PromptSchedule::single("a").unwrap();
         let mut c = GenerateConfig::new(0, 10, 5, prompts.clone());
         assert!(c.validate().unwrap_err().to_string().contains("image size"));
         c = GenerateConfig::new(10, 10, 5, prompts);
@@ -1325,7 +1325,7 @@ mod tests {
 
     #[test]
     fn palette_shapes_recipe_is_palette_discs_with_sharp_chosen_outlines() {
-        let prompts = PromptSchedule::parse("a red star").unwrap();
+        let prompts = PromptSchedule::single("a red star").unwrap();
         let palette = vec![[0, 0, 0], [9, 9, 9]];
         let c = GenerateConfig::palette_shapes(128, 128, 200, prompts.clone(), palette.clone());
         c.validate().unwrap();
@@ -1344,7 +1344,7 @@ mod tests {
 
     #[test]
     fn palette_discs_recipe_is_one_palette_disc_with_nine_starts() {
-        let prompts = PromptSchedule::parse("a red circle").unwrap();
+        let prompts = PromptSchedule::single("a red circle").unwrap();
         let c = GenerateConfig::palette_discs(128, 128, 200, prompts, vec![[0, 0, 0], [9, 9, 9]]);
         c.validate().unwrap();
         assert_eq!(

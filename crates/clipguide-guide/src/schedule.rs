@@ -171,9 +171,10 @@ pub(crate) fn one() -> f32 {
 }
 
 const PROMPT_FORM: &str =
-    "text[:weight[:stop]], e.g. `a red circle:1.5:200`; write \\: for a colon inside the text";
+    "text[:weight[:stop]], e.g. `a red circle:1.5:200`; every `:` starts a field, so write \\: for a colon inside the text";
 
-/// Splits at colons not preceded by a backslash; returns (piece, char offset of piece).
+/// Splits at separators not preceded by a backslash; returns (piece, char offset of piece).
+/// `\` before the separator is kept, so the piece can be split again or unescaped later.
 fn split_unescaped(s: &str, sep: char) -> Vec<(String, usize)> {
     let mut pieces = vec![(String::new(), 0)];
     let mut chars = s.chars().enumerate().peekable();
@@ -189,16 +190,6 @@ fn split_unescaped(s: &str, sep: char) -> Vec<(String, usize)> {
         }
     }
     pieces
-}
-
-/// A suffix that is meant as a number: digits with optional sign, point and exponent.
-fn looks_numeric(s: &str) -> bool {
-    let s = s.trim();
-    s.chars().any(|c| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || "+-.".contains(c))
 }
 
 struct ParseCtx<'a> {
@@ -223,30 +214,21 @@ impl ParseCtx<'_> {
         }
     }
 
+    /// `text[:weight[:stop]]`: every unescaped colon starts the next field, so the text
+    /// is read one way only and anything else is refused.
     fn prompt(&self, s: &str) -> Result<PromptSpec> {
-        let mut pieces = split_unescaped(s, ':');
-        let numeric_tail = pieces
-            .iter()
-            .rev()
-            .take_while(|(p, _)| looks_numeric(p))
-            .count();
-        let suffixes = numeric_tail.min(2).min(pieces.len() - 1);
-        let tail = pieces.split_off(pieces.len() - suffixes);
-        let (weight, stop) = match tail.as_slice() {
-            [] => (1.0, None),
-            [w] => (self.weight(w)?, None),
-            [w, s] => (self.weight(w)?, Some(self.stop(s)?)),
-            _ => unreachable!("at most two suffixes"),
-        };
-        let text: String = pieces
-            .iter()
-            .map(|p| p.0.as_str())
-            .collect::<Vec<_>>()
-            .join(":")
-            .replace("\\:", ":");
-        let text = text.trim().to_string();
+        let pieces = split_unescaped(s, ':');
+        let text = pieces[0].0.replace("\\:", ":").trim().to_string();
         if text.is_empty() {
             return Err(self.err(pieces[0].1, "text", "", PROMPT_FORM));
+        }
+        let weight = match pieces.get(1) {
+            Some(w) => self.weight(w)?,
+            None => 1.0,
+        };
+        let stop = pieces.get(2).map(|s| self.stop(s)).transpose()?;
+        if let Some(extra) = pieces.get(3) {
+            return Err(self.err(extra.1, "field after stop", &extra.0, PROMPT_FORM));
         }
         Ok(PromptSpec { text, weight, stop })
     }
@@ -254,7 +236,12 @@ impl ParseCtx<'_> {
     fn weight(&self, (s, col): &(String, usize)) -> Result<f32> {
         match s.trim().parse::<f32>() {
             Ok(w) if w.is_finite() => Ok(w),
-            _ => Err(self.err(*col, "weight", s, "a finite number such as 1, 0.5 or -1")),
+            _ => Err(self.err(
+                *col,
+                "weight",
+                s,
+                "a finite number such as 1, 0.5 or -1 (write \\: for a colon inside the text)",
+            )),
         }
     }
 
@@ -271,9 +258,9 @@ impl ParseCtx<'_> {
 }
 
 impl PromptSpec {
-    /// Parses `text[:weight[:stop]]`. Only the last one or two colon-separated fields that
-    /// look like numbers are weight and stop; earlier colons stay in the text, and `\:`
-    /// always means a literal colon.
+    /// Parses `text[:weight[:stop]]`. Every unescaped colon starts the next field: a weight
+    /// that is not a finite number, a stop that is not a step, or a fourth field is an
+    /// error naming its column. `\:` is a literal colon.
     pub fn parse(s: &str) -> Result<Self> {
         ParseCtx {
             input: s,
@@ -313,11 +300,12 @@ struct PromptEntry {
 }
 
 const SCHEDULE_FORM: &str =
-    "[step:]text[:weight[:stop]] segments separated by |, e.g. `0:a red circle|150:a blue square`";
+    "step:text[:weight[:stop]] segments separated by |, steps in time order, e.g. `0:a red circle|150:a blue square`";
 
 impl PromptSchedule {
-    /// Builds from `(step, prompt)` entries in any order; entries with the same step form
-    /// one keyframe. The same text twice in one keyframe is an error.
+    /// Builds from `(step, prompt)` entries in time order; entries with the same step form
+    /// one keyframe. A step earlier than the one before it, or the same text twice in one
+    /// keyframe, is an error.
     pub fn from_entries(entries: Vec<(usize, PromptSpec)>) -> Result<Self> {
         if entries.is_empty() {
             return Err(GuideError::invalid(
@@ -331,8 +319,17 @@ impl PromptSchedule {
             if !texts.contains(&prompt.text) {
                 texts.push(prompt.text.clone());
             }
-            match keyframes.iter_mut().find(|k| k.0 == step) {
-                Some(k) if k.1.iter().any(|p| p.text == prompt.text) => {
+            match keyframes.last_mut() {
+                Some(k) if step < k.0 => {
+                    return Err(GuideError::invalid(
+                        "prompts",
+                        format!(
+                            "`{}` at step {step} comes after a keyframe at step {}; list keyframes in time order",
+                            prompt.text, k.0
+                        ),
+                    ))
+                }
+                Some(k) if k.0 == step && k.1.iter().any(|p| p.text == prompt.text) => {
                     return Err(GuideError::invalid(
                         "prompts",
                         format!(
@@ -341,18 +338,23 @@ impl PromptSchedule {
                         ),
                     ))
                 }
-                Some(k) => k.1.push(prompt),
-                None => keyframes.push((step, vec![prompt])),
+                Some(k) if k.0 == step => k.1.push(prompt),
+                _ => keyframes.push((step, vec![prompt])),
             }
         }
-        keyframes.sort_by_key(|k| k.0);
         Ok(Self { keyframes, texts })
     }
 
+    /// One prompt, `text[:weight[:stop]]`, for the whole run.
+    pub fn single(prompt: &str) -> Result<Self> {
+        Self::from_entries(vec![(0, PromptSpec::parse(prompt)?)])
+    }
+
     /// Parses the shorthand `0:a red circle|0:bokeh:0.5|150:a blue square`: segments split
-    /// at `|` (`\|` is a literal bar), each `[step:]text[:weight[:stop]]`, step 0 if absent.
+    /// at `|` (`\|` is a literal bar), each `step:text[:weight[:stop]]` with the step
+    /// required and never smaller than the previous segment's.
     pub fn parse(s: &str) -> Result<Self> {
-        let mut entries = Vec::new();
+        let mut entries: Vec<(usize, PromptSpec)> = Vec::new();
         for (segment, start) in split_unescaped(s, '|') {
             let ctx = ParseCtx {
                 input: s,
@@ -363,14 +365,14 @@ impl PromptSchedule {
             }
             let pieces = split_unescaped(&segment, ':');
             let first = pieces[0].0.trim();
-            let (step, rest_start) = if pieces.len() > 1 && looks_numeric(first) {
-                let step = first
-                    .parse::<usize>()
-                    .map_err(|_| ctx.err(0, "step", first, "a non-negative integer step"))?;
-                (step, pieces[1].1)
-            } else {
-                (0, 0)
+            let step = match first.parse::<usize>() {
+                Ok(step) if pieces.len() > 1 => step,
+                _ => return Err(ctx.err(0, "step", first, SCHEDULE_FORM)),
             };
+            if entries.last().is_some_and(|e| step < e.0) {
+                return Err(ctx.err(0, "step", first, SCHEDULE_FORM));
+            }
+            let rest_start = pieces[1].1;
             let rest: String = segment.chars().skip(rest_start).collect();
             let prompt = ParseCtx {
                 input: s,
@@ -385,6 +387,30 @@ impl PromptSchedule {
             }
             other => other,
         })
+    }
+
+    /// Checks that no keyframe or stop lies beyond the last step of a `steps`-step run
+    /// (a keyframe at `steps` itself is the end point of a ramp, so it is allowed).
+    pub fn check_within(&self, steps: usize) -> Result<()> {
+        for (step, prompts) in &self.keyframes {
+            if *step > steps {
+                return Err(GuideError::invalid(
+                    "prompts",
+                    format!("a keyframe at step {step} lies beyond the run's {steps} steps"),
+                ));
+            }
+            if let Some(p) = prompts.iter().find(|p| p.stop.is_some_and(|t| t > steps)) {
+                return Err(GuideError::invalid(
+                    "prompts",
+                    format!(
+                        "`{}` stops at step {} but the run has {steps} steps",
+                        p.text,
+                        p.stop.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every distinct prompt text, in order of first appearance (to embed them once).
@@ -616,6 +642,7 @@ impl GuideSchedule {
         if self.steps == 0 {
             return Err(GuideError::invalid("steps", "must be at least 1"));
         }
+        self.prompts.check_within(self.steps)?;
         self.lr.validate()?;
         self.cutouts.validate()?;
         let [lo, hi] = self.range_bounds;
@@ -682,15 +709,6 @@ mod tests {
             PromptSpec::parse(" ugly : -0.5 : 200 ").unwrap(),
             spec("ugly", -0.5, Some(200))
         );
-        // Only the last two numeric fields are suffixes; earlier colons stay in the text.
-        assert_eq!(
-            PromptSpec::parse("ratio 16:9 poster:2:10").unwrap(),
-            spec("ratio 16:9 poster", 2.0, Some(10))
-        );
-        assert_eq!(
-            PromptSpec::parse("note: be bold").unwrap(),
-            spec("note: be bold", 1.0, None)
-        );
         assert_eq!(
             PromptSpec::parse("at 3\\:00:0.5").unwrap(),
             spec("at 3:00", 0.5, None)
@@ -699,15 +717,34 @@ mod tests {
             PromptSpec::parse("1e-1 things:1e-1").unwrap(),
             spec("1e-1 things", 0.1, None)
         );
+        assert_eq!(
+            PromptSpec::parse("ratio 16\\:9 poster:2:10").unwrap(),
+            spec("ratio 16:9 poster", 2.0, Some(10))
+        );
     }
 
+    /// Every unescaped colon starts a field, so text that is not a weight or a step after a
+    /// colon is refused rather than read as part of the prompt.
     #[test]
     fn malformed_prompts_name_field_and_column() {
-        assert_eq!(parse_err(PromptSpec::parse("a:1.2.3")), (3, "weight"));
-        assert_eq!(parse_err(PromptSpec::parse("a:1:-3")), (5, "stop"));
-        assert_eq!(parse_err(PromptSpec::parse("at 3:00:1.5")), (9, "stop"));
-        assert_eq!(parse_err(PromptSpec::parse(":2")), (1, "text"));
-        assert_eq!(parse_err(PromptSpec::parse("a:1e999")), (3, "weight"));
+        let cases: &[(&str, (usize, &str))] = &[
+            ("a:1.2.3", (3, "weight")),
+            ("a:1:-3", (5, "stop")),
+            ("at 3:00:1.5", (9, "stop")),
+            (":2", (1, "text")),
+            ("a:1e999", (3, "weight")),
+            ("a red circle:abc", (14, "weight")),
+            ("a red circle:nan", (14, "weight")),
+            ("a red circle:inf", (14, "weight")),
+            ("a red circle:", (14, "weight")),
+            ("note: be bold", (6, "weight")),
+            ("ratio 16:9 poster:2:10", (10, "weight")),
+            ("a:1:2:3", (7, "field after stop")),
+            ("a:1:2.5", (5, "stop")),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_err(PromptSpec::parse(input)), *expected, "{input}");
+        }
         let msg = PromptSpec::parse("a:1:-3").unwrap_err().to_string();
         assert!(
             msg.contains("column 5")
@@ -715,6 +752,10 @@ mod tests {
                 && msg.contains("non-negative integer"),
             "{msg}"
         );
+        let msg = PromptSpec::parse("a red circle:abc")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`abc`") && msg.contains("\\:"), "{msg}");
     }
 
     #[test]
@@ -735,17 +776,17 @@ mod tests {
 
     #[test]
     fn schedule_groups_keyframes_and_applies_stop() {
-        let s = PromptSchedule::parse("100:b:2|0:a:1:50|0:c:-1|100:c:-1").unwrap();
+        let s = PromptSchedule::parse("0:a:1:50|0:c:-1|100:b:2|100:c:-1").unwrap();
         assert_eq!(s.keyframes().len(), 2);
         assert_eq!(s.keyframes()[0].0, 0);
-        assert_eq!(s.texts(), vec!["b", "a", "c"]);
-        // Step 20: b 0 → 2 (0.4), a 1 → 0 (0.8), c constant -1.
+        assert_eq!(s.texts(), vec!["a", "c", "b"]);
+        // Step 20: a 1 → 0 (0.8), c constant -1, b 0 → 2 (0.4).
         let at20 = s.at(20);
         assert_eq!(at20.len(), 3);
         assert!(
-            (at20[0].1 - 0.4).abs() < 1e-6
-                && (at20[1].1 - 0.8).abs() < 1e-6
-                && (at20[2].1 + 1.0).abs() < 1e-6
+            (at20[0].1 - 0.8).abs() < 1e-6
+                && (at20[1].1 + 1.0).abs() < 1e-6
+                && (at20[2].1 - 0.4).abs() < 1e-6
         );
         // From step 50 prompt a has stopped.
         assert!(s.at(50).iter().all(|(t, _)| t != "a"));
@@ -757,14 +798,51 @@ mod tests {
 
     #[test]
     fn malformed_schedules_are_errors() {
-        assert_eq!(
-            parse_err(PromptSchedule::parse("0:a||150:b")),
-            (5, "prompt")
-        );
-        assert_eq!(parse_err(PromptSchedule::parse("0:a|1.5:b")), (5, "step"));
-        assert_eq!(parse_err(PromptSchedule::parse("0:a|150:")), (9, "text"));
+        let cases: &[(&str, (usize, &str))] = &[
+            ("0:a||150:b", (5, "prompt")),
+            ("0:a|1.5:b", (5, "step")),
+            ("0:a|150:", (9, "text")),
+            ("x:y|zz", (1, "step")),
+            ("0:a|zz", (5, "step")),
+            ("a red circle", (1, "step")),
+            ("150:a|0:b", (7, "step")),
+            ("0:a:nan", (5, "weight")),
+            ("0:a:1:x", (7, "stop")),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_err(PromptSchedule::parse(input)),
+                *expected,
+                "{input}"
+            );
+        }
         let dup = PromptSchedule::parse("0:a|0:a:2").unwrap_err().to_string();
         assert!(dup.contains("twice at step 0"), "{dup}");
+        let order = PromptSchedule::from_entries(vec![
+            (5, spec("a", 1.0, None)),
+            (0, spec("b", 1.0, None)),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(order.contains("time order"), "{order}");
+    }
+
+    #[test]
+    fn keyframes_and_stops_must_lie_within_the_run() {
+        let mut s = GuideSchedule::new(100, PromptSchedule::parse("0:a|100:b").unwrap());
+        assert!(
+            s.validate().is_ok(),
+            "a keyframe at the last step ends a ramp"
+        );
+        s.prompts = PromptSchedule::parse("0:a|101:b").unwrap();
+        let msg = s.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains("step 101") && msg.contains("100 steps"),
+            "{msg}"
+        );
+        s.prompts = PromptSchedule::parse("0:a:1:150").unwrap();
+        let msg = s.validate().unwrap_err().to_string();
+        assert!(msg.contains("stops at step 150"), "{msg}");
     }
 
     #[test]
@@ -814,22 +892,31 @@ mod tests {
     #[test]
     fn malformed_files_name_the_field() {
         let cases = [
-            ("steps = 10\nprompts = \"a\"\ncutn = \"many\"\n", "cutn"),
+            ("steps = 10\nprompts = \"0:a\"\ncutn = \"many\"\n", "cutn"),
             (
-                "steps = 10\nprompts = \"a\"\ncut_pow = [[10, 1.0], [5, 2.0]]\n",
+                "steps = 10\nprompts = \"0:a\"\ncut_pow = [[10, 1.0], [5, 2.0]]\n",
                 "strictly increasing",
             ),
-            ("steps = 10\nprompts = \"a\"\ncutnn = 3\n", "cutnn"),
-            ("steps = 10\nprompts = \"a:1.2.3\"\n", "weight"),
-            ("steps = 10\nprompts = \"a\"\ncutn = 2.5\n", "cutn"),
-            ("steps = 0\nprompts = \"a\"\n", "steps"),
+            ("steps = 10\nprompts = \"0:a\"\ncutnn = 3\n", "cutnn"),
+            ("steps = 10\nprompts = \"0:a:1.2.3\"\n", "weight"),
+            ("steps = 10\nprompts = \"0:a\"\ncutn = 2.5\n", "cutn"),
+            ("steps = 0\nprompts = \"0:a\"\n", "steps"),
             ("steps = 10\n", "prompts"),
+            ("steps = 10\nprompts = \"a\"\n", "step `a`"),
             (
-                "steps = 10\nprompts = \"a\"\nlr = { kind = \"cosine\", lr = 0.1, total = 0 }\n",
+                "steps = 10\nprompts = \"0:a|20:b\"\n",
+                "beyond the run's 10 steps",
+            ),
+            (
+                "steps = 10\n[[prompts]]\nstep = 5\ntext = \"a\"\n[[prompts]]\ntext = \"b\"\n",
+                "time order",
+            ),
+            (
+                "steps = 10\nprompts = \"0:a\"\nlr = { kind = \"cosine\", lr = 0.1, total = 0 }\n",
                 "lr.total",
             ),
             (
-                "steps = 10\nprompts = \"a\"\n[cutouts]\ncut_pow = -1.0\n",
+                "steps = 10\nprompts = \"0:a\"\n[cutouts]\ncut_pow = -1.0\n",
                 "cut_pow",
             ),
         ];

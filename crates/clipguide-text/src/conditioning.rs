@@ -74,8 +74,12 @@ pub enum ConditioningError {
     },
     #[error("cannot write {path}: {detail}")]
     Write { path: PathBuf, detail: String },
-    #[error(transparent)]
-    Parse(#[from] ParseError),
+    #[error("{which}: {source}")]
+    Parse {
+        /// `"prompt"` or `"negative prompt"`.
+        which: &'static str,
+        source: ParseError,
+    },
     #[error(transparent)]
     Chunk(#[from] ChunkError),
     #[error(transparent)]
@@ -423,12 +427,16 @@ impl Conditioner {
             ParseMode::Lenient
         };
         let syntax = opts.weighting.syntax();
-        let pos_pieces = parse_prompt(prompt, syntax, mode)?;
+        let parse = |which: &'static str, text: &str| {
+            parse_prompt(text, syntax, mode)
+                .map_err(|source| ConditioningError::Parse { which, source })
+        };
+        let pos_pieces = parse("prompt", prompt)?;
         let zero_negative = negative.is_none() && opts.zero_missing_negative;
         let neg_pieces = if zero_negative {
             None
         } else {
-            Some(parse_prompt(negative.unwrap_or(""), syntax, mode)?)
+            Some(parse("negative prompt", negative.unwrap_or(""))?)
         };
 
         let mut outputs = Vec::with_capacity(self.encoders.len());

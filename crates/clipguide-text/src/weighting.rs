@@ -120,6 +120,7 @@ pub fn parse_prompt(
         PromptSyntax::Comfy => {
             if mode == ParseMode::Strict {
                 check_comfy_brackets(prompt)?;
+                check_comfy_weights(prompt)?;
             }
             Ok(parse_comfy(prompt))
         }
@@ -266,6 +267,12 @@ impl A1111Parser {
                             continue;
                         }
                         if let Some(weight) = parse_weight(&number) {
+                            if self.strict && !weight.is_finite() {
+                                return Err(ParseError::InvalidWeight {
+                                    column,
+                                    found: number,
+                                });
+                            }
                             self.close_strict(')', end)?;
                             let start = self.round.pop().unwrap_or(0);
                             self.multiply_range(start, weight);
@@ -575,6 +582,46 @@ fn check_comfy_brackets(prompt: &str) -> Result<(), ParseError> {
     }
 }
 
+/// Strict ComfyUI check on balanced brackets: a group's last colon of its own (not one of a
+/// nested group) must be followed by a finite number, since ComfyUI otherwise keeps the colon
+/// as text and the group at ×1.1 without a word.
+fn check_comfy_weights(prompt: &str) -> Result<(), ParseError> {
+    let chars: Vec<char> = prompt.chars().collect();
+    // Per open group: its `(` index and the indices of its own colons.
+    let mut open: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if matches!(chars.get(i + 1), Some('(' | ')')) => i += 1,
+            '(' => open.push((i, Vec::new())),
+            ':' => {
+                if let Some(group) = open.last_mut() {
+                    group.1.push(i);
+                }
+            }
+            ')' => {
+                let (start, colons) = open.pop().unwrap_or((0, Vec::new()));
+                if let Some(&colon) = colons.last() {
+                    let last_in_group = chars[start + 1..i].iter().rposition(|&c| c == ':');
+                    let after: String = chars[colon + 1..i].iter().collect();
+                    let is_weight = last_in_group == Some(colon - start - 1)
+                        && colon > start + 1
+                        && py_float(&after).is_some_and(f64::is_finite);
+                    if !is_weight {
+                        return Err(ParseError::InvalidWeight {
+                            column: colon + 1,
+                            found: text_after_colon(&chars, colon),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,6 +916,47 @@ mod tests {
         assert!(parse_prompt("[(a:1.2)]", PromptSyntax::Comfy, ParseMode::Strict).is_ok());
     }
 
+    /// A colon that ComfyUI would keep as text inside a group, or a weight that is not a
+    /// finite number, is refused in strict mode; well-formed weights give the lenient output.
+    #[test]
+    fn comfy_strict_weights() {
+        let strict = |p: &str| parse_prompt(p, PromptSyntax::Comfy, ParseMode::Strict);
+        for (prompt, column, found) in [
+            ("a (b:big) c", 5, "big"),
+            ("(:1.5)", 2, "1.5"),
+            ("(x:nan)", 3, "nan"),
+            ("(x:inf)", 3, "inf"),
+            ("(a:b (c:1.2))", 3, "b (c:1.2"),
+        ] {
+            assert_eq!(
+                strict(prompt),
+                Err(ParseError::InvalidWeight {
+                    column,
+                    found: found.into()
+                }),
+                "{prompt}"
+            );
+        }
+        for ok in [
+            "(a:1.2)",
+            "((a:0.5) b)",
+            "(style: anime:1.2)",
+            "x: y (z)",
+            "(x: 2 )",
+        ] {
+            assert_eq!(strict(ok).unwrap(), parse_comfy(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a1111_strict_refuses_infinite_weight() {
+        let huge = format!("(a:{})", "9".repeat(400));
+        assert!(matches!(
+            parse_a1111(&huge, ParseMode::Strict),
+            Err(ParseError::InvalidWeight { column: 3, .. })
+        ));
+    }
+
     #[test]
     fn plain_is_one_span() {
         assert_eq!(
@@ -895,8 +983,10 @@ mod tests {
             if let Ok(strict) = parse_a1111(&s, ParseMode::Strict) {
                 proptest::prop_assert_eq!(strict, lenient);
             }
-            let _ = parse_comfy(&s);
-            let _ = parse_prompt(&s, PromptSyntax::Comfy, ParseMode::Strict);
+            let comfy = parse_comfy(&s);
+            if let Ok(strict) = parse_prompt(&s, PromptSyntax::Comfy, ParseMode::Strict) {
+                proptest::prop_assert_eq!(strict, comfy);
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clipguide_clip::hub;
 use clipguide_text::{
-    load_inversion, ChunkConfig, ChunkMode, Conditioner, EncodeOptions, OutputDType, Preset,
-    Weighting,
+    load_inversion, parse_prompt, ChunkConfig, ChunkMode, Conditioner, ConditioningError,
+    EncodeOptions, OutputDType, ParseMode, Preset, Weighting,
 };
 use serde_json::json;
 
@@ -52,6 +52,11 @@ pub struct EncodeArgs {
     /// mean), a1111-no-norm (multiply), comfy (e + (z − e)·w against the empty prompt).
     #[arg(long, default_value = "none", value_parser = ["none", "a1111", "a1111-no-norm", "comfy"])]
     pub weighting: String,
+    /// Read a malformed prompt as the UI itself does (unclosed brackets closed, a `:x` that is
+    /// not a number kept as text, a stray `)` kept) instead of refusing it; a note on stderr
+    /// says what was read differently. Well-formed prompts encode the same either way.
+    #[arg(long)]
+    pub lenient_syntax: bool,
     /// truncate: one 77-token chunk (diffusers); a1111: 75-token chunks, BREAK, comma backtrack,
     /// concatenated along the token axis.
     #[arg(long, default_value = "truncate", value_parser = ["a1111", "truncate"])]
@@ -112,10 +117,28 @@ pub fn run(args: EncodeArgs, json: bool) -> Result<()> {
     opts.chunking = chunking;
     opts.clip_skip = args.clip_skip;
     opts.negative_ignores_clip_skip = args.negative_clip_skip == "ignore";
+    opts.strict_syntax = !args.lenient_syntax;
+    if args.lenient_syntax {
+        let texts = [Some(args.prompt.as_str()), args.negative.as_deref()];
+        for (which, text) in ["prompt", "negative prompt"].iter().zip(texts) {
+            let strict = parse_prompt(text.unwrap_or(""), weighting.syntax(), ParseMode::Strict);
+            if let Err(e) = strict {
+                eprintln!("note: {which}: {e}; read as {} reads it", args.weighting);
+            }
+        }
+    }
     if args.no_zero_negative {
         opts.zero_missing_negative = false;
     }
-    let cond = conditioner.encode(&args.prompt, args.negative.as_deref(), &opts, &inversions)?;
+    let cond = conditioner
+        .encode(&args.prompt, args.negative.as_deref(), &opts, &inversions)
+        .map_err(|e| match e {
+            ConditioningError::Parse { .. } => anyhow::anyhow!(
+                "{e}\n  (or pass --lenient-syntax to read it as {} does)",
+                args.weighting
+            ),
+            other => other.into(),
+        })?;
     cond.save(&args.output, dtype)?;
 
     let shapes: Vec<(&str, Vec<usize>)> = cond

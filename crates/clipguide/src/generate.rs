@@ -98,7 +98,8 @@ pub enum RecipeArg {
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
     /// Prompts, each `text[:weight[:stop]]`; a negative weight pushes away, `stop` is the step
-    /// from which the prompt no longer counts (write `\:` for a colon inside the text).
+    /// from which the prompt no longer counts. Every `:` starts a field: write `\:` for a colon
+    /// inside the text.
     pub prompts: Vec<String>,
     /// Output PNG (the generation parameters are stored in it).
     #[arg(short, long, default_value = "out.png")]
@@ -219,7 +220,8 @@ pub struct GenerateArgs {
     /// given on the command line override its values.
     #[arg(long)]
     pub schedule: Option<PathBuf>,
-    /// Prompt keyframes, e.g. "0:a red circle|150:a blue square" (added to the prompts).
+    /// Prompt keyframes `step:text[:weight[:stop]]` joined by `|`, steps in time order, e.g.
+    /// "0:a red circle|150:a blue square" (added to the prompts).
     #[arg(long)]
     pub prompt_schedule: Option<String>,
     /// Write a frame every N steps into --frames-dir.
