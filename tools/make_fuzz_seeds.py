@@ -1,10 +1,10 @@
-"""Writes the fuzz seed corpus, fuzz/corpus/<target>/, small inputs of each format.
+"""Writes the fuzz seeds, fuzz/seeds/<target>/: small, valid inputs of each format.
 
     python3 tools/make_fuzz_seeds.py [--png PATH]
 
 Needs torch, safetensors, sentencepiece, Pillow and open_clip_torch (pip). `--png` adds a PNG
 written by `clipguide generate` (its parameters chunk is the png_params target's seed). The
-libFuzzer runs add their finds to the same folders; `cargo fuzz cmin` keeps them small.
+seeds are never minimised; what the libFuzzer runs find goes to fuzz/corpus/<target>/.
 """
 import argparse
 import io
@@ -21,12 +21,12 @@ from safetensors.numpy import save as st_save
 from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "fuzz" / "corpus"
+SEEDS = ROOT / "fuzz" / "seeds"
 FIX = ROOT / "tests" / "fixtures"
 
 
 def put(target, name, data):
-    d = CORPUS / target
+    d = SEEDS / target
     d.mkdir(parents=True, exist_ok=True)
     (d / name).write_bytes(data.encode() if isinstance(data, str) else data)
 
@@ -144,7 +144,7 @@ def main():
     sentencepiece_model()
     images(args.png)
     schedules()
-    for d in sorted(CORPUS.iterdir()):
+    for d in sorted(SEEDS.iterdir()):
         files = list(d.iterdir())
         print(f"{d.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")
 

@@ -1,7 +1,7 @@
 //! One function per parser or loader that takes untrusted bytes. Each must return (an `Err` is
 //! fine) without panicking, hanging or allocating without bound, and checks what must hold of
 //! what it accepted. `fuzz/` runs them under libFuzzer; `tests/seeded.rs` replays the committed
-//! corpus and a seeded batch of mutations on every test run.
+//! seeds, corpus and regressions and a seeded batch of mutations on every test run.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use clipguide_guide::png_meta::{png_text, PARAMS_KEY};
 use clipguide_guide::{GuideSchedule, PromptSchedule, PromptSpec};
 use clipguide_text::{parse_prompt, ParseMode, PromptSyntax};
 
-/// A fuzz target: its name (the corpus folder) and its body.
+/// A fuzz target: its name (its folder in fuzz/seeds, corpus and regressions) and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, in the order the seeded test runs them.

@@ -1,7 +1,8 @@
-//! The short, seeded fuzz run that every test run does: each target gets its committed corpus
-//! (`fuzz/corpus/<target>/`), the inputs that once crashed it (`fuzz/regressions/<target>/`) and
-//! a fixed batch of mutations of them from a ChaCha stream, so a failure names an input that
-//! reproduces. The long runs are `cargo fuzz` (see fuzz/README.md).
+//! The short, seeded fuzz run that every test run does: each target gets its seeds
+//! (`fuzz/seeds/<target>/`), the corpus the long runs grew (`fuzz/corpus/<target>/`), the inputs
+//! that once crashed it (`fuzz/regressions/<target>/`) and a fixed batch of mutations from a
+//! ChaCha stream, so a failure names an input that reproduces. The long runs are `cargo fuzz`
+//! (see fuzz/README.md).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
@@ -152,15 +153,17 @@ fn hex_head(data: &[u8]) -> String {
 fn every_target_survives_its_corpus_regressions_and_seeded_mutations() {
     let mut failures = Vec::new();
     for (index, &(name, target)) in clipguide_fuzz::TARGETS.iter().enumerate() {
-        let corpus_dir = fuzz_dir().join("corpus").join(name);
-        let corpus = files_in(&corpus_dir);
-        if corpus.is_empty() {
+        let seeds_dir = fuzz_dir().join("seeds").join(name);
+        let seeds = files_in(&seeds_dir);
+        if seeds.is_empty() {
             failures.push(format!(
                 "{name}: no seed inputs in {} (restore them from git, or run tools/make_fuzz_seeds.py)",
-                corpus_dir.display()
+                seeds_dir.display()
             ));
             continue;
         }
+        let mut corpus = seeds;
+        corpus.extend(files_in(&fuzz_dir().join("corpus").join(name)));
         let regressions = files_in(&fuzz_dir().join("regressions").join(name));
         let mut rng = ChaCha8Rng::seed_from_u64(SEED + index as u64);
         let named = corpus
@@ -193,12 +196,12 @@ fn every_target_survives_its_corpus_regressions_and_seeded_mutations() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The seeds reach past the first check of each loader: a corpus of inputs that are all refused
+/// The hand-made seeds reach past the first check of each loader: a corpus of inputs that are all refused
 /// at the first byte would fuzz nothing.
 #[test]
 fn the_seed_corpus_is_accepted_where_it_should_be() {
     use candle_core::Device;
-    let corpus = |name: &str| files_in(&fuzz_dir().join("corpus").join(name));
+    let corpus = |name: &str| files_in(&fuzz_dir().join("seeds").join(name));
     let scratch = tempfile::tempdir().unwrap();
     for (target, ext) in [("safetensors", "safetensors"), ("torch_pickle", "bin")] {
         for (file, data) in corpus(target) {
@@ -216,7 +219,7 @@ fn the_seed_corpus_is_accepted_where_it_should_be() {
     let generated = corpus("png_params")
         .into_iter()
         .find(|(f, _)| f == "generated.png")
-        .expect("fuzz/corpus/png_params/generated.png");
+        .expect("fuzz/seeds/png_params/generated.png");
     let text =
         clipguide_guide::png_meta::png_text(&generated.1, clipguide_guide::png_meta::PARAMS_KEY)
             .unwrap()

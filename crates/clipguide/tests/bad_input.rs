@@ -210,9 +210,9 @@ fn bad_input_table() {
     std::fs::write(
         d("huge.png"),
         std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/image/huge-header.png"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/image/huge-header.png"),
         )
-        .expect("fuzz/corpus/image/huge-header.png (tools/make_fuzz_seeds.py)"),
+        .expect("fuzz/seeds/image/huge-header.png (tools/make_fuzz_seeds.py)"),
     )
     .unwrap();
     std::fs::write(d("bad.toml"), "steps = 10\nprompts = \"0:a\"\ncutnn = 3\n").unwrap();
