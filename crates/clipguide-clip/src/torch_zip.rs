@@ -7,8 +7,9 @@
 use std::io::Read;
 use std::path::Path;
 
-/// Deeper than any state dict (a few levels) and far below what a recursive drop can take.
-const MAX_NESTING: usize = 64;
+/// Deeper than any checkpoint (a state dict is a few levels; a pickled `nn.Module` adds about
+/// three per submodule) and far below what a recursive drop can take.
+const MAX_NESTING: usize = 256;
 
 /// The problem with an archive, in words for a `BadWeights` error.
 pub type Problem = String;
@@ -57,9 +58,29 @@ pub fn check_archive(path: &Path) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Checks that each tensor's bytes lie inside its storage entry, so reading it allocates no
-/// more than the archive holds. `extent` is (storage entry path, bytes the tensor reaches).
+/// Tensors viewing one storage are each read into their own copy; real checkpoints share a
+/// little (tied embeddings), so their copies stay within a few times the file.
+const MAX_COPY_FACTOR: u64 = 8;
+/// Small files may repeat views more often; this much is harmless whatever the file.
+const COPY_SLACK: u64 = 256 << 20;
+
+/// Checks that each tensor's bytes lie inside its storage entry and that all of them together
+/// stay within [`MAX_COPY_FACTOR`] times the archive (plus [`COPY_SLACK`]), so reading
+/// allocates in proportion to the file. `extents` holds (storage entry path, bytes the tensor reaches) per tensor.
 pub fn check_extents(path: &Path, extents: &[(String, u64)]) -> Result<(), Problem> {
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
+    let total = extents.iter().fold(0u64, |n, e| n.saturating_add(e.1));
+    if total
+        > file_len
+            .saturating_mul(MAX_COPY_FACTOR)
+            .saturating_add(COPY_SLACK)
+    {
+        return Err(format!(
+            "its tensors read {total} bytes from a {file_len}-byte file (many views of shared storage); save them as separate tensors or as safetensors"
+        ));
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| format!("not a readable zip archive: {e}"))?;
@@ -162,14 +183,37 @@ fn opcode(op: u8) -> Option<(Arg, Effect)> {
     })
 }
 
+/// What a value on the pickle stack stands for: how deep it nests and how many objects candle
+/// builds for it (a memo read copies its whole object).
+#[derive(Clone, Copy, Default)]
+struct Shape {
+    depth: usize,
+    objects: u64,
+}
+
+/// Pops the values down to the last mark; returns their combined shape.
+fn pop_to_mark(stack: &mut Vec<Shape>, marks: &mut Vec<usize>) -> Option<Shape> {
+    let mark = marks.pop()?;
+    let popped = stack.get(mark..)?;
+    let shape = Shape {
+        depth: popped.iter().map(|v| v.depth).max().unwrap_or(0),
+        objects: popped.iter().fold(0u64, |n, v| n.saturating_add(v.objects)),
+    };
+    stack.truncate(mark);
+    Some(shape)
+}
+
 /// Walks a pickle's opcodes without building anything: every argument must lie inside the
-/// data, the stack and marks must balance, nesting must stay within [`MAX_NESTING`] and the
+/// data, the stack and marks must balance, nesting must stay within [`MAX_NESTING`], the
+/// objects built (memo reads copy theirs) within a bound proportional to the data, and the
 /// pickle must end with STOP.
 pub fn check_pickle(data: &[u8]) -> Result<(), Problem> {
     let corrupt = |pos: usize, what: &str| Err(format!("corrupt pickle at byte {pos}: {what}"));
-    let mut stack: Vec<usize> = Vec::new();
+    let max_objects = (data.len() as u64).saturating_mul(64).max(1 << 20);
+    let mut stack: Vec<Shape> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
-    let mut memo: std::collections::HashMap<u64, usize> = Default::default();
+    let mut memo: std::collections::HashMap<u64, Shape> = Default::default();
+    let mut built: u64 = 0;
     let mut pos = 0;
     while pos < data.len() {
         let at = pos;
@@ -221,62 +265,86 @@ pub fn check_pickle(data: &[u8]) -> Result<(), Problem> {
                 }
             }
         }
-        let pop_mark = |stack: &mut Vec<usize>, marks: &mut Vec<usize>| -> Option<usize> {
-            let mark = marks.pop()?;
-            let deepest = stack.get(mark..)?.iter().copied().max().unwrap_or(0);
-            stack.truncate(mark);
-            Some(deepest)
+        let leaf = Shape {
+            depth: 0,
+            objects: 1,
         };
-        let depth = match effect {
+        let made = match effect {
             Effect::Leaf => {
-                stack.push(0);
-                0
+                stack.push(leaf);
+                leaf
+            }
+            Effect::Wrap(n) | Effect::Into(n)
+                if stack.len() < n + usize::from(matches!(effect, Effect::Into(_))) =>
+            {
+                return corrupt(at, "stack underflow");
             }
             Effect::Wrap(n) => {
-                if stack.len() < n {
-                    return corrupt(at, "stack underflow");
+                let mut parts = stack.split_off(stack.len() - n);
+                parts.push(Shape::default());
+                let shape = Shape {
+                    depth: parts.iter().map(|v| v.depth).max().unwrap_or(0) + 1,
+                    objects: parts.iter().fold(1u64, |k, v| k.saturating_add(v.objects)),
+                };
+                stack.push(shape);
+                Shape {
+                    depth: shape.depth,
+                    objects: 1,
                 }
-                let deepest = stack.drain(stack.len() - n..).max().unwrap_or(0);
-                stack.push(deepest + 1);
-                deepest + 1
             }
             Effect::WrapMark => {
-                let Some(deepest) = pop_mark(&mut stack, &mut marks) else {
+                let Some(parts) = pop_to_mark(&mut stack, &mut marks) else {
                     return corrupt(at, "no mark to collect to");
                 };
-                stack.push(deepest + 1);
-                deepest + 1
+                let shape = Shape {
+                    depth: parts.depth + 1,
+                    objects: parts.objects.saturating_add(1),
+                };
+                stack.push(shape);
+                Shape {
+                    depth: shape.depth,
+                    objects: 1,
+                }
             }
             Effect::Into(n) => {
-                if stack.len() < n + 1 {
-                    return corrupt(at, "stack underflow");
-                }
-                let deepest = stack.drain(stack.len() - n..).max().unwrap_or(0);
+                let parts = stack.split_off(stack.len() - n);
                 let top = stack.last_mut().expect("checked above");
-                *top = (*top).max(deepest + 1);
-                *top
+                top.depth = top
+                    .depth
+                    .max(parts.iter().map(|v| v.depth).max().unwrap_or(0) + 1);
+                top.objects = parts
+                    .iter()
+                    .fold(top.objects, |k, v| k.saturating_add(v.objects));
+                Shape {
+                    depth: top.depth,
+                    objects: 0,
+                }
             }
             Effect::IntoMark => {
-                let Some(deepest) = pop_mark(&mut stack, &mut marks) else {
+                let Some(parts) = pop_to_mark(&mut stack, &mut marks) else {
                     return corrupt(at, "no mark to collect to");
                 };
                 let Some(top) = stack.last_mut() else {
                     return corrupt(at, "stack underflow");
                 };
-                *top = (*top).max(deepest + 1);
-                *top
+                top.depth = top.depth.max(parts.depth + 1);
+                top.objects = top.objects.saturating_add(parts.objects);
+                Shape {
+                    depth: top.depth,
+                    objects: 0,
+                }
             }
             Effect::Pop => {
                 if stack.pop().is_none() {
                     return corrupt(at, "stack underflow");
                 }
-                0
+                Shape::default()
             }
             Effect::PopMark => {
-                if pop_mark(&mut stack, &mut marks).is_none() {
+                if pop_to_mark(&mut stack, &mut marks).is_none() {
                     return corrupt(at, "no mark to pop");
                 }
-                0
+                Shape::default()
             }
             Effect::Dup => {
                 let Some(&top) = stack.last() else {
@@ -287,7 +355,7 @@ pub fn check_pickle(data: &[u8]) -> Result<(), Problem> {
             }
             Effect::Mark => {
                 marks.push(stack.len());
-                0
+                Shape::default()
             }
             Effect::Put => {
                 let Some(&top) = stack.last() else {
@@ -299,16 +367,16 @@ pub fn check_pickle(data: &[u8]) -> Result<(), Problem> {
                     memo_key
                 };
                 memo.insert(key, top);
-                0
+                Shape::default()
             }
             Effect::Get => {
-                let Some(&d) = memo.get(&memo_key) else {
+                let Some(&shape) = memo.get(&memo_key) else {
                     return corrupt(at, "memo entry read before it was written");
                 };
-                stack.push(d);
-                d
+                stack.push(shape);
+                shape
             }
-            Effect::Same => 0,
+            Effect::Same => Shape::default(),
             Effect::Stop => {
                 if stack.len() != 1 || !marks.is_empty() {
                     return corrupt(at, "STOP with an unbalanced stack");
@@ -316,11 +384,16 @@ pub fn check_pickle(data: &[u8]) -> Result<(), Problem> {
                 return Ok(());
             }
         };
-        if depth > MAX_NESTING {
-            return corrupt(
-                at,
-                &format!("objects nested deeper than {MAX_NESTING} levels"),
-            );
+        built = built.saturating_add(made.objects);
+        if made.depth > MAX_NESTING {
+            return Err(format!(
+                "the pickle nests objects deeper than {MAX_NESTING} levels (at byte {at}), more than clipguide reads; save the state dict alone, or as safetensors"
+            ));
+        }
+        if built > max_objects {
+            return Err(format!(
+                "the pickle would build more than {max_objects} objects (at byte {at}: memo references copy their object each time), more than clipguide reads; save the state dict alone, or as safetensors"
+            ));
         }
     }
     Err("corrupt pickle: it ends without STOP".into())
@@ -339,15 +412,32 @@ mod tests {
     }
 
     #[test]
+    fn copies_of_shared_storage_are_bounded_by_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.bin");
+        std::fs::write(&path, vec![0u8; 1000]).unwrap();
+        let views = |n: usize| vec![("archive/data/0".to_string(), 4_000_000u64); n];
+        let e = check_extents(&path, &views(100)).unwrap_err();
+        assert!(e.contains("400000000 bytes from a 1000-byte file"), "{e}");
+    }
+
+    #[test]
     fn lengths_past_the_end_nesting_and_balance_are_refused() {
         let huge_string = b"\x80\x02X\x01\x00\x00\xd8abc.";
         assert!(check_pickle(huge_string)
             .unwrap_err()
             .contains("runs past the end"));
         let mut deep = b"\x80\x02)".to_vec();
-        deep.extend(std::iter::repeat_n(0x85u8, 100));
+        deep.extend(std::iter::repeat_n(0x85u8, 300));
         deep.push(b'.');
-        assert!(check_pickle(&deep).unwrap_err().contains("nested deeper"));
+        assert!(check_pickle(&deep).unwrap_err().contains("deeper than 256"));
+        // Each level pairs the memoised object with itself: 40 levels would be 2^40 copies.
+        let mut doubling = b"\x80\x02)\x94".to_vec();
+        for level in 0..40u32 {
+            doubling.extend([b'h', level as u8, b'h', level as u8, 0x86, 0x94]);
+        }
+        doubling.push(b'.');
+        assert!(check_pickle(&doubling).unwrap_err().contains("objects"));
         assert!(check_pickle(b"\x80\x02K\x01K\x02.")
             .unwrap_err()
             .contains("unbalanced"));

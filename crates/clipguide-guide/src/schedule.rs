@@ -195,6 +195,8 @@ fn split_unescaped(s: &str, sep: char) -> Vec<(String, usize)> {
 struct ParseCtx<'a> {
     input: &'a str,
     offset: usize,
+    /// Inside a schedule segment, where `\|` is a literal bar.
+    in_schedule: bool,
 }
 
 impl ParseCtx<'_> {
@@ -218,7 +220,11 @@ impl ParseCtx<'_> {
     /// is read one way only and anything else is refused.
     fn prompt(&self, s: &str) -> Result<PromptSpec> {
         let pieces = split_unescaped(s, ':');
-        let text = pieces[0].0.replace("\\:", ":").trim().to_string();
+        let mut text = pieces[0].0.replace("\\:", ":");
+        if self.in_schedule {
+            text = text.replace("\\|", "|");
+        }
+        let text = text.trim().to_string();
         if text.is_empty() {
             return Err(self.err(pieces[0].1, "text", "", PROMPT_FORM));
         }
@@ -265,6 +271,7 @@ impl PromptSpec {
         ParseCtx {
             input: s,
             offset: 0,
+            in_schedule: false,
         }
         .prompt(s)
     }
@@ -359,6 +366,7 @@ impl PromptSchedule {
             let ctx = ParseCtx {
                 input: s,
                 offset: start,
+                in_schedule: true,
             };
             if segment.trim().is_empty() {
                 return Err(ctx.err(0, "prompt", "", SCHEDULE_FORM));
@@ -377,6 +385,7 @@ impl PromptSchedule {
             let prompt = ParseCtx {
                 input: s,
                 offset: start + rest_start,
+                in_schedule: true,
             }
             .prompt(&rest)?;
             entries.push((step, prompt));
@@ -390,7 +399,9 @@ impl PromptSchedule {
     }
 
     /// Checks that no keyframe or stop lies beyond the last step of a `steps`-step run
-    /// (a keyframe at `steps` itself is the end point of a ramp, so it is allowed).
+    /// (a keyframe at `steps` itself is the end point of a ramp, so it is allowed). For what
+    /// the user typed, not in `validate`: a run stopped early is stored with fewer steps than
+    /// its keyframes reach, and must still re-make.
     pub fn check_within(&self, steps: usize) -> Result<()> {
         for (step, prompts) in &self.keyframes {
             if *step > steps {
@@ -634,6 +645,9 @@ impl GuideSchedule {
             source,
         })?;
         schedule.validate()?;
+        // A file is typed by the user, so its keyframes must fit its run (see
+        // `PromptSchedule::check_within` for why `validate` does not check this).
+        schedule.prompts.check_within(schedule.steps)?;
         Ok(schedule)
     }
 
@@ -642,7 +656,6 @@ impl GuideSchedule {
         if self.steps == 0 {
             return Err(GuideError::invalid("steps", "must be at least 1"));
         }
-        self.prompts.check_within(self.steps)?;
         self.lr.validate()?;
         self.cutouts.validate()?;
         let [lo, hi] = self.range_bounds;
@@ -772,6 +785,8 @@ mod tests {
         );
         assert_eq!(s.at(150), vec![("a blue square".to_string(), 1.0)]);
         assert_eq!(s.at(10_000), vec![("a blue square".to_string(), 1.0)]);
+        let bar = PromptSchedule::parse("0:this \\| that\\: yes|5:b").unwrap();
+        assert_eq!(bar.texts(), vec!["this | that: yes", "b"]);
     }
 
     #[test]
@@ -829,20 +844,21 @@ mod tests {
 
     #[test]
     fn keyframes_and_stops_must_lie_within_the_run() {
-        let mut s = GuideSchedule::new(100, PromptSchedule::parse("0:a|100:b").unwrap());
+        let within = |p: &str| PromptSchedule::parse(p).unwrap().check_within(100);
         assert!(
-            s.validate().is_ok(),
+            within("0:a|100:b").is_ok(),
             "a keyframe at the last step ends a ramp"
         );
-        s.prompts = PromptSchedule::parse("0:a|101:b").unwrap();
-        let msg = s.validate().unwrap_err().to_string();
+        let msg = within("0:a|101:b").unwrap_err().to_string();
         assert!(
             msg.contains("step 101") && msg.contains("100 steps"),
             "{msg}"
         );
-        s.prompts = PromptSchedule::parse("0:a:1:150").unwrap();
-        let msg = s.validate().unwrap_err().to_string();
+        let msg = within("0:a:1:150").unwrap_err().to_string();
         assert!(msg.contains("stops at step 150"), "{msg}");
+        // A stored run that stopped early validates with its later keyframes.
+        let stopped = GuideSchedule::new(100, PromptSchedule::parse("0:a|150:b").unwrap());
+        assert!(stopped.validate().is_ok());
     }
 
     #[test]

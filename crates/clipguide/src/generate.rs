@@ -333,6 +333,7 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
             prompt_entries.extend(prompts.iter().map(|p| (*step, p.clone())));
         }
     }
+    let typed_prompts = !prompt_entries.is_empty();
     let given_prompts = if prompt_entries.is_empty() {
         None
     } else {
@@ -533,6 +534,11 @@ pub fn build_config(args: &GenerateArgs, builtin_model: bool) -> Result<Generate
     }
     if args.save_every == Some(0) {
         bail!("--save-every 0: give the number of steps between frames, at least 1");
+    }
+    // Prompts the user typed must fit the run. A stored run that stopped early keeps the
+    // keyframes it was given beyond its last step, and re-makes as it was.
+    if typed_prompts || args.schedule.is_some() {
+        cfg.schedule.prompts.check_within(cfg.schedule.steps)?;
     }
     cfg.validate()?;
     Ok(cfg)
