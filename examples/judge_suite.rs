@@ -1,4 +1,4 @@
-//! The generation benchmark: every prompt of `clipguide_train::judge::judge_suite()` at
+//! The generation benchmark: every prompt of `clipguide_shapes::judge::judge_suite()` at
 //! 128×128 with the recipe `clipguide generate` uses for the built-in model
 //! (`GenerateConfig::palette_shapes`; `--recipe discs` for `palette_discs`, `--recipe fourier`
 //! for the hub-model defaults), judged by colour layout; prints the pass rate and the seconds
@@ -21,9 +21,9 @@ use std::time::Instant;
 use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
-use clipguide_train::judge::{judge, judge_suite, parse_prompt};
-use clipguide_train::palette::Palette;
-use clipguide_train::shapes::placement_contrasts;
+use clipguide_shapes::judge::{judge, judge_suite, parse_prompt};
+use clipguide_shapes::palette::Palette;
+use clipguide_shapes::placement_contrasts;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();

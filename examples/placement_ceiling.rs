@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_guide::contrast_score;
-use clipguide_train::judge::{judge_suite, parse_prompt};
-use clipguide_train::shapes::{placement_variants, render, Placement, Shape, Size};
+use clipguide_shapes::judge::{judge_suite, parse_prompt};
+use clipguide_shapes::{placement_variants, render, Placement, Shape, Size};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();

@@ -7,9 +7,9 @@ use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
-use clipguide_train::judge::{judge, parse_prompt};
-use clipguide_train::palette::Palette;
-use clipguide_train::shapes::placement_contrasts;
+use clipguide_shapes::judge::{judge, parse_prompt};
+use clipguide_shapes::palette::Palette;
+use clipguide_shapes::placement_contrasts;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();

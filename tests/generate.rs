@@ -540,8 +540,8 @@ fn an_empty_contrast_is_named() {
 #[test]
 fn shaped_primitives_match_the_dataset_outlines() {
     use clipguide_guide::{PrimitiveShape, PrimitivesImage};
-    use clipguide_train::palette::Colour;
-    use clipguide_train::shapes::{render, ObjectGroup, Placement, SceneSpec, Shape, Size};
+    use clipguide_shapes::palette::Colour;
+    use clipguide_shapes::{render, ObjectGroup, Placement, SceneSpec, Shape, Size};
     let side = 96usize;
     let dataset_mask = |shape: Shape| -> Vec<bool> {
         let scene = SceneSpec {

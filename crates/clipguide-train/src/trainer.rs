@@ -5,7 +5,7 @@
 //! continue bit-exactly.
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::shapes::{HardNegatives, SceneConfig, ShapesDataset};
+use clipguide_shapes::{HardNegatives, SceneConfig, ShapesDataset};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 use clipguide_clip::{
@@ -33,7 +33,7 @@ pub enum TrainError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Dataset(#[from] crate::shapes::DatasetError),
+    Dataset(#[from] clipguide_shapes::DatasetError),
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;
@@ -338,10 +338,10 @@ impl DataSource {
 
     /// Reads a folder of pairs: captions.jsonl, or image files with a same-named .txt.
     pub fn folder(dir: &Path) -> Result<Self> {
-        let jsonl = dir.join(crate::shapes::CAPTIONS_FILE);
+        let jsonl = dir.join(clipguide_shapes::CAPTIONS_FILE);
         let mut pairs = vec![];
         if jsonl.exists() {
-            for rec in crate::shapes::read_captions(&jsonl)? {
+            for rec in clipguide_shapes::read_captions(&jsonl)? {
                 pairs.push((dir.join(&rec.file), rec.captions));
             }
         } else {
@@ -486,11 +486,11 @@ impl AuxHeads {
 }
 
 /// Labels of a single-group scene for [`AuxHeads`]: placement index, shape index, count − 1.
-fn aux_labels(scene: &crate::shapes::SceneSpec) -> Option<[u32; 3]> {
+fn aux_labels(scene: &clipguide_shapes::SceneSpec) -> Option<[u32; 3]> {
     let [g] = scene.groups.as_slice() else {
         return None;
     };
-    let shape = crate::shapes::Shape::ALL
+    let shape = clipguide_shapes::Shape::ALL
         .iter()
         .position(|s| *s == g.shape)?;
     Some([
@@ -871,9 +871,9 @@ impl Trainer {
                 scenes
                     .into_iter()
                     .map(|scene| {
-                        let captions = crate::shapes::captions(&scene, &mut hrng);
+                        let captions = clipguide_shapes::captions(&scene, &mut hrng);
                         (
-                            crate::shapes::render(&scene, s as u32),
+                            clipguide_shapes::render(&scene, s as u32),
                             captions,
                             aux_labels(&scene),
                         )

@@ -150,7 +150,7 @@ fn cloob_training_lowers_the_loss() {
     let dev = Device::Cpu;
     // Six fixed pairs seen every step, as in tests/training.rs.
     let data = tempfile::tempdir().unwrap();
-    clipguide_train::shapes::write_dataset(data.path(), 6, 5, 32).unwrap();
+    clipguide_shapes::write_dataset(data.path(), 6, 5, 32).unwrap();
     // At β = 15 this tiny model starts near the collapsed state (every retrieved pattern alike,
     // loss ln(N − 1) = ln 5 ≈ 1.609) and its curve is jumpy; larger rates (1e-3, 3e-3) often
     // fall onto that plateau and stay there. 5e-4 on clean pairs goes 1.57 → 1.16 here.

@@ -61,7 +61,7 @@ fn training_lowers_the_loss_and_seeds_matter() {
     let dev = Device::Cpu;
     // Six fixed pairs seen every step: a model that learns at all drives the loss down.
     let data = tempfile::tempdir().unwrap();
-    clipguide_train::shapes::write_dataset(data.path(), 6, 5, 32).unwrap();
+    clipguide_shapes::write_dataset(data.path(), 6, 5, 32).unwrap();
     let mut cfg = tiny_config(80);
     cfg.lr = 1e-3;
     cfg.augment.noise_std = 0.0;
@@ -93,7 +93,7 @@ fn training_lowers_the_loss_and_seeds_matter() {
 fn trains_from_a_folder_of_pairs() {
     let dev = Device::Cpu;
     let data = tempfile::tempdir().unwrap();
-    clipguide_train::shapes::write_dataset(data.path(), 8, 1, 40).unwrap();
+    clipguide_shapes::write_dataset(data.path(), 8, 1, 40).unwrap();
     let src = DataSource::folder(data.path()).unwrap();
     let mut t = Trainer::new(tiny_config(1), src, &dev).unwrap();
     let s = t.train_step().unwrap();

@@ -17,7 +17,7 @@ use clipguide_guide::{
     ParamKind, PromptSchedule, PromptSpec, StepReport,
 };
 use clipguide_preview::{spawn_preview, Control, Filter, PreviewFrame, PreviewWindow, Renderer};
-use clipguide_train::shapes::placement_contrasts;
+use clipguide_shapes::placement_contrasts;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -288,7 +288,7 @@ pub fn config_from_png(path: &Path) -> Result<GenerateConfig> {
 
 /// The built-in model's colour words' sRGB values (the README lists them).
 fn builtin_palette() -> Vec<[u8; 3]> {
-    clipguide_train::palette::Palette::srgb()
+    clipguide_shapes::palette::Palette::srgb()
 }
 
 /// Parses `--palette`: `builtin`, `any`, or `#rrggbb,#rrggbb,...`.

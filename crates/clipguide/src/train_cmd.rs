@@ -28,7 +28,7 @@ pub fn dataset(a: DatasetArgs, json: bool) -> Result<()> {
     if a.kind != "shapes" {
         bail!("unknown dataset kind {:?}: only \"shapes\" exists", a.kind);
     }
-    let summary = clipguide_train::shapes::write_dataset(&a.out, a.count, a.seed, a.size)?;
+    let summary = clipguide_shapes::write_dataset(&a.out, a.count, a.seed, a.size)?;
     if json {
         println!(
             "{}",

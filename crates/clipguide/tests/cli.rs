@@ -191,8 +191,8 @@ fn search_caches_and_refreshes_embeddings() {
 fn builtin_model_is_the_default_and_knows_its_vocabulary() {
     // Draw two scenes from the shapes vocabulary and check that the built-in model (no --model)
     // matches each caption to its own picture.
-    use clipguide_train::judge::parse_prompt;
-    use clipguide_train::shapes::render;
+    use clipguide_shapes::judge::parse_prompt;
+    use clipguide_shapes::render;
     let dir = tempfile::tempdir().unwrap();
     let captions = [
         "a red circle in the center on a blue background",
@@ -300,7 +300,7 @@ fn encode_writes_diffusers_named_tensors() {
 fn builtin_generation_puts_the_colours_where_the_prompt_says() {
     // The example, end to end through the CLI with the built-in model's recipe
     // (shapes: palette primitives, nine starts): red in the centre cell, blue at the border.
-    use clipguide_train::judge::{judge, parse_prompt};
+    use clipguide_shapes::judge::{judge, parse_prompt};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("red.png");
     let prompt = "a red circle in the center on a blue background";

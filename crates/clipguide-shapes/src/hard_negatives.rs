@@ -11,8 +11,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::scene::{object_colours, Placement, SceneConfig, SceneSpec, Shape};
-use super::zero_shot::Attribute;
+use crate::scene::{object_colours, Placement, SceneConfig, SceneSpec, Shape};
+use crate::zero_shot::Attribute;
 
 /// The attributes a hard-negative group varies, with their sampling weights (object colour has its
 /// own, [`HardNegatives::colour_weight`], off in the recipe).
@@ -178,7 +178,7 @@ fn variants(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::canonical_caption;
+    use crate::canonical_caption;
     use rand::SeedableRng;
 
     #[test]

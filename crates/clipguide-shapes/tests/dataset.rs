@@ -1,6 +1,6 @@
 //! Behaviour of the synthetic dataset through the public API: determinism, captions, disk round trip.
 
-use clipguide_train::shapes::{
+use clipguide_shapes::{
     read_captions, render, write_dataset, DatasetError, SceneConfig, ShapesDataset, CAPTIONS_FILE,
 };
 

@@ -10,9 +10,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::captions::captions;
-use super::render::render;
-use super::scene::{SceneConfig, SceneSpec};
+use crate::captions::captions;
+use crate::render::render;
+use crate::scene::{SceneConfig, SceneSpec};
 
 /// Smallest image side accepted: below this, small objects are only a couple of pixels wide.
 pub const MIN_IMAGE_SIZE: u32 = 16;

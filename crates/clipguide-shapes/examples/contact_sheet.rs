@@ -1,7 +1,7 @@
 //! Writes a 4×4 contact sheet of dataset items at 64² and prints their captions, for eyeballing.
-//! Usage: cargo run -p clipguide-train --example contact_sheet -- [OUT.png] [SEED] [UPSCALE]
+//! Usage: cargo run -p clipguide-shapes --example contact_sheet -- [OUT.png] [SEED] [UPSCALE]
 
-use clipguide_train::shapes::ShapesDataset;
+use clipguide_shapes::ShapesDataset;
 use image::{imageops, Rgb, RgbImage};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

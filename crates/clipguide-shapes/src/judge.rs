@@ -5,7 +5,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::palette::{Colour, Palette};
-use crate::shapes::{ObjectGroup, Placement, SceneSpec, Shape, Size};
+use crate::{ObjectGroup, Placement, SceneSpec, Shape, Size};
 
 /// What a prompt asks for, as far as the judge can check it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use image::{Rgb, RgbImage};
 
-use super::scene::{
+use crate::scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec, Shape, StripeDirection,
 };
 
@@ -243,7 +243,7 @@ pub fn object_boxes(group: &ObjectGroup, size: u32) -> Vec<[u32; 4]> {
 mod tests {
     use super::*;
     use crate::palette::Colour;
-    use crate::shapes::scene::Size;
+    use crate::scene::Size;
 
     fn one_object(shape: Shape, placement: Placement, size: Size) -> SceneSpec {
         SceneSpec {

@@ -5,7 +5,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec};
+use crate::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec};
 
 /// How many captions [`captions`] returns per scene (fewer only if paraphrases run out).
 pub const CAPTIONS_PER_SCENE: usize = 5;
@@ -383,7 +383,7 @@ pub fn captions(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::palette::Colour;
-    use crate::shapes::scene::{Shape, Size, StripeDirection};
+    use crate::scene::{Shape, Size, StripeDirection};
     use rand::SeedableRng;
 
     #[test]

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::captions::{canonical_caption, count_word, placement_phrases};
-use super::scene::{Placement, SceneSpec, Shape, Size};
+use crate::captions::{canonical_caption, count_word, placement_phrases};
+use crate::scene::{Placement, SceneSpec, Shape, Size};
 use crate::palette::Colour;
 
 /// The attribute a zero-shot task varies.
@@ -153,7 +153,7 @@ pub fn attribute_prompts(scene: &SceneSpec, style: PromptStyle) -> Vec<ZeroShotT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shapes::scene::{ObjectGroup, SceneConfig};
+    use crate::scene::{ObjectGroup, SceneConfig};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

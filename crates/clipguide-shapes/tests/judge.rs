@@ -1,8 +1,8 @@
 //! The colour-layout judge on real renders: dataset images pass, wrong images fail.
 
-use clipguide_train::judge::{judge, judge_suite, parse_prompt, JudgeTarget};
-use clipguide_train::palette::Colour;
-use clipguide_train::shapes::{render, Placement, SceneConfig, ShapesDataset, Size};
+use clipguide_shapes::judge::{judge, judge_suite, parse_prompt, JudgeTarget};
+use clipguide_shapes::palette::Colour;
+use clipguide_shapes::{render, Placement, SceneConfig, ShapesDataset, Size};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

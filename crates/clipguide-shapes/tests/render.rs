@@ -1,8 +1,8 @@
 //! Renderer behaviour through the public API: objects land in their cell, backgrounds frame the
 //! image, counted objects are separable, and edges are antialiased.
 
-use clipguide_train::palette::Colour;
-use clipguide_train::shapes::{
+use clipguide_shapes::palette::Colour;
+use clipguide_shapes::{
     render, ObjectGroup, Placement, SceneSpec, Shape, Size, SUPERSAMPLE,
 };
 use image::RgbImage;

@@ -1,0 +1,36 @@
+//! The built-in model's world: everything that knows what the procedural drawings are.
+//!
+//! - [`palette`]: the fixed colour vocabulary and nearest-colour lookup.
+//! - scenes ([`SceneSpec`]), rendering ([`render`]), captions, hard negatives, zero-shot probes
+//!   and dataset I/O: a pure function of a seed, so the trainer streams unlimited data.
+//! - [`judge`]: prompt parsing and the pass/fail colour-layout check, plus the benchmark prompts.
+//! - [`recipe`]: the generation recipes that suit a model trained on this world (palette,
+//!   outlines, placement contrasts, edge, radius, size and steps).
+//!
+//! Invariant: nothing here loads or runs a CLIP model; the world produces `RgbImage`s and
+//! strings, and the recipes produce `clipguide_guide` settings. Nothing prints.
+
+mod captions;
+mod dataset;
+mod hard_negatives;
+pub mod judge;
+pub mod palette;
+mod render;
+mod scene;
+mod zero_shot;
+
+pub use captions::{
+    canonical_caption, captions, count_word, placement_contrasts, placement_phrases,
+    placement_variants, CAPTIONS_PER_SCENE,
+};
+pub use dataset::{
+    read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
+    ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
+};
+pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
+pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
+pub use scene::{
+    BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
+    StripeDirection,
+};
+pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
