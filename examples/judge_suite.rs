@@ -1,55 +1,54 @@
 //! The generation benchmark: every prompt of `clipguide_shapes::judge::judge_suite()` at
-//! 128×128 with the recipe `clipguide generate` uses for the built-in model
-//! (`GenerateConfig::palette_shapes`; `--recipe discs` for `palette_discs`, `--recipe fourier`
-//! for the hub-model defaults), judged by colour layout; prints the pass rate and the seconds
+//! 128×128, 200 steps, with the built-in model's recipe (`clipguide_shapes::recipe::shapes`;
+//! `--recipe discs` or `--recipe fourier` for the others), judged by colour layout; prints the pass rate and the seconds
 //! per run (one JSON line at the end, for BENCHMARKS.md).
 //!
 //! `cargo run --release --example judge_suite -- --model DIR [--steps N] [--seed S] [--out DIR]`
 //!
-//! Tuning flags override single settings of the defaults, to sweep them: `--size PX`, `--cutn N`,
-//! `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
+//! Tuning flags override single settings of the recipe, as `clipguide generate`'s do and through
+//! the same library path ([`Overrides`], [`plan_run`], [`clipguide_guide::generate`]): `--size PX`,
+//! `--cutn N`, `--lr X`, `--min-size F`, `--cut-pow X`, `--flip P`, `--jitter PX`, `--noise X`,
 //! `--param pixels|fourier|pyramid|primitives`, `--decay X`, `--tv X`, `--primitives K`,
-//! `--starts N`, `--start-steps N`, `--palette builtin|any`, `--keep-best true|false`,
-//! `--contrasts placement|none` (placement, the recipe's, unless `--recipe fourier`),
-//! `--shapes true|false` (let the model choose each primitive's outline), `--edge F` and
-//! `--min-radius F` (the primitives' soft-edge width and smallest radius, fractions of the side).
-//! `--only 2,7` runs just those prompts (numbered from 1, as printed).
+//! `--starts N`, `--start-steps N`, `--palette builtin|any|#rrggbb,...`, `--keep-best true|false`,
+//! `--contrasts recipe|placement|none`, `--shapes true|false` (let the model choose each
+//! primitive's outline),
+//! `--edge F` and `--min-radius F`. `--only 2,7` runs just those prompts (numbered from 1).
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
 use clipguide_clip::Clip;
-use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
+use clipguide_guide::{
+    plan_run, ContrastChoice, Observer, Overrides, PaletteChoice, PromptSchedule, Start,
+};
 use clipguide_shapes::judge::{judge, judge_suite, parse_prompt};
 use clipguide_shapes::palette::Palette;
-use clipguide_shapes::placement_contrasts;
+use clipguide_shapes::{placement_contrasts, recipe};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
     let mut model: Option<PathBuf> = None;
-    let (mut steps, mut seed, mut out) = (200usize, 0u64, None::<PathBuf>);
-    let mut size = 128usize;
-    // The CLI's recipe for the built-in model (`GenerateConfig::palette_shapes`) unless
-    // `--recipe discs` or `--recipe fourier` asks for another.
-    let mut recipe = "shapes".to_string();
-    let (mut limit, mut cutn) = (usize::MAX, None::<usize>);
+    let (mut seed, mut out) = (0u64, None::<PathBuf>);
+    let mut recipe = recipe::by_name(recipe::BUILTIN_MODEL_RECIPE)?;
+    // The suite's own size and steps, the same for every recipe.
+    let mut o = Overrides {
+        size: Some((128, 128)),
+        steps: Some(200),
+        ..Overrides::default()
+    };
+    let mut tv = None::<f32>;
+    let mut contrasts = Contrasts::Recipe;
+    let mut limit = usize::MAX;
     // --only 2,7: just these prompts (1-based, as printed).
     let mut only: Option<Vec<usize>> = None;
-    // (flag, value) pairs applied to every run's config after the defaults.
-    let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--model" => model = Some(value()?.into()),
-            "--recipe" => {
-                recipe = value()?;
-                if !["shapes", "discs", "fourier"].contains(&recipe.as_str()) {
-                    return Err(format!("--recipe {recipe}: give shapes, discs or fourier").into());
-                }
-            }
-            "--steps" => steps = value()?.parse()?,
+            "--recipe" => recipe = recipe::by_name(&value()?)?,
+            "--steps" => o.steps = Some(value()?.parse()?),
             "--seed" => seed = value()?.parse()?,
             "--out" => out = Some(value()?.into()),
             "--limit" => limit = value()?.parse()?,
@@ -61,16 +60,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             }
-            "--size" => size = value()?.parse()?,
-            "--cutn" => cutn = Some(value()?.parse()?),
-            "--lr" | "--min-size" | "--cut-pow" | "--flip" | "--jitter" | "--noise" | "--param"
-            | "--decay" | "--tv" | "--primitives" | "--starts" | "--start-steps" | "--palette"
-            | "--keep-best" | "--contrasts" | "--shapes" | "--edge" | "--min-radius" => {
-                tweaks.push((a.clone(), value()?))
+            "--size" => {
+                let px = value()?.parse()?;
+                o.size = Some((px, px))
             }
+            "--cutn" => o.cutn = Some(value()?.parse()?),
+            "--lr" => o.lr = Some(value()?.parse()?),
+            "--min-size" => o.min_size = Some(value()?.parse()?),
+            "--cut-pow" => o.cut_pow = Some(value()?.parse()?),
+            "--flip" => o.flip = Some(value()?.parse()?),
+            "--jitter" => o.jitter = Some(value()?.parse()?),
+            "--noise" => o.noise = Some(value()?.parse()?),
+            "--param" => o.param = Some(value()?),
+            "--decay" => o.decay = Some(value()?.parse()?),
+            "--tv" => tv = Some(value()?.parse()?),
+            "--primitives" => o.primitives = Some(value()?.parse()?),
+            "--starts" => o.starts = Some(value()?.parse()?),
+            "--start-steps" => o.start_steps = Some(value()?.parse()?),
+            "--palette" => o.palette = Some(PaletteChoice::parse(&value()?, &Palette::srgb())?),
+            "--keep-best" => o.keep_best = Some(value()?.parse()?),
+            "--contrasts" => {
+                contrasts = match value()?.as_str() {
+                    "recipe" => Contrasts::Recipe,
+                    "placement" => Contrasts::Placement,
+                    "none" => Contrasts::None,
+                    v => {
+                        return Err(
+                            format!("--contrasts {v}: give `recipe`, `placement` or `none`").into(),
+                        )
+                    }
+                }
+            }
+            "--shapes" => o.outlines = Some(value()?.parse()?),
+            "--edge" => o.edge = Some(value()?.parse()?),
+            "--min-radius" => o.min_radius = Some(value()?.parse()?),
             other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
         }
     }
+    o.seed = Some(seed);
+    o.tv_weight = tv;
     // Without --model: the built-in shapes CLIP.
     let clip = match &model {
         Some(m) => Clip::load(m, &Device::Cpu)?,
@@ -80,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
     }
     let suite = judge_suite();
+    let never = AtomicBool::new(false);
     // With --limit only the first prompts run; rates are over the runs actually made.
     let (mut runs, mut passed, mut seconds) = (0usize, 0usize, 0.0f64);
     for (i, prompt) in suite.iter().enumerate().take(limit) {
@@ -87,70 +116,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
-        let prompts = PromptSchedule::single(prompt)?;
-        let fourier = recipe == "fourier";
-        let mut cfg = match recipe.as_str() {
-            "fourier" => GenerateConfig::new(size, size, steps, prompts),
-            "discs" => GenerateConfig::palette_discs(size, size, steps, prompts, Palette::srgb()),
-            _ => GenerateConfig::palette_shapes(size, size, steps, prompts, Palette::srgb()),
+        o.prompts = Some(PromptSchedule::single(prompt)?);
+        o.contrasts = match contrasts {
+            Contrasts::Recipe => ContrastChoice::Start,
+            Contrasts::Placement => ContrastChoice::These(placement_contrasts(&[prompt])),
+            Contrasts::None => ContrastChoice::None,
         };
-        if !fourier {
-            // As `clipguide generate` does for the built-in model.
-            cfg.contrasts = placement_contrasts(&[prompt]);
-        }
-        cfg.schedule.seed = seed;
-        if let Some(n) = cutn {
-            cfg.schedule.cutn = Some(clipguide_guide::Keyframes::constant(n));
-        }
-        for (flag, v) in &tweaks {
-            let c = &mut cfg.schedule.cutouts;
-            match flag.as_str() {
-                "--lr" => {
-                    cfg.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: v.parse()? }
-                }
-                "--min-size" => c.min_size_frac = v.parse()?,
-                "--cut-pow" => c.cut_pow = v.parse()?,
-                "--flip" => c.flip_prob = v.parse()?,
-                "--jitter" => c.jitter = v.parse()?,
-                "--noise" => c.noise_std = v.parse()?,
-                "--param" => cfg.param = v.parse()?,
-                "--decay" => cfg.decay = v.parse()?,
-                "--primitives" => cfg.primitives = v.parse()?,
-                "--starts" => cfg.starts = v.parse()?,
-                // The colours the built-in model was trained on.
-                "--palette" if v == "builtin" => cfg.palette = Some(Palette::srgb()),
-                "--palette" if v == "any" => cfg.palette = None,
-                "--start-steps" => cfg.start_steps = v.parse()?,
-                "--keep-best" => cfg.keep_best = v.parse()?,
-                "--shapes" => cfg.primitive_shapes = v.parse()?,
-                "--edge" => cfg.primitive_edge = v.parse()?,
-                "--min-radius" => cfg.primitive_min_radius = v.parse()?,
-                "--contrasts" if v == "placement" => cfg.contrasts = placement_contrasts(&[prompt]),
-                "--contrasts" if v == "none" => cfg.contrasts.clear(),
-                "--contrasts" => {
-                    return Err(format!("--contrasts {v}: give `placement` or `none`").into())
-                }
-                "--tv" => cfg.schedule.tv_weight = clipguide_guide::Keyframes::constant(v.parse()?),
-                "--palette" => return Err(format!("--palette {v}: give `builtin` or `any`").into()),
-                _ => unreachable!("flags are filtered above"),
-            }
-        }
+        let cfg = plan_run(&recipe, Start::Recipe, &o)?;
         runs += 1;
-        let start = Instant::now();
-        let mut gen =
-            Generator::new_best_start(&clip, cfg, |_, _| std::ops::ControlFlow::Continue(()))?;
-        gen.run(|_, _| std::ops::ControlFlow::Continue(()))?;
-        let took = start.elapsed().as_secs_f64();
-        seconds += took;
-        let image = gen.image()?;
-        let score = clipguide_guide::weighted_similarity(&gen.image_similarity()?);
+        let mut last = LastImage(None);
+        let summary = clipguide_guide::generate(&clip, &cfg, &mut [&mut last], &never)?;
+        seconds += summary.seconds;
+        let image = last.0.ok_or("the run ended without an image")?;
+        let score = clipguide_guide::weighted_similarity(&summary.final_similarity);
         let verdict = judge(&image, &target);
         passed += verdict.pass as usize;
         println!(
             "{:>2} {} {:5.1}s  similarity {score:.3}  object {:.2} elsewhere {:.2} border {:.2}  {prompt}",
             i + 1,
             if verdict.pass { "PASS" } else { "fail" },
-            took,
+            summary.seconds,
             verdict.object_in_region,
             verdict.object_elsewhere,
             verdict.background_border,
@@ -159,6 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             image.save(dir.join(format!("{:02}.png", i + 1)))?;
         }
     }
+    let (steps, size) = (o.steps.unwrap_or(0), o.size.map_or(0, |s| s.0));
     println!(
         "{{\"suite\": {}, \"runs\": {runs}, \"passed\": {passed}, \"pass_rate\": {:.3}, \"seconds_per_run\": {:.2}, \"steps\": {steps}, \"size\": {size}}}",
         suite.len(),
@@ -166,4 +152,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seconds / runs.max(1) as f64
     );
     Ok(())
+}
+
+/// `--contrasts`: the recipe's, placement contrasts with any recipe, or none.
+#[derive(Clone, Copy)]
+enum Contrasts {
+    Recipe,
+    Placement,
+    None,
+}
+
+/// Keeps the run's final image.
+struct LastImage(Option<image::RgbImage>);
+
+impl Observer for LastImage {
+    fn end(
+        &mut self,
+        g: &clipguide_guide::Generator,
+        _: &clipguide_guide::RunSummary,
+    ) -> clipguide_guide::Result<()> {
+        self.0 = Some(g.image()?);
+        Ok(())
+    }
 }

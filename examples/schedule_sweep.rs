@@ -6,21 +6,21 @@
 
 use candle_core::Device;
 use clipguide_clip::{hub, Clip};
-use clipguide_guide::{GenerateConfig, Generator, GuideSchedule, ParamKind};
+use clipguide_guide::{Generator, GuideSchedule, Param, Recipe};
 use image::RgbImage;
 
 /// (label, parameterisation, schedule TOML without `steps`/`prompts`).
-const SWEEP: &[(&str, ParamKind, &str)] = &[
-    ("constant lr 0.05", ParamKind::Fourier, "[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+const SWEEP: &[(&str, &str, &str)] = &[
+    ("constant lr 0.05", "fourier", "[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
     (
         "warm-up + cosine lr",
-        ParamKind::Fourier,
+        "fourier",
         "lr = { kind = \"warmup_cosine\", lr = 0.1, warmup = 20, total = STEPS, min_lr = 0.01 }\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n",
     ),
-    ("cut_pow 0.5 -> 3 (small cutouts late)", ParamKind::Fourier, "cut_pow = [[0, 0.5], [STEPS, 3.0]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
-    ("tv weight ramp 0 -> 0.5", ParamKind::Fourier, "tv_weight = [[0, 0.0], [STEPS, 0.5]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
-    ("pyramid, range penalty", ParamKind::Pyramid, "range_weight = 0.1\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
-    ("pixels, cutn 32 -> 8", ParamKind::Pixels, "cutn = [[0, 32], [STEPS, 8]]\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
+    ("cut_pow 0.5 -> 3 (small cutouts late)", "fourier", "cut_pow = [[0, 0.5], [STEPS, 3.0]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+    ("tv weight ramp 0 -> 0.5", "fourier", "tv_weight = [[0, 0.0], [STEPS, 0.5]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+    ("pyramid, range penalty", "pyramid", "range_weight = 0.1\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+    ("pixels, cutn 32 -> 8", "pixels", "cutn = [[0, 32], [STEPS, 8]]\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,9 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             toml_body.replace("STEPS", &steps.to_string())
         );
         let schedule = GuideSchedule::from_toml_str(&toml_text)?;
-        let mut cfg = GenerateConfig::new(size, size, steps, schedule.prompts.clone());
-        cfg.schedule = schedule;
-        cfg.param = *param;
+        let mut cfg = Recipe::fourier().config_with_schedule(schedule);
+        (cfg.width, cfg.height) = (size, size);
+        cfg.param = param.parse::<Param>()?;
         let start = std::time::Instant::now();
         let mut gen = Generator::new(&clip, cfg)?;
         gen.run(|_, _| std::ops::ControlFlow::Continue(()))?;

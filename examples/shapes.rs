@@ -1,15 +1,16 @@
 //! A prompt from the shapes vocabulary rendered by CLIP guidance with the built-in model and
-//! checked by the colour-layout judge.
+//! its recipe, through the library call `clipguide generate` makes, and checked by the
+//! colour-layout judge.
 //!
 //! `cargo run --release --example shapes -- ["a red circle in the center on a blue background"] [out.png]`
 
+use std::sync::atomic::AtomicBool;
+
 use candle_core::Device;
 use clipguide_clip::Clip;
-use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
-use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
+use clipguide_guide::{plan_run, Overrides, PromptSchedule, RunOutputs, Start};
 use clipguide_shapes::judge::{judge, parse_prompt};
-use clipguide_shapes::palette::Palette;
-use clipguide_shapes::placement_contrasts;
+use clipguide_shapes::recipe;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     clipguide_clip::tune_allocator();
@@ -19,41 +20,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "a red circle in the center on a blue background".into());
     let out = args.next().unwrap_or_else(|| "shapes.png".into());
     let clip = Clip::builtin(&Device::Cpu)?;
-    // The recipe `clipguide generate` uses for the built-in model: one primitive whose colour
-    // and outline the model chooses (its palette, its six shapes), nine starts, the best
-    // continued, and a prompt that names a placement scored against itself at the other eight.
-    let mut cfg = GenerateConfig::palette_shapes(
-        128,
-        128,
-        200,
-        PromptSchedule::single(&prompt)?,
-        Palette::srgb(),
+    // The built-in model's recipe (one primitive whose colour and outline the model chooses,
+    // nine starts, placement contrasts) at 128², as `clipguide generate --size 128x128` runs it.
+    let overrides = Overrides {
+        prompts: Some(PromptSchedule::single(&prompt)?),
+        size: Some((128, 128)),
+        ..Overrides::default()
+    };
+    let cfg = plan_run(&recipe::for_model(true), Start::Recipe, &overrides)?;
+    let mut outputs = RunOutputs::new(out.clone().into(), None, None, None, cfg.schedule.steps)?;
+    let summary =
+        clipguide_guide::generate(&clip, &cfg, &mut [&mut outputs], &AtomicBool::new(false))?;
+    eprintln!(
+        "{} steps taken in {:.1} s",
+        summary.steps_taken, summary.seconds
     );
-    cfg.contrasts = placement_contrasts(&[&prompt]);
-    let mut gen = Generator::new_best_start(&clip, cfg.clone(), |start, r| {
-        if r.step + 1 == cfg.start_steps {
-            eprintln!("start {start}: sim {:.3}", r.weighted_similarity());
-        }
-        std::ops::ControlFlow::Continue(())
-    })?;
-    gen.run(|_, r| {
-        if r.step % 50 == 0 {
-            eprintln!(
-                "step {:>3}  loss {:.4}  sim {:.3}",
-                r.step,
-                r.loss,
-                r.weighted_similarity()
-            );
-        }
-        std::ops::ControlFlow::Continue(())
-    })?;
-    let image = gen.image()?;
-    save_png_with_text(
-        out.as_ref(),
-        &image,
-        PARAMS_KEY,
-        &ascii_json(&serde_json::to_string(&cfg)?),
-    )?;
+    let image = image::open(&out)?.to_rgb8();
     match parse_prompt(&prompt) {
         Some(target) => {
             let v = judge(&image, &target);

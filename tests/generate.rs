@@ -8,8 +8,8 @@ use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_guide::png_meta::{ascii_json, encode_png_with_text, png_text, PARAMS_KEY};
 use clipguide_guide::{
-    parse_size, CutoutSpec, FourierImage, GenerateConfig, Generator, Keyframes, Parameterization,
-    PromptSchedule, PromptSpec, TvKind,
+    parse_size, CutoutSpec, FourierImage, GenerateConfig, Generator, Keyframes, Param,
+    Parameterization, PrimitivesSpec, PromptSchedule, PromptSpec, TvKind,
 };
 use common::{assert_close, fixture, load_reference};
 use serde_json::Value;
@@ -67,7 +67,7 @@ fn step_gradient_matches_pytorch() {
     );
 
     let mut cfg = GenerateConfig::new(w, h, 1, PromptSchedule::from_entries(prompts).unwrap());
-    cfg.decay = decay;
+    cfg.param = Param::Fourier { decay };
     cfg.schedule.tv_weight = Keyframes::constant(meta["tv_weight"].as_f64().unwrap() as f32);
     cfg.schedule.tv_kind = TvKind::Squared;
     let param = FourierImage::from_spectrum(&r["re"], &r["im"], w, decay).unwrap();
@@ -269,7 +269,7 @@ fn malformed_input_gets_a_message_naming_the_problem() {
     cfg.init_image = Some("/nonexistent/init.png".into());
     let err = Generator::new(&clip, cfg).err().unwrap().to_string();
     assert!(
-        err.contains("/nonexistent/init.png") && err.contains("--init"),
+        err.contains("/nonexistent/init.png") && err.contains("init image not found"),
         "{err}"
     );
 }
@@ -338,9 +338,10 @@ fn palette_sweep_paints_the_target_colour() {
     let red = solid_png(dir.path(), "red.png", [255, 0, 0]);
     let make = |seed| {
         let mut cfg = config("0:a picture:0.001", 32, 3, seed);
-        cfg.param = "primitives".parse().unwrap();
-        cfg.primitives = 1;
-        cfg.palette = Some(vec![[0, 0, 255], [255, 0, 0]]);
+        cfg.param = Param::Primitives(PrimitivesSpec {
+            palette: Some(vec![[0, 0, 255], [255, 0, 0]]),
+            ..PrimitivesSpec::new(1)
+        });
         cfg.image_prompts.push(clipguide_guide::ImagePrompt {
             path: red.clone(),
             weight: 1.0,
@@ -372,21 +373,23 @@ fn palette_sweep_paints_the_target_colour() {
 #[test]
 fn best_start_is_the_start_the_model_scores_highest() {
     let clip = tiny_clip();
-    let mut cfg = GenerateConfig::palette_discs(
-        32,
-        32,
-        5,
-        PromptSchedule::single("a red circle").unwrap(),
-        vec![[220, 30, 30], [30, 60, 220], [245, 245, 245]],
-    );
-    cfg.starts = 4;
-    cfg.start_steps = 2;
+    // The discs recipe's settings with a three-colour palette, at 32² and 5 steps.
+    let mut recipe = clipguide_shapes::recipe::discs();
+    recipe.param = Param::Primitives(PrimitivesSpec {
+        palette: Some(vec![[220, 30, 30], [30, 60, 220], [245, 245, 245]]),
+        ..PrimitivesSpec::new(1)
+    });
+    let mut cfg = recipe.config(PromptSchedule::single("a red circle").unwrap());
+    (cfg.width, cfg.height, cfg.schedule.steps) = (32, 32, 5);
+    cfg.selection.contrasts.clear();
+    cfg.selection.starts = 4;
+    cfg.selection.start_steps = 2;
     cfg.schedule.seed = 7;
     // Free colours: with a palette the random-weight model may like the disc in the
     // background's colour, and then every start draws the same flat image.
-    cfg.palette = None;
+    cfg.param = Param::Primitives(PrimitivesSpec::new(1));
     // Scored as the starts end (keeping the best image is tested on its own below).
-    cfg.keep_best = false;
+    cfg.selection.keep_best = false;
     // Each start by hand: its steps, the palette sweep, the whole-image score.
     let mut scored = Vec::new();
     for start in 0..4 {
@@ -462,7 +465,7 @@ fn keep_best_ends_on_the_best_image_seen() {
         "the plain run ends on its best image ({} of {max}), so this test could not fail",
         plain_last.0
     );
-    cfg.keep_best = true;
+    cfg.selection.keep_best = true;
     let (kept, kept_last) = scores_per_step(&clip, cfg);
     assert_eq!(
         kept.iter().map(|s| s.0).collect::<Vec<_>>(),
@@ -503,7 +506,7 @@ fn contrasts_add_the_classifier_log_probability_to_the_score() {
     );
 
     let mut with = cfg.clone();
-    with.contrasts = vec!["a blue square".into(), "a green star".into()];
+    with.selection.contrasts = vec!["a blue square".into(), "a green star".into()];
     let g = Generator::new(&clip, with).unwrap();
     // p + log softmax(100·[p, c1, c2])[0] / 100, written out.
     let s = clipguide_guide::CONTRAST_SCALE;
@@ -515,7 +518,7 @@ fn contrasts_add_the_classifier_log_probability_to_the_score() {
 
     // The prompt as its own contrast: a coin toss, log(1/2) / scale below the similarity.
     let mut twin = cfg;
-    twin.contrasts = vec!["a red circle".into()];
+    twin.selection.contrasts = vec!["a red circle".into()];
     let got = Generator::new(&clip, twin).unwrap().image_score().unwrap();
     let want = p - std::f32::consts::LN_2 / s;
     assert!((got - want).abs() < 1e-5, "score {got}, expected {want}");
@@ -525,7 +528,7 @@ fn contrasts_add_the_classifier_log_probability_to_the_score() {
 fn an_empty_contrast_is_named() {
     let clip = tiny_clip();
     let mut cfg = config("0:a red circle", 32, 4, 5);
-    cfg.contrasts = vec!["a star".into(), "  ".into()];
+    cfg.selection.contrasts = vec!["a star".into(), "  ".into()];
     let e = Generator::new(&clip, cfg)
         .err()
         .expect("an empty contrast must fail")
@@ -618,4 +621,87 @@ fn shaped_primitives_match_the_dataset_outlines() {
             }
         }
     }
+}
+
+/// Stops the run after `at` steps, as Ctrl-C or the preview's Esc do.
+struct StopAt(usize);
+
+impl clipguide_guide::Observer for StopAt {
+    fn step(
+        &mut self,
+        _: &Generator,
+        r: &clipguide_guide::StepReport,
+    ) -> clipguide_guide::Result<std::ops::ControlFlow<()>> {
+        Ok(match r.step + 1 >= self.0 {
+            true => std::ops::ControlFlow::Break(()),
+            false => std::ops::ControlFlow::Continue(()),
+        })
+    }
+}
+
+#[test]
+fn a_run_writes_its_image_frames_gif_and_log_and_a_stopped_run_remakes_from_its_png() {
+    use clipguide_guide::{generate, RunOutputs, StoredRun};
+    use std::sync::atomic::AtomicBool;
+    let clip = tiny_clip();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config("0:a red circle", 16, 4, 3);
+    let (image, frames, gif, log) = (
+        dir.path().join("out.png"),
+        dir.path().join("frames"),
+        dir.path().join("run.gif"),
+        dir.path().join("log.json"),
+    );
+    let mut outputs = RunOutputs::new(
+        image.clone(),
+        Some((frames.clone(), 2)),
+        Some(gif.clone()),
+        Some(log.clone()),
+        4,
+    )
+    .unwrap();
+    let never = AtomicBool::new(false);
+    let summary = generate(&clip, &cfg, &mut [&mut outputs], &never).unwrap();
+    assert_eq!((summary.steps_done, summary.stopped_early), (4, false));
+    assert_eq!(StoredRun::from_png(&image).unwrap().into_config(), cfg);
+    for f in ["frame_00002.png", "frame_00004.png"] {
+        assert!(frames.join(f).exists(), "{f}");
+    }
+    assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 2);
+    // The start, step 2 and step 4.
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    use image::AnimationDecoder;
+    assert_eq!(decoder.into_frames().count(), 3);
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    assert_eq!(log["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(log["stopped_early"], false);
+
+    // Stopped after 2 of 4 steps: the PNG stores a 2-step run, which re-makes the same pixels.
+    let stopped = dir.path().join("stopped.png");
+    let mut outputs = RunOutputs::new(stopped.clone(), None, None, None, 4).unwrap();
+    let summary = generate(&clip, &cfg, &mut [&mut outputs, &mut StopAt(2)], &never).unwrap();
+    assert_eq!((summary.steps_done, summary.stopped_early), (2, true));
+    let stored = StoredRun::from_png(&stopped).unwrap().into_config();
+    assert_eq!(stored.schedule.steps, 2);
+    let remade = dir.path().join("remade.png");
+    let mut outputs = RunOutputs::new(remade.clone(), None, None, None, 2).unwrap();
+    generate(&clip, &stored, &mut [&mut outputs], &never).unwrap();
+    let pixels = |p: &std::path::Path| image::open(p).unwrap().to_rgb8().into_raw();
+    assert_eq!(pixels(&stopped), pixels(&remade));
+    // Ctrl-C already pressed: the run stops after the step in progress and writes its image.
+    let ctrl_c = AtomicBool::new(true);
+    let mut outputs = RunOutputs::new(dir.path().join("c.png"), None, None, None, 4).unwrap();
+    let summary = generate(&clip, &cfg, &mut [&mut outputs], &ctrl_c).unwrap();
+    assert_eq!((summary.steps_done, summary.stopped_early), (1, true));
+    assert_eq!(
+        StoredRun::from_png(&dir.path().join("c.png"))
+            .unwrap()
+            .into_config()
+            .schedule
+            .steps,
+        1
+    );
 }

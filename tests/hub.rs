@@ -212,7 +212,7 @@ fn downloads_from_a_hub_layout_server_then_reuses_the_cache() {
     assert!(
         notes
             .iter()
-            .any(|n| n.contains("apple/DFN5B-CLIP-ViT-H-14-378") && n.contains("--act gelu")),
+            .any(|n| n.contains("apple/DFN5B-CLIP-ViT-H-14-378") && n.contains("overridden: gelu")),
         "{notes:?}"
     );
 

@@ -113,15 +113,8 @@ pub fn open_clip_to_transformers(
         "do_convert_rgb": true,
     });
 
-    let parent = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".clipguide-convert-")
-        .tempdir_in(&parent)
-        .map_err(|e| io(&parent, e))?;
-    let dir = tmp.path();
+    let staged = crate::fsutil::Staged::dir(to).map_err(|e| io(to, e))?;
+    let dir = staged.path();
     write_json(&dir.join("config.json"), &cfg.clip.to_hf_json())?;
     let model_path = dir.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &model_path).map_err(|e| ClipError::Write {
@@ -142,10 +135,6 @@ pub fn open_clip_to_transformers(
     tok_cfg["model_max_length"] = json!(cfg.clip.text.max_position_embeddings);
     write_json(&dir.join("tokenizer_config.json"), &tok_cfg)?;
     write_json(&dir.join("preprocessor_config.json"), &preprocessor)?;
-    let kept = tmp.keep();
-    std::fs::rename(&kept, to).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        io(to, e)
-    })?;
+    staged.commit().map_err(|e| io(to, e))?;
     Ok(Conversion { config: cfg, notes })
 }

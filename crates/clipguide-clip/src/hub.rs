@@ -30,7 +30,7 @@ impl ModelSpec {
             }
             return Err(ClipError::MissingFile {
                 path: path.to_path_buf(),
-                hint: "--model takes a checkpoint FOLDER (config.json + model.safetensors, or open_clip_config.json + open_clip weights) or a hub id like openai/clip-vit-base-patch32.".into(),
+                hint: "a model is a checkpoint FOLDER (config.json + model.safetensors, or open_clip_config.json + open_clip weights) or a hub id like openai/clip-vit-base-patch32.".into(),
             });
         }
         let (repo, revision) = match spec.split_once('@') {

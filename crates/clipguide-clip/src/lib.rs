@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod fsutil;
 pub mod hub;
 pub mod model;
 pub mod nn;

@@ -78,9 +78,9 @@ impl ActivationChoice {
         match self {
             Self::Config(a) => format!("activation {} (from the config)", a.hf_name()),
             Self::KnownRepo { repo } => format!(
-                "activation quick_gelu: the config does not say, and {repo} was trained with QuickGELU (override with --act gelu)"
+                "activation quick_gelu: the config does not say, and {repo} was trained with QuickGELU (the activation can be overridden: gelu)"
             ),
-            Self::Default => "activation gelu: the config does not set quick_gelu, so open_clip's default applies (override with --act quick_gelu)".into(),
+            Self::Default => "activation gelu: the config does not set quick_gelu, so open_clip's default applies (the activation can be overridden: quick_gelu)".into(),
             Self::Override(a) => format!("activation {} (set by the caller)", a.hf_name()),
         }
     }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use clipguide_clip::{ClipConfig, OpenClipConfig, OpenClipOptions};
-use clipguide_guide::generator::{parse_size, GenerateConfig, ImagePrompt};
 use clipguide_guide::png_meta::{png_text, PARAMS_KEY};
+use clipguide_guide::{parse_size, ImagePrompt, StoredRun};
 use clipguide_guide::{GuideSchedule, PromptSchedule, PromptSpec};
 use clipguide_text::{parse_prompt, ParseMode, PromptSyntax};
 
@@ -105,12 +105,8 @@ pub fn png_params(data: &[u8]) {
 }
 
 fn stored_config(text: &str) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
-        return;
-    };
-    let config = v.get("config").cloned().unwrap_or(v);
-    if let Ok(c) = serde_json::from_value::<GenerateConfig>(config) {
-        let _ = c.validate();
+    if let Ok(stored) = StoredRun::from_json(text) {
+        let _ = stored.into_config().validate();
     }
 }
 

@@ -224,9 +224,9 @@ fn the_seed_corpus_is_accepted_where_it_should_be() {
         clipguide_guide::png_meta::png_text(&generated.1, clipguide_guide::png_meta::PARAMS_KEY)
             .unwrap()
             .expect("a parameters chunk");
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let config: clipguide_guide::GenerateConfig =
-        serde_json::from_value(v.get("config").cloned().unwrap_or(v)).unwrap();
+    let config = clipguide_guide::StoredRun::from_json(&text)
+        .unwrap()
+        .into_config();
     config.validate().unwrap();
     let example = corpus("schedule_toml");
     assert!(example

@@ -58,8 +58,8 @@ pub enum GuideError {
         source: toml::de::Error,
     },
 
-    /// Reading a schedule file failed.
-    #[error("cannot read {path}: {source}")]
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: String,
@@ -72,6 +72,14 @@ pub enum GuideError {
     #[error("CLIP model: {0}")]
     Clip(#[from] clipguide_clip::ClipError),
 
+    /// An observer of a run (a live preview, say) failed.
+    #[error("{observer}: {problem}")]
+    Observer {
+        /// Which observer.
+        observer: &'static str,
+        /// What went wrong.
+        problem: String,
+    },
     /// An image file (init image, image prompt, PNG with parameters) could not be used.
     #[error("image {path}: {problem}")]
     Image {
@@ -93,7 +101,8 @@ pub enum GuideError {
 }
 
 impl GuideError {
-    pub(crate) fn invalid(what: &'static str, problem: impl Into<String>) -> Self {
+    /// An argument or setting `what` that cannot be used, and why.
+    pub fn invalid(what: &'static str, problem: impl Into<String>) -> Self {
         GuideError::InvalidArgument {
             what,
             problem: problem.into(),

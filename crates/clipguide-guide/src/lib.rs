@@ -17,36 +17,48 @@
 //! ```
 
 pub mod augment;
+pub mod config;
 pub mod error;
 pub mod fft;
 pub mod generator;
+pub mod image_io;
 pub mod loss;
 pub mod noise;
 pub mod optim;
+pub mod overrides;
 pub mod param;
 pub mod png_meta;
+pub mod recipe;
 pub mod resample;
+pub mod run;
 pub mod schedule;
+pub mod stored;
 
 #[cfg(test)]
 pub(crate) mod testutil;
 
 pub use augment::{clip_normalize, CutoutSpec, Cutouts};
+pub use config::{parse_size, GenerateConfig, ImagePrompt, Selection};
 pub use error::{GuideError, Result};
 pub use generator::{
-    contrast_score, parse_size, weighted_similarity, GenerateConfig, Generator, ImagePrompt,
-    ParamKind, PromptSimilarity, RunOutcome, StepReport, CONTRAST_SCALE,
+    contrast_score, weighted_similarity, Generator, PromptSimilarity, RunOutcome, StepReport,
+    CONTRAST_SCALE,
 };
+pub use image_io::{image_to_tensor, tensor_to_image};
 pub use loss::{
     cosine_distance, cosine_loss, range_penalty, spherical_distance, spherical_loss,
     total_variation, Distance, RangeLoss, TvKind, TvLoss,
 };
-pub use optim::{Adam, AdamConfig, LrSchedule};
+pub use optim::{Adam, AdamConfig, DecayScope, LrSchedule};
+pub use overrides::{plan_run, ContrastChoice, Overrides, PaletteChoice, Start};
 pub use param::{
-    FourierImage, Parameterization, PixelImage, PrimitiveShape, PrimitivesImage, PrimitivesSpec,
-    PyramidImage,
+    FourierImage, Param, Parameterization, PixelImage, PrimitiveShape, PrimitivesImage,
+    PrimitivesSpec, PyramidImage,
 };
+pub use recipe::{ContrastRule, Recipe};
 pub use resample::{
     crop_resize, crop_resize_dense, crop_resize_matrix, resize_matrix, Crop, ResizeKind, Span,
 };
+pub use run::{generate, save_step_png, Observer, RunOutputs, RunSummary};
 pub use schedule::{GuideSchedule, Keyframes, PromptSchedule, PromptSpec};
+pub use stored::StoredRun;

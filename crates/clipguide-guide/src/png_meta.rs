@@ -3,7 +3,6 @@
 //!
 //! `tEXt` is Latin-1, so text is stored as ASCII JSON with `\uXXXX` escapes for the rest.
 
-use std::io::Write;
 use std::path::Path;
 
 use image::RgbImage;
@@ -84,31 +83,13 @@ pub fn encode_png_with_text(img: &RgbImage, keyword: &str, text: &str) -> Result
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees a half-written file (and an interrupted run leaves the old one).
+/// reader never sees a half-written file (and an interrupted run leaves the old one); the one
+/// implementation is `clipguide_clip::fsutil::write_atomic`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_err = |source| GuideError::Io {
+    clipguide_clip::fsutil::write_atomic(path, bytes).map_err(|source| GuideError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io_err)
+    })
 }
 
 /// Encodes `img` with `keyword` = `text` and writes it atomically.

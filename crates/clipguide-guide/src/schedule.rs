@@ -557,7 +557,7 @@ fn default_range_bounds() -> [f64; 2] {
 
 /// A whole run as one TOML file (see `schedules/example.toml`). Every ramp is a
 /// [`Keyframes`]: a number or `[[step, value], ...]`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuideSchedule {
     /// Optimisation steps.

@@ -7,12 +7,16 @@
 
 mod font;
 mod layout;
+mod live;
 mod render;
 #[cfg(feature = "window")]
 mod window;
 
 pub use image::{RgbImage, RgbaImage};
 pub use layout::{Layout, Rect, MIN_SIDE, MIN_THUMB, PAD};
+#[cfg(feature = "window")]
+pub use live::LivePreview;
+pub use live::{frame_of, write_preview_png, PreviewPng, PREVIEW_PNG_SIZE};
 pub use render::{palette, Renderer};
 #[cfg(feature = "window")]
 pub use window::{spawn_preview, PreviewWindow};

@@ -74,7 +74,7 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
 /// no placement, or names one twice.
 ///
 /// Why: these are the contrasts a zero-shot classifier weighs a layout against
-/// (`GenerateConfig::contrasts`), which is how the built-in model tells corners apart best.
+/// (`clipguide_guide::Selection::contrasts`), which is how the built-in model tells corners apart best.
 pub fn placement_variants(prompt: &str) -> Option<(Placement, Vec<String>)> {
     let lower = prompt.to_ascii_lowercase();
     // A phrase counts only as whole words: no letter, digit or hyphen right before or after.
@@ -116,7 +116,7 @@ pub fn placement_variants(prompt: &str) -> Option<(Placement, Vec<String>)> {
     Some((placement, variants))
 }
 
-/// The contrasts the built-in model's generation recipe uses (`GenerateConfig::contrasts`) for
+/// The contrasts the built-in model's generation recipe uses (`clipguide_guide::Selection::contrasts`) for
 /// a run's prompt texts: for a single prompt naming one placement, that prompt at the eight
 /// other placements ([`placement_variants`]); none for anything else (several prompts, no
 /// placement), where there is no one layout to contrast.

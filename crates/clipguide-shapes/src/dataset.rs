@@ -2,9 +2,10 @@
 //! Item `i` depends only on `(seed, i)`, so trainers can stream it and `write_dataset` can reproduce it.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use clipguide_clip::fsutil::write_atomic;
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -186,14 +187,17 @@ pub fn write_dataset_with(
         let (image, caps, scene) = dataset.get(index);
         let name = format!("{index:06}.png");
         let final_path = images_dir.join(&name);
-        let tmp_path = images_dir.join(format!(".{name}.tmp"));
+        let mut png = Vec::new();
         image
-            .save_with_format(&tmp_path, image::ImageFormat::Png)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .map_err(|source| DatasetError::Image {
-                path: tmp_path.clone(),
+                path: final_path.clone(),
                 source,
             })?;
-        rename(&tmp_path, &final_path)?;
+        write_atomic(&final_path, &png).map_err(|source| DatasetError::Io {
+            path: final_path.clone(),
+            source,
+        })?;
         let record = CaptionRecord {
             file: format!("{IMAGES_DIR}/{name}"),
             captions: caps,
@@ -209,28 +213,14 @@ pub fn write_dataset_with(
         progress(index + 1, count);
     }
     let captions_path = out_dir.join(CAPTIONS_FILE);
-    let tmp_path = out_dir.join(format!(".{CAPTIONS_FILE}.tmp"));
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DatasetError::Io { path, source }
-    };
-    let mut file = fs::File::create(&tmp_path).map_err(io_err(&tmp_path))?;
-    file.write_all(jsonl.as_bytes())
-        .map_err(io_err(&tmp_path))?;
-    file.sync_all().map_err(io_err(&tmp_path))?;
-    drop(file);
-    rename(&tmp_path, &captions_path)?;
+    write_atomic(&captions_path, jsonl.as_bytes()).map_err(|source| DatasetError::Io {
+        path: captions_path.clone(),
+        source,
+    })?;
     Ok(DatasetSummary {
         images_dir,
         captions_path,
         count,
-    })
-}
-
-fn rename(from: &Path, to: &Path) -> Result<(), DatasetError> {
-    fs::rename(from, to).map_err(|source| DatasetError::Io {
-        path: to.to_path_buf(),
-        source,
     })
 }
 

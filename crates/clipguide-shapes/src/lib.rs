@@ -15,6 +15,7 @@ mod dataset;
 mod hard_negatives;
 pub mod judge;
 pub mod palette;
+pub mod recipe;
 mod render;
 mod scene;
 mod zero_shot;

@@ -35,7 +35,7 @@ pub struct Palette;
 
 impl Palette {
     /// The sRGB values in palette order: the colours a generator may restrict itself to
-    /// (`GenerateConfig::palette`) when guided by a model trained on this vocabulary.
+    /// (`clipguide_guide::PrimitivesSpec::palette`) when guided by a model trained on this vocabulary.
     pub fn srgb() -> Vec<[u8; 3]> {
         Self::COLOURS.iter().map(|c| c.rgb).collect()
     }

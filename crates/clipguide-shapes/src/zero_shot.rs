@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::captions::{canonical_caption, count_word, placement_phrases};
-use crate::scene::{Placement, SceneSpec, Shape, Size};
 use crate::palette::Colour;
+use crate::scene::{Placement, SceneSpec, Shape, Size};
 
 /// The attribute a zero-shot task varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

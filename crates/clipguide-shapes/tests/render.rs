@@ -2,9 +2,7 @@
 //! image, counted objects are separable, and edges are antialiased.
 
 use clipguide_shapes::palette::Colour;
-use clipguide_shapes::{
-    render, ObjectGroup, Placement, SceneSpec, Shape, Size, SUPERSAMPLE,
-};
+use clipguide_shapes::{render, ObjectGroup, Placement, SceneSpec, Shape, Size, SUPERSAMPLE};
 use image::RgbImage;
 
 fn scene(shape: Shape, size: Size, count: u8, placement: Placement, jitter: [f32; 2]) -> SceneSpec {

@@ -50,7 +50,9 @@ pub enum ConditioningError {
     BadWeights { path: PathBuf, detail: String },
     #[error("{dir} is neither a text encoder folder (config.json + model.safetensors) nor a diffusers pipeline with a {subfolder}/ folder")]
     NotATextEncoder { dir: PathBuf, subfolder: String },
-    #[error("clip skip of {k} layers needs more than the tower's {n_layers} layers: use a smaller --clip-skip")]
+    #[error(
+        "clip skip of {k} layers needs more than the tower's {n_layers} layers: skip fewer layers"
+    )]
     LayerOutOfRange { k: usize, n_layers: usize },
     #[error("{len} tokens but the text tower has {max} positions: chunk the prompt (ChunkMode::A1111) or truncate it")]
     TooLong { len: usize, max: usize },
@@ -321,22 +323,12 @@ impl Conditioning {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "conditioning.safetensors".into());
-        let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-        let write_err = |detail: String| ConditioningError::Write {
+        clipguide_clip::fsutil::write_atomic_with(path, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(|e| ConditioningError::Write {
             path: path.to_path_buf(),
-            detail,
-        };
-        if let Err(e) = candle_core::safetensors::save(&tensors, &tmp) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(write_err(e.to_string()));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            write_err(e.to_string())
+            detail: e.to_string(),
         })
     }
 }

@@ -1,11 +1,11 @@
 //! Zero-shot evaluation of a CLIP on held-out synthetic scenes: accuracy per attribute (object
 //! colour, shape, background, position, count, size) and text→image retrieval recall@1/5.
 
+use candle_core::Tensor;
+use clipguide_clip::{cosine_matrix, Clip};
 use clipguide_shapes::{
     attribute_prompts, canonical_caption, Attribute, PromptStyle, SceneConfig, ShapesDataset,
 };
-use candle_core::Tensor;
-use clipguide_clip::{cosine_matrix, Clip};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

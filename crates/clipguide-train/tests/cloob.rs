@@ -252,21 +252,21 @@ fn states_without_an_objective_resume_as_infonce() {
 }
 
 #[test]
-fn bad_cloob_constants_are_refused_naming_the_flag() {
+fn bad_cloob_constants_are_refused_naming_the_setting() {
     for (objective, flag) in [
         (
             Objective::Cloob {
                 inv_tau: 0.0,
                 scale_hopfield: 15.0,
             },
-            "--inv-tau",
+            "inv_tau",
         ),
         (
             Objective::Cloob {
                 inv_tau: 30.0,
                 scale_hopfield: f64::NAN,
             },
-            "--scale-hopfield",
+            "scale_hopfield",
         ),
     ] {
         let cfg = TrainConfig {

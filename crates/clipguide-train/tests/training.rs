@@ -33,6 +33,9 @@ fn resume_is_bit_exact() {
     }
     t.save(split.path()).unwrap();
     drop(t);
+    // What the CLI rebuilds the data from on --resume: the saved run's size and seed.
+    let saved = Trainer::saved_config(split.path()).unwrap();
+    assert_eq!((saved.image_size, saved.steps), (32, 4));
     let mut t =
         Trainer::resume(split.path(), DataSource::shapes(3, 32).unwrap(), &dev, None).unwrap();
     assert_eq!(t.step_index(), 2);

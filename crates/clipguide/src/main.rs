@@ -3,14 +3,14 @@
 
 mod encode;
 mod generate;
-mod output;
+mod progress;
 mod render;
 mod search;
 mod train_cmd;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use clipguide_clip::checkpoint::{self, Layout};
 use clipguide_clip::{hub, Activation, Clip, ClipTokenizer, OpenClipOptions};
 use serde_json::json;
@@ -129,7 +129,8 @@ enum Command {
 fn main() {
     clipguide_clip::tune_allocator();
     quiet_wayland_probe();
-    let cli = Cli::parse();
+    let cmd = Cli::command().mut_subcommand("generate", generate::help_with_recipe_defaults);
+    let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
         for cause in e.chain().skip(1) {

@@ -6,9 +6,28 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clipguide_clip::load_image;
 use clipguide_guide::parse_size;
-use clipguide_preview::PreviewFrame;
+use clipguide_preview::{Filter, PreviewFrame};
 
-use crate::generate::{write_preview_png, FilterArg};
+use clipguide_preview::write_preview_png;
+
+/// Preview resampling, as spelled on the command line.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum FilterArg {
+    /// Nearest pixel: shows the real pixels.
+    Nearest,
+    /// Bilinear.
+    #[default]
+    Linear,
+}
+
+impl From<FilterArg> for Filter {
+    fn from(f: FilterArg) -> Filter {
+        match f {
+            FilterArg::Nearest => Filter::Nearest,
+            FilterArg::Linear => Filter::Linear,
+        }
+    }
+}
 
 /// Arguments of `clipguide render`.
 #[derive(clap::Args, Debug)]

@@ -133,7 +133,12 @@ pub fn search(
         }
     }
     if stats.embedded > 0 || index.entries.len() != old.entries.len() {
-        crate::output::write_atomic(&cpath, serde_json::to_string(&index)?.as_bytes())?;
+        if let Some(parent) = cpath.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        clipguide_clip::fsutil::write_atomic(&cpath, serde_json::to_string(&index)?.as_bytes())
+            .with_context(|| format!("writing {}", cpath.display()))?;
     }
     let mut names: Vec<&String> = index.entries.keys().collect();
     names.sort();

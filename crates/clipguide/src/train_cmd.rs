@@ -4,8 +4,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 use clipguide_train::cloob;
-use clipguide_train::trainer::{DataSource, Objective, TrainConfig, Trainer};
+use clipguide_train::trainer::{DataSource, Objective, RunEnd, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,6 +62,13 @@ pub enum LossKind {
     Cloob,
 }
 
+/// The library's defaults, the one place they are written: each flag below shows and uses
+/// its field of `TrainConfig::default()`.
+fn d() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// `clipguide train`: every default is `TrainConfig::default()`'s (see [`d`]).
 #[derive(Args)]
 pub struct TrainArgs {
     /// "shapes" (procedural, streamed) or a folder of image+caption pairs.
@@ -69,72 +77,72 @@ pub struct TrainArgs {
     /// Output checkpoint folder.
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = d().steps)]
     pub steps: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = d().batch)]
     pub batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = d().lr)]
     pub lr: f64,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = d().warmup)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = d().seed)]
     pub seed: u64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = d().image_size)]
     pub image_size: usize,
     /// ViT patch side (must divide --image-size); 8 at 64² gives the 64 tokens the shipped model
     /// needs to count and place small shapes.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = d().patch_size)]
     pub patch_size: usize,
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = d().checkpoint_every)]
     pub checkpoint_every: usize,
     /// PGD steps of adversarial training per batch (0 = off).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = d().augment.pgd_steps)]
     pub pgd_steps: usize,
     /// Fraction of each batch, from its start, that PGD perturbs; the tail (labelled hard
     /// negatives, --singles last) stays clean. 1 = all.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = d().augment.pgd_fraction)]
     pub pgd_fraction: f32,
     /// Max Gaussian noise std of the augmentation.
-    #[arg(long, default_value_t = 0.08)]
+    #[arg(long, default_value_t = d().augment.noise_std)]
     pub noise: f32,
     /// Probability of a 3×3 box blur per image (augmentation; 0 = never).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = d().augment.blur_prob)]
     pub blur: f64,
     /// Max random shift in pixels (augmentation; edges repeat).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = d().augment.max_shift)]
     pub shift: i32,
     /// Brightness/contrast jitter amplitude (augmentation; kept small so colour names stay true).
-    #[arg(long, default_value_t = 0.08)]
+    #[arg(long, default_value_t = d().augment.colour_jitter)]
     pub jitter: f32,
     /// Fraction of each batch given to groups of scenes that differ in one attribute
     /// (placement, shape or count; object colour too with --colour-negatives); 0 turns them off.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = d().hard_negatives.fraction)]
     pub hard_negatives: f32,
     /// Scenes per hard-negative group; 1 = independent labelled single-object scenes (for a
     /// supervised phase with a large --aux-weight).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = d().hard_negatives.group_size)]
     pub group_size: usize,
     /// Fraction of the hard negatives drawn as independent labelled single-object scenes, the
     /// rest in groups of --group-size (keeps both in one fine-tuning batch); 0 = all grouped.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = d().hard_negatives.singles)]
     pub singles: f32,
     /// Sampling weight of hard-negative groups that differ only in the object's colour, beside
     /// placement, shape and count (whose weights sum to 1); 0 = none.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = d().hard_negatives.colour_weight)]
     pub colour_negatives: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = d().aux_weight)]
     pub aux_weight: f32,
     /// Learning-rate multiplier of the vision position and patch embeddings.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = d().embedding_lr_mult)]
     pub embedding_lr_mult: f64,
     /// Init std of the vision position embeddings (CLIP's own init is 0.02; the shipped
     /// model used 1.0 so the class token sees placement).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = d().vision_pos_init_std)]
     pub vision_pos_init_std: f32,
     /// Init std of the vision patch projection (CLIP's is 0.02; larger keeps patch content
     /// visible beside a large position code, see BENCHMARKS.md).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = d().vision_patch_init_std)]
     pub vision_patch_init_std: f32,
     /// Initialise the other weights with CLIP's width- and depth-scaled stds (transformers'
     /// init) instead of 0.02 everywhere; see BENCHMARKS.md.
@@ -145,11 +153,15 @@ pub struct TrainArgs {
     /// saved run's loss (a different one is refused).
     #[arg(long, value_enum)]
     pub loss: Option<LossKind>,
-    /// CLOOB's constant inverse temperature (only with --loss cloob). Default: 30.
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "CLOOB's constant inverse temperature (only with --loss cloob). Default: {}",
+        cloob::DEFAULT_INV_TAU
+    ))]
     pub inv_tau: Option<f64>,
-    /// CLOOB's Hopfield retrieval scale β (only with --loss cloob). Default: 15.
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "CLOOB's Hopfield retrieval scale β (only with --loss cloob). Default: {}",
+        cloob::DEFAULT_SCALE_HOPFIELD
+    ))]
     pub scale_hopfield: Option<f64>,
     /// Start from this checkpoint's weights (fine-tuning); optimiser and schedule start fresh.
     #[arg(long, conflicts_with = "resume")]
@@ -160,6 +172,42 @@ pub struct TrainArgs {
     /// Write a JSON line per step here.
     #[arg(long)]
     pub log: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The run these flags describe, over `TrainConfig::default()` (the objective is settled by
+    /// [`requested_objective`], since `--resume` keeps the saved one).
+    fn config(&self) -> TrainConfig {
+        let mut cfg = TrainConfig {
+            steps: self.steps,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: self.warmup,
+            seed: self.seed,
+            image_size: self.image_size,
+            patch_size: self.patch_size,
+            checkpoint_every: self.checkpoint_every,
+            aux_weight: self.aux_weight,
+            embedding_lr_mult: self.embedding_lr_mult,
+            vision_pos_init_std: self.vision_pos_init_std,
+            vision_patch_init_std: self.vision_patch_init_std,
+            clip_init: self.clip_init,
+            ..TrainConfig::default()
+        };
+        let aug = &mut cfg.augment;
+        aug.pgd_steps = self.pgd_steps;
+        aug.pgd_fraction = self.pgd_fraction;
+        aug.noise_std = self.noise;
+        aug.blur_prob = self.blur;
+        aug.max_shift = self.shift;
+        aug.colour_jitter = self.jitter;
+        let hard = &mut cfg.hard_negatives;
+        hard.fraction = self.hard_negatives;
+        hard.colour_weight = self.colour_negatives;
+        hard.group_size = self.group_size;
+        hard.singles = self.singles;
+        cfg
+    }
 }
 
 /// The objective the flags ask for: `None` when no `--loss` is given (a new run then uses
@@ -193,7 +241,16 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let dev = Device::Cpu;
     let objective = requested_objective(a.loss, a.inv_tau, a.scale_hopfield)?;
     let data = if a.data == "shapes" {
-        DataSource::shapes(a.seed, a.image_size as u32)?
+        // A resumed run draws the world it was trained on, whatever --seed and --image-size say.
+        let (seed, size) = match a.resume {
+            true => {
+                let c = Trainer::saved_config(&a.out)
+                    .with_context(|| format!("resuming from {}", a.out.display()))?;
+                (c.seed, c.image_size)
+            }
+            false => (a.seed, a.image_size),
+        };
+        DataSource::shapes(seed, size as u32)?
     } else {
         DataSource::folder(std::path::Path::new(&a.data))?
     };
@@ -212,33 +269,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         t
     } else {
-        let mut cfg = TrainConfig {
-            steps: a.steps,
-            batch: a.batch,
-            lr: a.lr,
-            warmup: a.warmup,
-            seed: a.seed,
-            image_size: a.image_size,
-            patch_size: a.patch_size,
-            checkpoint_every: a.checkpoint_every,
-            ..TrainConfig::default()
+        let cfg = TrainConfig {
+            objective: objective.unwrap_or_default(),
+            ..a.config()
         };
-        cfg.augment.pgd_steps = a.pgd_steps;
-        cfg.augment.pgd_fraction = a.pgd_fraction;
-        cfg.augment.noise_std = a.noise;
-        cfg.augment.blur_prob = a.blur;
-        cfg.augment.max_shift = a.shift;
-        cfg.augment.colour_jitter = a.jitter;
-        cfg.hard_negatives.fraction = a.hard_negatives;
-        cfg.hard_negatives.colour_weight = a.colour_negatives;
-        cfg.hard_negatives.group_size = a.group_size;
-        cfg.hard_negatives.singles = a.singles;
-        cfg.aux_weight = a.aux_weight;
-        cfg.embedding_lr_mult = a.embedding_lr_mult;
-        cfg.vision_pos_init_std = a.vision_pos_init_std;
-        cfg.vision_patch_init_std = a.vision_patch_init_std;
-        cfg.clip_init = a.clip_init;
-        cfg.objective = objective.unwrap_or_default();
         let mut t = Trainer::new(cfg, data, &dev)?;
         if let Some(init) = &a.init {
             t.init_weights_from(init)
@@ -273,10 +307,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let start_step = trainer.step_index();
-    while trainer.step_index() < total {
-        let s = trainer.train_step()?;
-        let done = trainer.step_index() - start_step;
-        let ips = (done * trainer.config.batch) as f64 / started.elapsed().as_secs_f64();
+    let batch = trainer.config.batch;
+    let end = trainer.run(&a.out, |s| -> Result<ControlFlow<()>> {
+        let ips = ((s.step - start_step) * batch) as f64 / started.elapsed().as_secs_f64();
         pb.set_position(s.step as u64);
         pb.set_message(format!(
             "loss {:.3} acc {:.0}% scale {:.1} {:.0} img/s",
@@ -289,20 +322,19 @@ pub fn train(a: TrainArgs) -> Result<()> {
             use std::io::Write;
             writeln!(f, "{}", serde_json::to_string(&s)?)?;
         }
-        if s.step % trainer.config.checkpoint_every == 0 || s.step == total {
-            trainer.save(&a.out)?;
-        }
-        if stop.load(Ordering::SeqCst) {
-            trainer.save(&a.out)?;
-            pb.abandon_with_message(format!(
-                "interrupted: checkpoint at step {} saved to {}",
-                s.step,
-                a.out.display()
-            ));
-            return Ok(());
-        }
+        Ok(if stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    match end {
+        RunEnd::Stopped { step } => pb.abandon_with_message(format!(
+            "interrupted: checkpoint at step {step} saved to {}",
+            a.out.display()
+        )),
+        RunEnd::Finished => pb.finish_with_message(format!("done: {}", a.out.display())),
     }
-    pb.finish_with_message(format!("done: {}", a.out.display()));
     Ok(())
 }
 
@@ -340,6 +372,27 @@ pub fn eval(a: EvalArgs, clip: &clipguide_clip::Clip, json: bool) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flags' defaults are the library's: a run with none of them is `TrainConfig::default()`.
+    #[test]
+    fn no_flags_give_the_library_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            train: TrainArgs,
+        }
+        let cli = Cli::try_parse_from(["train", "--out", "x"]).unwrap();
+        assert_eq!(cli.train.config(), TrainConfig::default());
+        let cli =
+            Cli::try_parse_from(["train", "--out", "x", "--noise", "0.5", "--singles", "0.25"])
+                .unwrap();
+        let cfg = cli.train.config();
+        assert_eq!(
+            (cfg.augment.noise_std, cfg.hard_negatives.singles),
+            (0.5, 0.25)
+        );
+    }
 
     #[test]
     fn loss_flags_map_to_objectives() {

@@ -363,6 +363,17 @@ fn bad_input_table() {
             &["min_size_frac", "[0, 1]"],
         ),
         gen_case(&["x", "--flip", "2"], &never, &["flip_prob"]),
+        gen_case(
+            &["x", "--recipe", "fourier", "--palette", "builtin"],
+            &never,
+            &["palette", "primitives parameterisation"],
+        ),
+        case(
+            &["generate", "x", "--recipe", "vqgan"],
+            2,
+            &["invalid value 'vqgan'", "--recipe"],
+        )
+        .anywhere(&["auto, shapes, discs, fourier"]),
         gen_case(&["x", "--size", "0x10"], &existing, &["WIDTHxHEIGHT"]),
         case(
             &["generate", "--model", m, "x", "--steps", "0", "-o", &n],
@@ -373,7 +384,7 @@ fn bad_input_table() {
         gen_case(
             &["x", "--param", "primitives", "--init", &s(&good_png)],
             &never,
-            &["primitives", "--param fourier"],
+            &["primitives", "fourier, pixels or pyramid"],
         ),
         gen_case(
             &["--schedule", "/nonexistent/s.toml"],
@@ -509,32 +520,32 @@ fn bad_input_table() {
         case(
             &["train", "--out", &s(&run), "--hard-negatives", "1.5"],
             1,
-            &["--hard-negatives", "between 0 and 1"],
+            &["hard_negatives.fraction", "between 0 and 1"],
         ),
         case(
             &["train", "--out", &s(&run), "--colour-negatives=-1"],
             1,
-            &["--colour-negatives", "0 or more"],
+            &["hard_negatives.colour_weight", "0 or more"],
         ),
         case(
             &["train", "--out", &s(&run), "--blur", "2"],
             1,
-            &["--blur", "between 0 and 1"],
+            &["augment.blur_prob", "between 0 and 1"],
         ),
         case(
             &["train", "--out", &s(&run), "--jitter", "0.7"],
             1,
-            &["--jitter", "[0, 0.5)"],
+            &["augment.colour_jitter", "[0, 0.5)"],
         ),
         case(
             &["train", "--out", &s(&run), "--pgd-fraction", "2"],
             1,
-            &["--pgd-fraction", "between 0 and 1"],
+            &["augment.pgd_fraction", "between 0 and 1"],
         ),
         case(
             &["train", "--out", &s(&run), "--singles", "1.5"],
             1,
-            &["--singles", "between 0 and 1"],
+            &["hard_negatives.singles", "between 0 and 1"],
         ),
     ]);
     assert!(

@@ -467,3 +467,25 @@ fn a_successful_render_prints_no_error_lines() {
         "stderr of a successful run:\n{stderr}"
     );
 }
+
+/// `generate --help` gives each recipe's defaults, read from the recipes; the values expected
+/// here are the recipes' documented settings (README, `clipguide_shapes::recipe`), written out.
+#[test]
+fn generate_help_shows_each_recipes_defaults() {
+    let out = clipguide(&["generate", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "[recipe defaults: shapes: 200, discs: 200, fourier: 300]",
+        "[recipe defaults: shapes: 0.3, discs: 0.3, fourier: 0.05]",
+        "[recipe defaults: shapes: primitives, discs: primitives, fourier: fourier]",
+        "[recipe defaults: shapes: 8, discs: 8, fourier: 32]",
+        "[recipe defaults: shapes: 0.012, discs: 0.03, fourier: -]",
+        "[recipe defaults: shapes: 9, discs: 9, fourier: 1]",
+        "[recipe defaults: shapes: 256x256, discs: 256x256, fourier: 256x256]",
+        "Without --model the built-in model runs with the `shapes` recipe",
+    ] {
+        assert!(help.contains(expected), "missing {expected:?} in:\n{help}");
+    }
+}
