@@ -11,15 +11,15 @@ use image::RgbImage;
 
 /// (label, parameterisation, schedule TOML without `steps`/`prompts`).
 const SWEEP: &[(&str, &str, &str)] = &[
-    ("constant lr 0.05", "fourier", "[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+    ("constant lr 0.05", "fourier", "cutn = 32\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
     (
         "warm-up + cosine lr",
         "fourier",
-        "lr = { kind = \"warmup_cosine\", lr = 0.1, warmup = 20, total = STEPS, min_lr = 0.01 }\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n",
+        "lr = { kind = \"warmup_cosine\", lr = 0.1, warmup = 20, total = STEPS, min_lr = 0.01 }\ncutn = 32\n[cutouts]\njitter = 8\nnoise_std = 0.1\n",
     ),
-    ("cut_pow 0.5 -> 3 (small cutouts late)", "fourier", "cut_pow = [[0, 0.5], [STEPS, 3.0]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
-    ("tv weight ramp 0 -> 0.5", "fourier", "tv_weight = [[0, 0.0], [STEPS, 0.5]]\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
-    ("pyramid, range penalty", "pyramid", "range_weight = 0.1\n[cutouts]\ncutn = 32\njitter = 8\nnoise_std = 0.1\n"),
+    ("cut_pow 0.5 -> 3 (small cutouts late)", "fourier", "cut_pow = [[0, 0.5], [STEPS, 3.0]]\ncutn = 32\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
+    ("tv weight ramp 0 -> 0.5", "fourier", "tv_weight = [[0, 0.0], [STEPS, 0.5]]\ncutn = 32\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
+    ("pyramid, range penalty", "pyramid", "range_weight = 0.1\ncutn = 32\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
     ("pixels, cutn 32 -> 8", "pixels", "cutn = [[0, 32], [STEPS, 8]]\n[cutouts]\njitter = 8\nnoise_std = 0.1\n"),
 ];
 

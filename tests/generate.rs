@@ -21,7 +21,7 @@ fn tiny_clip() -> Clip {
 fn config(prompts: &str, size: usize, steps: usize, seed: u64) -> GenerateConfig {
     let mut c = GenerateConfig::new(size, size, steps, PromptSchedule::parse(prompts).unwrap());
     c.schedule.seed = seed;
-    c.schedule.cutouts.cutn = 8;
+    c.schedule.cutn = Keyframes::constant(8);
     // The random-weight fixture's gradients are small; a larger step shows the trend sooner.
     c.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: 0.2 };
     c
@@ -212,7 +212,7 @@ fn every_parameter_gets_a_gradient_and_a_stop_ends_early() {
 fn parameters_round_trip_through_the_png() {
     let clip = tiny_clip();
     let mut cfg = config("0:a red circle:1:6|3:a blue square:-0.5", 30, 6, 9);
-    cfg.schedule.cutn = Some(Keyframes::new(vec![(0, 6), (5, 3)]).unwrap());
+    cfg.schedule.cutn = Keyframes::new(vec![(0, 6), (5, 3)]).unwrap();
     cfg.param = "pyramid".parse().unwrap();
     let mut gen = Generator::new(&clip, cfg.clone()).unwrap();
     gen.run(|_, _| std::ops::ControlFlow::Continue(())).unwrap();

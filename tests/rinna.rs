@@ -78,7 +78,7 @@ fn japanese_prompt_generation_raises_similarity_and_remakes_from_the_png() {
         PromptSchedule::single("ひまわりの油絵").unwrap(),
     );
     cfg.schedule.seed = 5;
-    cfg.schedule.cutouts.cutn = 6;
+    cfg.schedule.cutn = clipguide_guide::Keyframes::constant(6);
     cfg.schedule.cutouts.noise_std = 0.0;
     cfg.schedule.lr = clipguide_guide::LrSchedule::Constant { lr: 0.2 };
     let mut gen = Generator::new(&clip, cfg.clone()).unwrap();

@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(5);
     let clip = random_clip(&Device::Cpu)?;
     let mut cfg = GenerateConfig::new(256, 256, steps + 1, PromptSchedule::single("a photo")?);
-    cfg.schedule.cutouts.cutn = 16;
+    cfg.schedule.cutn = clipguide_guide::Keyframes::constant(16);
     let mut gen = Generator::new(&clip, cfg)?;
     gen.step()?; // warm-up: allocations and thread pool start.
     let mut times = Vec::new();

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use clipguide_guide::{clip_normalize, Cutouts, FourierImage, Parameterization};
+use clipguide_guide::{clip_normalize, CutoutStyle, Cutouts, FourierImage, Parameterization};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -18,8 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let param = FourierImage::random(size, size, 1.0, 0.01, &mut rng)?;
     let cutouts = Cutouts {
         cutn,
-        noise_std: 0.05,
-        jitter: 8,
+        style: CutoutStyle {
+            noise_std: 0.05,
+            jitter: 8,
+            ..CutoutStyle::default()
+        },
         ..Cutouts::default()
     };
     for round in 0..3 {

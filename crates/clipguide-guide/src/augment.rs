@@ -47,14 +47,12 @@ pub struct CutoutSpec {
     pub noise_std: f32,
 }
 
-/// How cutouts are sampled and rendered.
+/// How each cutout is cut and augmented: everything about a step's cutouts except how many
+/// there are and their size bias, which a schedule may ramp over the run
+/// ([`crate::GuideSchedule::cutn`], [`crate::GuideSchedule::cut_pow`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Cutouts {
-    /// Cutouts per step.
-    pub cutn: usize,
-    /// Size bias: `size = min + (max - min) · u^cut_pow`; above 1 favours small cutouts.
-    pub cut_pow: f32,
+pub struct CutoutStyle {
     /// Smallest side as a fraction of the image's shorter side.
     pub min_size_frac: f32,
     /// Side of the rendered cutouts (the CLIP input size).
@@ -68,11 +66,9 @@ pub struct Cutouts {
     pub noise_std: f32,
 }
 
-impl Default for Cutouts {
+impl Default for CutoutStyle {
     fn default() -> Self {
         Self {
-            cutn: 32,
-            cut_pow: 1.0,
             min_size_frac: 0.25,
             out_size: 224,
             flip_prob: 0.5,
@@ -82,29 +78,11 @@ impl Default for Cutouts {
     }
 }
 
-impl Cutouts {
-    /// `cutn` cutouts of side `out_size` with the other settings at their defaults.
-    pub fn new(cutn: usize, out_size: usize) -> Self {
-        Self {
-            cutn,
-            out_size,
-            ..Self::default()
-        }
-    }
-
+impl CutoutStyle {
     /// Checks the settings, naming the field at fault.
     pub fn validate(&self) -> Result<()> {
-        if self.cutn == 0 || self.out_size == 0 {
-            return Err(GuideError::invalid(
-                "cutouts",
-                "cutn and out_size must be at least 1",
-            ));
-        }
-        if !(self.cut_pow.is_finite() && self.cut_pow > 0.0) {
-            return Err(GuideError::invalid(
-                "cut_pow",
-                format!("{} must be a positive number", self.cut_pow),
-            ));
+        if self.out_size == 0 {
+            return Err(GuideError::invalid("out_size", "must be at least 1"));
         }
         if !(0.0..=1.0).contains(&self.min_size_frac) {
             return Err(GuideError::invalid(
@@ -126,6 +104,55 @@ impl Cutouts {
         }
         Ok(())
     }
+}
+
+/// One step's cutouts: how many, their size bias, and how each is cut and augmented.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cutouts {
+    /// Cutouts per step.
+    pub cutn: usize,
+    /// Size bias: `size = min + (max - min) · u^cut_pow`; above 1 favours small cutouts.
+    pub cut_pow: f32,
+    /// Window size, flips, jitter, noise and render size.
+    pub style: CutoutStyle,
+}
+
+impl Default for Cutouts {
+    fn default() -> Self {
+        Self {
+            cutn: 32,
+            cut_pow: 1.0,
+            style: CutoutStyle::default(),
+        }
+    }
+}
+
+impl Cutouts {
+    /// `cutn` cutouts of side `out_size` with the other settings at their defaults.
+    pub fn new(cutn: usize, out_size: usize) -> Self {
+        Self {
+            cutn,
+            style: CutoutStyle {
+                out_size,
+                ..CutoutStyle::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Checks the settings, naming the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        if self.cutn == 0 {
+            return Err(GuideError::invalid("cutn", "must be at least 1"));
+        }
+        if !(self.cut_pow.is_finite() && self.cut_pow > 0.0) {
+            return Err(GuideError::invalid(
+                "cut_pow",
+                format!("{} must be a positive number", self.cut_pow),
+            ));
+        }
+        self.style.validate()
+    }
 
     /// Draws `cutn` cutouts for an `h × w` image. Sides lie in
     /// `[max(1, round(min_size_frac · min(h, w))), min(h, w)]`; positions are uniform over
@@ -136,9 +163,9 @@ impl Cutouts {
             return Vec::new();
         }
         let max_size = h.min(w).max(1);
-        let min_size =
-            ((self.min_size_frac as f64 * max_size as f64).round() as usize).clamp(1, max_size);
-        let jitter = self.jitter as i64;
+        let min_size = ((self.style.min_size_frac as f64 * max_size as f64).round() as usize)
+            .clamp(1, max_size);
+        let jitter = self.style.jitter as i64;
         (0..self.cutn)
             .map(|_| {
                 let u: f64 = rng.random();
@@ -146,8 +173,8 @@ impl Cutouts {
                 let size = (min_size + (span * u.powf(self.cut_pow as f64)) as usize).min(max_size);
                 let x = rng.random_range(-jitter..=w as i64 - size as i64 + jitter);
                 let y = rng.random_range(-jitter..=h as i64 - size as i64 + jitter);
-                let flip = rng.random::<f32>() < self.flip_prob;
-                let noise_std = self.noise_std * rng.random::<f32>();
+                let flip = rng.random::<f32>() < self.style.flip_prob;
+                let noise_std = self.style.noise_std * rng.random::<f32>();
                 CutoutSpec {
                     x,
                     y,
@@ -181,7 +208,7 @@ impl Cutouts {
                 "no cutouts to render; sample at least one",
             ));
         }
-        let out = self.out_size;
+        let out = self.style.out_size;
         // Noise is the costliest part here (Box–Muller, 150k samples per cutout): one seed per
         // noisy cutout is drawn in order, then the cutouts' noise is generated in parallel, so
         // the bytes depend on the seed alone, not on the thread count.
@@ -256,8 +283,11 @@ mod tests {
     fn samples_stay_in_bounds_and_respect_cut_pow() {
         let mut c = Cutouts {
             cutn: 400,
-            min_size_frac: 0.25,
-            jitter: 3,
+            style: CutoutStyle {
+                min_size_frac: 0.25,
+                jitter: 3,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         let (h, w) = (40, 64);
@@ -285,9 +315,12 @@ mod tests {
     fn same_seed_gives_identical_bytes() -> Result<()> {
         let c = Cutouts {
             cutn: 4,
-            out_size: 8,
-            noise_std: 0.1,
-            jitter: 2,
+            style: CutoutStyle {
+                out_size: 8,
+                noise_std: 0.1,
+                jitter: 2,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         let image = seeded_tensor(&[1, 3, 20, 16], 3, DType::F32)?;
@@ -306,7 +339,10 @@ mod tests {
     fn full_size_cutout_is_the_image_and_flip_mirrors_it() -> Result<()> {
         let c = Cutouts {
             cutn: 1,
-            out_size: 6,
+            style: CutoutStyle {
+                out_size: 6,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         let image = seeded_tensor(&[1, 3, 6, 6], 4, DType::F64)?;
@@ -339,7 +375,10 @@ mod tests {
     fn noise_has_the_requested_spread() -> Result<()> {
         let c = Cutouts {
             cutn: 1,
-            out_size: 64,
+            style: CutoutStyle {
+                out_size: 64,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         let image = Tensor::zeros((1, 3, 64, 64), DType::F32, &candle_core::Device::Cpu)?;
@@ -363,9 +402,12 @@ mod tests {
     fn cutout_gradients_match_finite_differences() -> Result<()> {
         let c = Cutouts {
             cutn: 3,
-            out_size: 4,
-            jitter: 1,
-            noise_std: 0.2,
+            style: CutoutStyle {
+                out_size: 4,
+                jitter: 1,
+                noise_std: 0.2,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         let image = seeded_tensor(&[1, 3, 7, 6], 5, DType::F64)?;
@@ -427,7 +469,10 @@ mod tests {
         };
         assert!(bad.validate().unwrap_err().to_string().contains("cut_pow"));
         let bad = Cutouts {
-            min_size_frac: 2.0,
+            style: CutoutStyle {
+                min_size_frac: 2.0,
+                ..CutoutStyle::default()
+            },
             ..Cutouts::default()
         };
         assert!(bad

@@ -37,7 +37,7 @@ pub mod stored;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use augment::{clip_normalize, CutoutSpec, Cutouts};
+pub use augment::{clip_normalize, CutoutSpec, CutoutStyle, Cutouts};
 pub use config::{parse_size, GenerateConfig, ImagePrompt, Selection};
 pub use error::{GuideError, Result};
 pub use generator::{

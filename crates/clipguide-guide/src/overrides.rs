@@ -5,7 +5,6 @@
 //! fields) become an [`Overrides`]; [`plan_run`] applies it to a [`Start`] under a [`Recipe`];
 //! the result is one library run ([`crate::run::generate`]).
 
-use crate::augment::Cutouts;
 use crate::config::{GenerateConfig, ImagePrompt};
 use crate::error::{GuideError, Result};
 use crate::loss::Distance;
@@ -266,16 +265,13 @@ fn apply_schedule(s: &mut GuideSchedule, o: &Overrides) -> Result<()> {
     if let Some(v) = o.seed {
         s.seed = v;
     }
-    let c: &mut Cutouts = &mut s.cutouts;
     if let Some(v) = o.cutn {
-        c.cutn = v;
-        s.cutn = None;
+        s.cutn = Keyframes::constant(v);
     }
     if let Some(v) = o.cut_pow {
-        c.cut_pow = v;
-        s.cut_pow = None;
+        s.cut_pow = Keyframes::constant(v);
     }
-    let c: &mut Cutouts = &mut s.cutouts;
+    let c = &mut s.cutouts;
     if let Some(v) = o.min_size {
         c.min_size_frac = v;
     }

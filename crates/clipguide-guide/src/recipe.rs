@@ -6,11 +6,11 @@
 //! photographs); a model's own world holds the recipes that suit it (the built-in model's are
 //! in `clipguide-shapes`). [`crate::Overrides`] applies a user's changes on top.
 
-use crate::augment::Cutouts;
+use crate::augment::{CutoutStyle, Cutouts};
 use crate::config::{GenerateConfig, Selection};
 use crate::optim::LrSchedule;
 use crate::param::Param;
-use crate::schedule::{GuideSchedule, PromptSchedule};
+use crate::schedule::{GuideSchedule, Keyframes, PromptSchedule};
 
 /// Contrasts a recipe derives from the prompts' texts (see [`Selection::contrasts`]).
 pub type ContrastRule = fn(&[&str]) -> Vec<String>;
@@ -56,10 +56,13 @@ impl Recipe {
             lr: LrSchedule::Constant { lr: 0.05 },
             cutouts: Cutouts {
                 cutn: 32,
-                jitter: 8,
-                noise_std: 0.1,
-                flip_prob: 0.5,
-                ..Cutouts::default()
+                cut_pow: 1.0,
+                style: CutoutStyle {
+                    jitter: 8,
+                    noise_std: 0.1,
+                    flip_prob: 0.5,
+                    ..CutoutStyle::default()
+                },
             },
             contrasts: None,
         }
@@ -75,7 +78,7 @@ impl Recipe {
             Param::Fourier { decay } => decay.to_string(),
             _ => "-".into(),
         };
-        let (sel, cut) = (&self.selection, &self.cutouts);
+        let (sel, cut) = (&self.selection, &self.cutouts.style);
         vec![
             ("size", format!("{}x{}", self.size.0, self.size.1)),
             ("steps", self.steps.to_string()),
@@ -96,7 +99,7 @@ impl Recipe {
             ("starts", sel.starts.to_string()),
             ("start_steps", sel.start_steps.to_string()),
             ("keep_best", sel.keep_best.to_string()),
-            ("cutn", cut.cutn.to_string()),
+            ("cutn", self.cutouts.cutn.to_string()),
             ("min_size", cut.min_size_frac.to_string()),
             ("flip", cut.flip_prob.to_string()),
             ("jitter", cut.jitter.to_string()),
@@ -145,7 +148,9 @@ impl Recipe {
     pub fn schedule(&self, prompts: PromptSchedule) -> GuideSchedule {
         let mut s = GuideSchedule::new(self.steps, prompts);
         s.lr = self.lr.clone();
-        s.cutouts = self.cutouts.clone();
+        s.cutn = Keyframes::constant(self.cutouts.cutn);
+        s.cut_pow = Keyframes::constant(self.cutouts.cut_pow);
+        s.cutouts = self.cutouts.style.clone();
         s
     }
 }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::de::{self, IntoDeserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::augment::Cutouts;
+use crate::augment::{CutoutStyle, Cutouts};
 use crate::error::{GuideError, Result};
 use crate::loss::{Distance, TvKind};
 use crate::optim::LrSchedule;
@@ -548,6 +548,12 @@ fn default_one() -> Keyframes<f32> {
 fn default_zero() -> Keyframes<f32> {
     Keyframes::constant(0.0)
 }
+fn default_cutn() -> Keyframes<usize> {
+    Keyframes::constant(Cutouts::default().cutn)
+}
+fn default_cut_pow() -> Keyframes<f32> {
+    Keyframes::constant(Cutouts::default().cut_pow)
+}
 fn default_lr() -> LrSchedule {
     LrSchedule::Constant { lr: 0.05 }
 }
@@ -557,8 +563,12 @@ fn default_range_bounds() -> [f64; 2] {
 
 /// A whole run as one TOML file (see `schedules/example.toml`). Every ramp is a
 /// [`Keyframes`]: a number or `[[step, value], ...]`.
+///
+/// Files (and stored runs) written before `cutn` and `cut_pow` had one home gave them in the
+/// `[cutouts]` table, overridden by a top-level ramp; they still read that way
+/// ([`GuideScheduleFile`]), and are written in today's form.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "GuideScheduleFile")]
 pub struct GuideSchedule {
     /// Optimisation steps.
     pub steps: usize,
@@ -570,15 +580,12 @@ pub struct GuideSchedule {
     /// Embedding distance for the prompt losses.
     #[serde(default)]
     pub distance: Distance,
-    /// Static cutout settings; `cutn` and `cut_pow` here are overridden by the ramps below.
-    #[serde(default)]
-    pub cutouts: Cutouts,
-    /// Cutouts per step, if it changes; otherwise `cutouts.cutn`.
-    #[serde(default)]
-    pub cutn: Option<Keyframes<usize>>,
-    /// Cutout size bias over time; otherwise `cutouts.cut_pow`.
-    #[serde(default)]
-    pub cut_pow: Option<Keyframes<f32>>,
+    /// How each cutout is cut and augmented.
+    pub cutouts: CutoutStyle,
+    /// Cutouts per step: a number or a ramp.
+    pub cutn: Keyframes<usize>,
+    /// Cutout size bias (above 1 favours small cutouts): a number or a ramp.
+    pub cut_pow: Keyframes<f32>,
     /// Learning rate per step.
     #[serde(default = "default_lr")]
     pub lr: LrSchedule,
@@ -610,9 +617,9 @@ impl GuideSchedule {
             seed: 0,
             prompts,
             distance: Distance::default(),
-            cutouts: Cutouts::default(),
-            cutn: None,
-            cut_pow: None,
+            cutouts: CutoutStyle::default(),
+            cutn: default_cutn(),
+            cut_pow: default_cut_pow(),
             lr: default_lr(),
             weight_decay: 0.0,
             guidance_weight: default_one(),
@@ -658,6 +665,17 @@ impl GuideSchedule {
         }
         self.lr.validate()?;
         self.cutouts.validate()?;
+        if let Some((step, _)) = self
+            .cut_pow
+            .points()
+            .iter()
+            .find(|p| !(p.1.is_finite() && p.1 > 0.0))
+        {
+            return Err(GuideError::invalid(
+                "cut_pow",
+                format!("the keyframe at step {step} must be a positive number"),
+            ));
+        }
         let [lo, hi] = self.range_bounds;
         if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(GuideError::invalid(
@@ -665,27 +683,107 @@ impl GuideSchedule {
                 format!("[{lo}, {hi}]: expected [lo, hi] with lo < hi"),
             ));
         }
-        if let Some(c) = &self.cutn {
-            if c.points().iter().any(|p| p.1 == 0) {
-                return Err(GuideError::invalid(
-                    "cutn",
-                    "every keyframe needs at least 1 cutout",
-                ));
-            }
+        if self.cutn.points().iter().any(|p| p.1 == 0) {
+            return Err(GuideError::invalid(
+                "cutn",
+                "every keyframe needs at least 1 cutout",
+            ));
         }
         Ok(())
     }
 
     /// The cutout settings at `step`, with `cutn` and `cut_pow` from their ramps.
     pub fn cutouts_at(&self, step: usize) -> Cutouts {
-        let mut c = self.cutouts.clone();
-        if let Some(k) = &self.cutn {
-            c.cutn = k.at(step);
+        Cutouts {
+            cutn: self.cutn.at(step),
+            cut_pow: self.cut_pow.at(step),
+            style: self.cutouts.clone(),
         }
-        if let Some(k) = &self.cut_pow {
-            c.cut_pow = k.at(step);
+    }
+}
+
+/// [`GuideSchedule`] as files spell it, today's form and the one before: `cutn` / `cut_pow`
+/// in the `[cutouts]` table, where a top-level ramp overrides them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuideScheduleFile {
+    steps: usize,
+    #[serde(default)]
+    seed: u64,
+    prompts: PromptSchedule,
+    #[serde(default)]
+    distance: Distance,
+    #[serde(default)]
+    cutouts: CutoutsTable,
+    #[serde(default)]
+    cutn: Option<Keyframes<usize>>,
+    #[serde(default)]
+    cut_pow: Option<Keyframes<f32>>,
+    #[serde(default = "default_lr")]
+    lr: LrSchedule,
+    #[serde(default)]
+    weight_decay: f64,
+    #[serde(default = "default_one")]
+    guidance_weight: Keyframes<f32>,
+    #[serde(default = "default_zero")]
+    tv_weight: Keyframes<f32>,
+    #[serde(default)]
+    tv_kind: TvKind,
+    #[serde(default = "default_zero")]
+    range_weight: Keyframes<f32>,
+    #[serde(default = "default_range_bounds")]
+    range_bounds: [f64; 2],
+}
+
+/// The `[cutouts]` table: [`CutoutStyle`], plus the `cutn` and `cut_pow` of older files.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CutoutsTable {
+    cutn: Option<usize>,
+    cut_pow: Option<f32>,
+    min_size_frac: Option<f32>,
+    out_size: Option<usize>,
+    flip_prob: Option<f32>,
+    jitter: Option<usize>,
+    noise_std: Option<f32>,
+}
+
+impl TryFrom<GuideScheduleFile> for GuideSchedule {
+    type Error = String;
+    fn try_from(f: GuideScheduleFile) -> std::result::Result<Self, String> {
+        let t = f.cutouts;
+        let d = CutoutStyle::default();
+        let cutouts = CutoutStyle {
+            min_size_frac: t.min_size_frac.unwrap_or(d.min_size_frac),
+            out_size: t.out_size.unwrap_or(d.out_size),
+            flip_prob: t.flip_prob.unwrap_or(d.flip_prob),
+            jitter: t.jitter.unwrap_or(d.jitter),
+            noise_std: t.noise_std.unwrap_or(d.noise_std),
+        };
+        fn or_table<T: Interpolate>(
+            ramp: Option<Keyframes<T>>,
+            table: Option<T>,
+            default: fn() -> Keyframes<T>,
+        ) -> Keyframes<T> {
+            ramp.or(table.map(Keyframes::constant))
+                .unwrap_or_else(default)
         }
-        c
+        Ok(Self {
+            steps: f.steps,
+            seed: f.seed,
+            prompts: f.prompts,
+            distance: f.distance,
+            cutouts,
+            cutn: or_table(f.cutn, t.cutn, default_cutn),
+            cut_pow: or_table(f.cut_pow, t.cut_pow, default_cut_pow),
+            lr: f.lr,
+            weight_decay: f.weight_decay,
+            guidance_weight: f.guidance_weight,
+            tv_weight: f.tv_weight,
+            tv_kind: f.tv_kind,
+            range_weight: f.range_weight,
+            range_bounds: f.range_bounds,
+        })
     }
 }
 
@@ -884,7 +982,7 @@ mod tests {
         );
         assert_eq!(s.cutouts_at(0).cutn, 32);
         assert_eq!(s.cutouts_at(200).cutn, 16);
-        assert_eq!(s.cutouts_at(0).out_size, 224);
+        assert_eq!(s.cutouts_at(0).style.out_size, 224);
         assert!((s.lr.at(19) - 0.05).abs() < 1e-12);
         assert!(s.tv_weight.at(50) > 0.0 && s.tv_weight.at(0) == 0.0);
         let from_file = GuideSchedule::from_file(concat!(
@@ -946,6 +1044,29 @@ mod tests {
     }
 
     #[test]
+    fn the_older_cutouts_table_still_reads_and_a_ramp_overrides_it() {
+        let old = GuideSchedule::from_toml_str(
+            "steps = 10\nprompts = \"0:a\"\n[cutouts]\ncutn = 8\ncut_pow = 2.0\njitter = 6\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (old.cutn.at(0), old.cut_pow.at(9), old.cutouts.jitter),
+            (8, 2.0, 6)
+        );
+        let ramped = GuideSchedule::from_toml_str(
+            "steps = 10\nprompts = \"0:a\"\ncutn = [[0, 4], [10, 2]]\n[cutouts]\ncutn = 8\n",
+        )
+        .unwrap();
+        assert_eq!((ramped.cutn.at(0), ramped.cutn.at(10)), (4, 2));
+        // Written in today's form: the count lives at the top level only.
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json["cutouts"].get("cutn").is_none(), "{json}");
+        assert_eq!(json["cutn"], serde_json::json!([[0, 8]]));
+        let defaults = GuideSchedule::from_toml_str("steps = 3\nprompts = \"0:a\"\n").unwrap();
+        assert_eq!(defaults, GuideSchedule::new(3, defaults.prompts.clone()));
+    }
+
+    #[test]
     fn schedules_round_trip_through_json_and_toml() {
         let s = GuideSchedule::from_toml_str(include_str!("../schedules/example.toml")).unwrap();
         let json = serde_json::to_string(&s).unwrap();
@@ -954,6 +1075,7 @@ mod tests {
         assert_eq!(back.cutn, s.cutn);
         assert_eq!(back.lr, s.lr);
         assert_eq!(back.cutouts, s.cutouts);
+        assert_eq!(back, s);
         let toml_text = toml::to_string(&s).unwrap();
         let again = GuideSchedule::from_toml_str(&toml_text).unwrap();
         assert_eq!(again.prompts, s.prompts);

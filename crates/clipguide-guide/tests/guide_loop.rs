@@ -6,8 +6,8 @@
 use candle_core::{DType, Tensor};
 use clipguide_guide::noise::gaussian;
 use clipguide_guide::{
-    clip_normalize, spherical_loss, Adam, AdamConfig, Cutouts, FourierImage, LrSchedule,
-    Parameterization, PromptSchedule, PyramidImage, TvKind, TvLoss,
+    clip_normalize, spherical_loss, Adam, AdamConfig, CutoutStyle, Cutouts, FourierImage,
+    LrSchedule, Parameterization, PromptSchedule, PyramidImage, TvKind, TvLoss,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -64,9 +64,12 @@ fn run(
 ) -> (f32, f32, Vec<u8>) {
     let cutouts = Cutouts {
         cutn: 4,
-        out_size: OUT,
-        noise_std: 0.02,
-        jitter: 2,
+        style: CutoutStyle {
+            out_size: OUT,
+            noise_std: 0.02,
+            jitter: 2,
+            ..CutoutStyle::default()
+        },
         ..Cutouts::default()
     };
     let schedule = PromptSchedule::parse("0:target").unwrap();

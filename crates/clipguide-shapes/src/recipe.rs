@@ -46,9 +46,9 @@ pub fn discs() -> Recipe {
     r.selection.keep_best = true;
     r.lr = clipguide_guide::LrSchedule::Constant { lr: 0.3 };
     r.cutouts.cutn = CUTN;
-    r.cutouts.min_size_frac = 1.0;
-    r.cutouts.flip_prob = 0.0;
-    r.cutouts.jitter = 6;
+    r.cutouts.style.min_size_frac = 1.0;
+    r.cutouts.style.flip_prob = 0.0;
+    r.cutouts.style.jitter = 6;
     r.contrasts = Some(placement_contrasts);
     r
 }
@@ -124,9 +124,9 @@ mod tests {
         let spec = c.param.primitives().unwrap();
         assert_eq!((spec.count, c.selection.starts), (1, 9));
         assert_eq!(spec.palette.as_deref(), Some(&Palette::srgb()[..]));
-        let cut = &c.schedule.cutouts;
+        let cut = c.schedule.cutouts_at(0);
         assert_eq!(
-            (cut.min_size_frac, cut.flip_prob, cut.cutn),
+            (cut.style.min_size_frac, cut.style.flip_prob, cut.cutn),
             (1.0, 0.0, CUTN)
         );
         assert_eq!((c.width, c.height, c.schedule.steps), (256, 256, 200));

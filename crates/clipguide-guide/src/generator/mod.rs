@@ -299,7 +299,7 @@ impl<'a> Generator<'a> {
     /// The cutout settings at `step`, rendered at the model's input size.
     pub fn cutouts_at(&self, step: usize) -> Cutouts {
         let mut c = self.config.schedule.cutouts_at(step);
-        c.out_size = self.image_size;
+        c.style.out_size = self.image_size;
         c
     }
 
