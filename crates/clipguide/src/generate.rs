@@ -11,8 +11,7 @@ use anyhow::{Context, Result};
 use clipguide_clip::Clip;
 use clipguide_guide::{
     parse_size, plan_run, ContrastChoice, Distance, Generator, GuideSchedule, ImagePrompt,
-    Observer, Overrides, PaletteChoice, PromptSchedule, PromptSpec, Recipe, RunOutputs, Start,
-    StoredRun,
+    Observer, Overrides, PaletteChoice, PromptSchedule, PromptSpec, RunOutputs, Start, StoredRun,
 };
 use clipguide_preview::PreviewPng;
 use clipguide_shapes::palette::Palette;
@@ -186,14 +185,6 @@ pub struct GenerateArgs {
     pub preview_png: Option<PathBuf>,
 }
 
-/// The recipe `--recipe` names; `auto` is the model's own.
-pub fn chosen_recipe(name: &str, builtin_model: bool) -> Result<Recipe> {
-    Ok(match name {
-        "auto" => recipe::for_model(builtin_model),
-        name => recipe::by_name(name).context("--recipe")?,
-    })
-}
-
 /// The flags as overrides of the recipe's settings (parsed here, applied by the library).
 fn overrides(args: &GenerateArgs) -> Result<Overrides> {
     let mut entries = Vec::new();
@@ -277,7 +268,11 @@ pub fn build_config(
     args: &GenerateArgs,
     builtin_model: bool,
 ) -> Result<clipguide_guide::GenerateConfig> {
-    let recipe = chosen_recipe(&args.recipe, builtin_model)?;
+    // `auto`: the model's own recipe.
+    let recipe = match args.recipe.as_str() {
+        "auto" => recipe::for_model(builtin_model),
+        name => recipe::by_name(name).context("--recipe")?,
+    };
     let start = match (&args.from_png, &args.schedule) {
         (Some(png), _) => Start::Stored(StoredRun::from_png(png)?.into_config()),
         (None, Some(path)) => Start::Schedule(GuideSchedule::from_file(path)?),
@@ -325,16 +320,13 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         // A second handler in the same process (e.g. tests) is refused; the first still works.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let frames = match args.save_every {
-        Some(every) => {
-            let dir = args.frames_dir.clone();
-            Some((
-                dir.unwrap_or_else(|| RunOutputs::default_frames_dir(&args.output)),
-                every,
-            ))
-        }
-        None => None,
-    };
+    let frames = args.save_every.map(|every| {
+        let dir = args.frames_dir.clone();
+        (
+            dir.unwrap_or_else(|| RunOutputs::default_frames_dir(&args.output)),
+            every,
+        )
+    });
     let mut outputs = RunOutputs::new(
         args.output.clone(),
         frames,
@@ -348,11 +340,7 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         .preview_png
         .clone()
         .map(|p| PreviewPng::new(p, args.preview_filter.into()));
-    let mut live = if args.preview {
-        live_preview(&args, &stop)
-    } else {
-        None
-    };
+    let mut live = args.preview.then(|| live_preview(&args, &stop)).flatten();
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress, &mut outputs];
     if let Some(p) = &mut preview_png {
         observers.push(p);
@@ -373,7 +361,7 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
 }
 
 /// `generate --help` with each recipe's defaults beside the flags they set, taken from the
-/// recipes themselves ([`Recipe::defaults`]), so the help cannot drift from what runs.
+/// recipes themselves ([`clipguide_guide::Recipe::defaults`]), so the help cannot drift from what runs.
 pub fn help_with_recipe_defaults(mut cmd: clap::Command) -> clap::Command {
     let recipes = recipe::all();
     let tables: Vec<_> = recipes.iter().map(|r| (r.name, r.defaults())).collect();

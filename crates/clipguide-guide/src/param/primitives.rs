@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// Why in this crate and not shared with the dataset renderer: the renderer tests points on
 /// the CPU, these are signed distances built from candle ops so that position and size get
 /// gradients; only the few constants below are common, and they are checked against each other
-/// by `shaped_primitives_match_the_dataset_outlines` in the clipguide suite's tests.
+/// by `shaped_primitives_match_the_dataset_outlines` in clipguide-shapes/tests/outlines.rs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrimitiveShape {
