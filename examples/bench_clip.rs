@@ -65,8 +65,9 @@ fn main() {
 
     if std::env::var("CASES").is_ok_and(|c| c == "image") {
         println!(
-            "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"peak_rss_mib\": {:.0}}}",
-            peak_rss_mib()
+            "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"peak_rss_mib\": {:.0}, \"isa\": \"{}\"}}",
+            peak_rss_mib(),
+            clipguide_clip::ops::isa()
         );
         return;
     }
@@ -92,7 +93,8 @@ fn main() {
     let text_77 = median(|| text(Padding::MaxLength), 1);
     let rss = peak_rss_mib();
     println!(
-        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}}}"
+        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}, \"isa\": \"{}\"}}",
+        clipguide_clip::ops::isa()
     );
 }
 

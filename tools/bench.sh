@@ -26,6 +26,10 @@ echo "torch: $torch"
 python3 - "$gr" "$gt" "$rust" "$torch" <<'PY'
 import json, sys
 gr, gt, r, t = (json.loads(a) for a in sys.argv[1:5])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+print(f"cpu: {cpu}; avx512: {' '.join(sorted(f for f in flags if f.startswith('avx512'))) or 'none'}")
+print(f"isa: rust {r.get('isa', '?')} (guide step {gr.get('isa', '?')})  torch {t.get('isa', '?')} (guide step {gt.get('isa', '?')})")
 print(f"guide step: rust {gr['median_s']:.3f}s  torch {gt['median_s']:.3f}s  ratio {gr['median_s']/gt['median_s']:.2f}")
 print(f"guide peak RSS: rust {gr['peak_rss_mib']:.0f} MiB  torch {gt['peak_rss_mib']:.0f} MiB  ratio {gr['peak_rss_mib']/gt['peak_rss_mib']:.2f}")
 for k in ("image_fwd_bwd_b8_224", "text_1000_labels"):

@@ -79,7 +79,7 @@ def main():
         times.append(time.perf_counter() - t)
     times.sort()
     print(json.dumps({"case": "guide_step_256_cutn16_vitb32_torch", "median_s": round(times[len(times) // 2], 3),
-                      "min_s": round(times[0], 3), "steps": steps, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "min_s": round(times[0], 3), "steps": steps, "threads": torch.get_num_threads(), "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability(),
                       "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 

@@ -112,6 +112,7 @@ def main() -> int:
     results["tokenize_1000_labels"] = median_seconds(tokenize)
     # ru_maxrss is KiB on Linux.
     results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["isa"] = torch.backends.cpu.get_cpu_capability()
     print(json.dumps(results))
     return 0
 

@@ -29,6 +29,25 @@ pub fn fused_enabled() -> bool {
     })
 }
 
+/// The vector instruction set the CPU kernels run with here: `"avx512"` (AVX-512 GEMM
+/// micro-kernels from the `gemm` crate's `x86-v4` feature, and AVX-512 elementwise loops),
+/// `"avx2"` (AVX2 + FMA), or `"baseline"` (SSE2). Chosen at run time from the CPU's flags, and
+/// capped at `"avx2"` in a build without this crate's opt-in `avx512` feature (the default:
+/// measured slower on AMD Zen 4; `cargo test -p clipguide-clip --features avx512` tests it).
+pub fn isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "avx2";
+        }
+    }
+    "baseline"
+}
+
 fn fused_ok(xs: &Tensor) -> bool {
     fused_enabled() && xs.device().is_cpu() && xs.dtype() == DType::F32
 }
@@ -303,8 +322,8 @@ fn exp_approx(x: f32) -> f32 {
     }
 }
 
-/// Runs `body` compiled for AVX2 when the CPU has it (the build targets baseline x86-64, where
-/// the same loop gets 4-lane SSE2), else as is. `body` must be `#[inline(always)]`.
+/// Runs `body` compiled for AVX-512 or AVX2 as [`isa`] says (the build targets baseline
+/// x86-64, where the same loop gets 4-lane SSE2), else as is. `body` must be `#[inline(always)]`.
 macro_rules! elementwise {
     ($body:ident($($arg:expr),*)) => {{
         #[cfg(target_arch = "x86_64")]
@@ -313,11 +332,15 @@ macro_rules! elementwise {
             unsafe fn avx2(f: impl FnOnce()) {
                 f()
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { avx2(|| $body($($arg),*)) };
-            } else {
-                $body($($arg),*);
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(f: impl FnOnce()) {
+                f()
+            }
+            match isa() {
+                // SAFETY: `isa` names an instruction set only when the CPU reports it.
+                "avx512" => unsafe { avx512(|| $body($($arg),*)) },
+                "avx2" => unsafe { avx2(|| $body($($arg),*)) },
+                _ => $body($($arg),*),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]

@@ -62,10 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(0.0)
         / 1024.0;
     println!(
-        "{{\"case\": \"guide_step_256_cutn16_vitb32\", \"median_s\": {:.3}, \"min_s\": {:.3}, \"steps\": {steps}, \"threads\": \"{}\", \"peak_rss_mib\": {peak_rss_mib:.0}}}",
+        "{{\"case\": \"guide_step_256_cutn16_vitb32\", \"median_s\": {:.3}, \"min_s\": {:.3}, \"steps\": {steps}, \"threads\": \"{}\", \"peak_rss_mib\": {peak_rss_mib:.0}, \"isa\": \"{}\"}}",
         times[times.len() / 2],
         times[0],
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
+        clipguide_clip::ops::isa()
     );
     Ok(())
 }
