@@ -35,17 +35,22 @@ pub fn fused_enabled() -> bool {
 /// capped at `"avx2"` in a build without this crate's opt-in `avx512` feature (the default:
 /// measured slower on AMD Zen 4; `cargo test -p clipguide-clip --features avx512` tests it).
 pub fn isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
-            return "avx512";
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    // Asked once: the elementwise kernels consult it on every call.
+    static ISA: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
         {
-            return "avx2";
+            if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
+                return "avx512";
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return "avx2";
+            }
         }
-    }
-    "baseline"
+        "baseline"
+    })
 }
 
 fn fused_ok(xs: &Tensor) -> bool {

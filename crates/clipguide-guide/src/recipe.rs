@@ -118,9 +118,7 @@ impl Recipe {
 
     /// The run this recipe makes of `prompts`, with the recipe's contrasts for them.
     pub fn config(&self, prompts: PromptSchedule) -> GenerateConfig {
-        let mut schedule = self.schedule(prompts);
-        schedule.steps = self.steps;
-        self.config_with_schedule(schedule)
+        self.config_with_schedule(self.schedule(prompts))
     }
 
     /// The run this recipe makes with a whole schedule (a schedule file): the schedule's own

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::config::{GenerateConfig, ImagePrompt, Selection};
 use crate::error::{GuideError, Result};
 use crate::param::{Param, PrimitivesSpec};
-use crate::png_meta::{ascii_json, png_text, PARAMS_KEY};
+use crate::png_meta::{ascii_json, read_png_text, PARAMS_KEY};
 use crate::schedule::GuideSchedule;
 
 /// The format this build writes.
@@ -60,12 +60,7 @@ impl StoredRun {
 
     /// Reads the run stored in the PNG at `path`.
     pub fn from_png(path: &Path) -> Result<Self> {
-        let io = |source| GuideError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let bytes = std::fs::read(path).map_err(io)?;
-        let text = png_text(&bytes, PARAMS_KEY)?.ok_or_else(|| GuideError::Image {
+        let text = read_png_text(path, PARAMS_KEY)?.ok_or_else(|| GuideError::Image {
             path: path.display().to_string(),
             problem: format!(
                 "has no `{PARAMS_KEY}` text chunk: only PNGs written by `clipguide generate` can be re-made"
