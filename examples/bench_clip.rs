@@ -1,14 +1,17 @@
 //! Benchmark of the CLIP towers (random weights, OpenAI ViT-B/32 shapes), the counterpart of
 //! tools/bench_torch.py; prints one JSON line of median seconds. Run both with tools/bench.sh.
 //!
-//! Cases: `image_fwd_bwd_b8_224` (vision tower + projection, batch 8, backward to the pixels) and
+//! Cases: `image_fwd_bwd_b8_224` (vision tower + projection, batch 8, backward to the pixels),
+//! `image_embed_b32_224` (forward only, batch 32: embedding images for an index), in f32 and, where
+//! the CPU has AVX512-BF16, with bf16 products (`Precision::Bf16`; `bf16_min_cosine` is its
+//! agreement with the f32 embeddings), and
 //! `text_1000_labels` (1,000 "a photo of a {label}" prompts, batches of 100, padded to the
 //! longest prompt — the causal mask makes that equal to padding to 77), plus the same text work
 //! padded to 77 for comparison.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use clipguide_clip::{ClipConfig, ClipModel, ClipTokenizer, Padding};
+use clipguide_clip::{ClipConfig, ClipModel, ClipTokenizer, Padding, Precision};
 use std::time::Instant;
 
 fn median(mut f: impl FnMut(), runs: usize) -> f64 {
@@ -41,7 +44,7 @@ fn random_model(dev: &Device) -> ClipModel {
 }
 
 fn main() {
-    clipguide_clip::tune_allocator();
+    clipguide_clip::tune_process();
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -63,9 +66,28 @@ fn main() {
         runs,
     );
 
+    let px32 = Tensor::randn(0f32, 1f32, (32, 3, 224, 224), &dev).unwrap();
+    let embed = |p: Precision| model.image_features_with(&px32, p).unwrap();
+    let embed_f32 = median(|| drop(embed(Precision::F32)), runs);
+    let bf16 = clipguide_clip::bf16_gemm::available().then(|| {
+        let secs = median(|| drop(embed(Precision::Bf16)), runs);
+        let cos = clipguide_clip::cosine_matrix(&embed(Precision::F32), &embed(Precision::Bf16))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let min_cos = (0..32).map(|i| cos[i][i]).fold(f32::INFINITY, f32::min);
+        (secs, min_cos)
+    });
+    let embed_json = match bf16 {
+        Some((s, c)) => format!(
+            "\"image_embed_b32_224\": {embed_f32:.3}, \"image_embed_b32_224_bf16\": {s:.3}, \"bf16_min_cosine\": {c:.6}"
+        ),
+        None => format!("\"image_embed_b32_224\": {embed_f32:.3}"),
+    };
+
     if std::env::var("CASES").is_ok_and(|c| c == "image") {
         println!(
-            "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"peak_rss_mib\": {:.0}, \"isa\": \"{}\"}}",
+            "{{\"image_fwd_bwd_b8_224\": {image:.3}, {embed_json}, \"peak_rss_mib\": {:.0}, \"isa\": \"{}\"}}",
             peak_rss_mib(),
             clipguide_clip::ops::isa()
         );
@@ -93,7 +115,7 @@ fn main() {
     let text_77 = median(|| text(Padding::MaxLength), 1);
     let rss = peak_rss_mib();
     println!(
-        "{{\"image_fwd_bwd_b8_224\": {image:.3}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}, \"isa\": \"{}\"}}",
+        "{{\"image_fwd_bwd_b8_224\": {image:.3}, {embed_json}, \"text_1000_labels\": {text_longest:.3}, \"text_1000_labels_pad77\": {text_77:.3}, \"peak_rss_mib\": {rss:.0}, \"isa\": \"{}\"}}",
         clipguide_clip::ops::isa()
     );
 }

@@ -24,7 +24,7 @@ const SWEEP: &[(&str, &str, &str)] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_allocator();
+    clipguide_clip::tune_process();
     let mut args = std::env::args().skip(1);
     let model = args
         .next()

@@ -79,6 +79,25 @@ fn check_model(name: &str) {
         TOL,
     );
 
+    // The bf16 forward (`Precision::Bf16`) against transformers' f32 embeddings: each image's
+    // embedding within a cosine of 0.999 where the CPU runs the bf16 kernel (PyTorch's bf16
+    // autocast gives 0.99999 on ViT-B/32 shapes, see BENCHMARKS.md), the f32 bits elsewhere.
+    let bf16 = model
+        .image_features_with(px, clipguide_clip::Precision::Bf16)
+        .unwrap();
+    if clipguide_clip::bf16_gemm::available() {
+        let cos = cosine_matrix(&bf16, &r["image_embeds"])
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (i, row) in cos.iter().enumerate() {
+            assert!(row[i] > 0.999, "{name} bf16 image {i}: cosine {}", row[i]);
+        }
+        assert!(max_abs(&(&bf16 - &image_embeds).unwrap()) > 0.0);
+    } else {
+        assert_eq!(max_abs(&(&bf16 - &image_embeds).unwrap()), 0.0);
+    }
+
     let logits = model.logits(&image_embeds, &text_embeds).unwrap();
     assert_close(
         &format!("{name} logits_per_image"),

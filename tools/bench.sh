@@ -35,6 +35,15 @@ print(f"guide peak RSS: rust {gr['peak_rss_mib']:.0f} MiB  torch {gt['peak_rss_m
 for k in ("image_fwd_bwd_b8_224", "text_1000_labels"):
     if k in r and k in t:
         print(f"{k}: rust {r[k]:.3f}s  torch {t[k]:.3f}s  ratio {r[k]/t[k]:.2f}")
+# Target 3: images/s of a forward-only batch of 32, against PyTorch's best CPU setting.
+if "image_embed_b32_224" in r:
+    rust_best = min(r.get("image_embed_b32_224_bf16", 1e9), r["image_embed_b32_224"])
+    for rk in ("image_embed_b32_224", "image_embed_b32_224_bf16"):
+        for tk in ("image_embed_b32_224", "image_embed_b32_224_bf16"):
+            if rk in r and tk in t:
+                print(f"embed b32 rust {rk[20:] or 'f32'} {32/r[rk]:.1f} img/s vs torch {tk[20:] or 'f32'} {32/t[tk]:.1f} img/s: {t[tk]/r[rk]:.2f}x")
+    if "bf16_min_cosine" in r:
+        print(f"bf16 vs f32 embeddings, min cosine over 32 images: rust {r['bf16_min_cosine']}  torch {t.get('bf16_min_cosine', '-')}")
 # ViT-B/32 at 224², batch 8: 400 tokens × 12 layers × 2·12·768² FLOP forward, the same again
 # for the input-gradient backward, plus the patch embedding both ways.
 flop = 2 * (400 * 12 * 2 * 12 * 768**2 + 8 * 49 * 2 * 3072 * 768)

@@ -39,7 +39,10 @@ fi
 
 # 2 threads is the fastest setting on the 2-core machines this project runs on.
 export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-2}"
-# The CPU kernels once more with the opt-in AVX-512 kernels built in, so both dispatch paths are
-# tested on an AVX-512 machine (on an AVX2 machine the two runs take the same path).
+# The CPU kernels on every dispatch path this machine has: once with the opt-in AVX-512 GEMM and
+# elementwise kernels built in, once forced down to AVX2 (CLIPGUIDE_ISA=avx2: no AVX-512 at all,
+# so no bf16 kernel either; a bf16 request must then give the f32 result), and, in the workspace
+# run below, the default build (AVX2 elementwise, the bf16 kernel where the CPU has AVX512-BF16).
 cargo test -p clipguide-clip --features avx512 --lib "$@"
+CLIPGUIDE_ISA=avx2 cargo test -p clipguide-clip --lib "$@"
 exec cargo test --workspace "$@"

@@ -1,4 +1,4 @@
-//! Allocator tuning for tensor workloads.
+//! Process tuning for tensor workloads: the allocator, and candle's elementwise thread pool.
 //!
 //! Each forward/backward pass allocates and frees hundreds of multi-megabyte buffers. glibc
 //! serves blocks above its (dynamic) mmap threshold with fresh `mmap`s and returns them with
@@ -21,5 +21,22 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+/// Process-wide settings for tensor work, for binaries to call first thing in `main` (before any
+/// thread starts): [`tune_allocator`], and candle's elementwise ops kept on the calling thread.
+///
+/// Why the second: candle runs large elementwise ops on a pool of its own whose workers spin
+/// (25,000 rounds) before sleeping, beside rayon's pool that runs every GEMM here. On a machine
+/// with as many cores as rayon threads the spinning workers take cycles from the GEMM threads;
+/// the ops they would split are memory-bound and take about a millisecond on one thread. A
+/// `CANDLE_NUM_THREADS` the user set is left alone.
+pub fn tune_process() {
+    tune_allocator();
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Read once by candle when its pool starts, which is after this (nothing tensor-shaped
+        // has run yet).
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
 }

@@ -4,6 +4,7 @@
 //! Every op from pixels to embeddings is differentiable, so guidance can take gradients.
 
 pub mod alloc;
+pub mod bf16_gemm;
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
 pub mod checkpoint;
@@ -27,11 +28,12 @@ pub mod torch_zip;
 pub mod vision;
 pub mod weights;
 
-pub use alloc::tune_allocator;
+pub use alloc::{tune_allocator, tune_process};
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::{ClipError, Result};
 pub use model::{cosine_matrix, l2_normalize, ClipModel, Family, TextTower};
 pub use openclip::{OpenClipConfig, OpenClipOptions};
+pub use ops::Precision;
 pub use pipeline::{Clip, Similarity};
 pub use preprocess::{
     load_image, Convention, ImageProcessor, Interpolation, Resize, CLIP_MEAN, CLIP_STD,

@@ -7,6 +7,7 @@ use crate::config::ClipConfig;
 use crate::error::{ClipError, Result};
 use crate::nn::{linear, linear_no_bias, Linear};
 use crate::openclip::{self, OpenClipConfig, OpenClipOptions};
+use crate::ops::Precision;
 use crate::rinna::{self, RinnaConfig};
 use crate::text::{TextOutput, TextTransformer};
 use crate::vision::{VisionOutput, VisionTransformer};
@@ -286,9 +287,16 @@ impl ClipModel {
     /// Projected, unnormalised image embeddings [B, P] (transformers' `get_image_features`),
     /// from normalised pixel values [B, 3, S, S]. Differentiable with respect to the pixels.
     pub fn image_features(&self, pixels: &Tensor) -> Result<Tensor> {
+        self.image_features_with(pixels, Precision::F32)
+    }
+
+    /// [`Self::image_features`] with the encoder layers' products at `precision` when `pixels`
+    /// needs no gradient: [`Precision::Bf16`] for embedding many images where a cosine within
+    /// about 10⁻³ of the f32 one will do (see `ops::Precision`).
+    pub fn image_features_with(&self, pixels: &Tensor, precision: Precision) -> Result<Tensor> {
         self.check_pixels(pixels)?;
         // Only the pooled state: the last layer computes just the class token's row.
-        let pooled = self.vision.pooled(pixels)?;
+        let pooled = self.vision.pooled(pixels, precision)?;
         Ok(self.visual_projection.forward(&pooled)?)
     }
 

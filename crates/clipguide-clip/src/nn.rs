@@ -193,13 +193,15 @@ impl EncoderLayer {
 
     /// Row 0 (the class token) of [`Self::forward`] without a mask, [B, D]: on the fused path only
     /// that row's attention output and MLP are computed.
-    pub fn forward_cls(&self, xs: &Tensor) -> Result<Tensor> {
+    pub fn forward_cls(&self, xs: &Tensor, precision: ops::Precision) -> Result<Tensor> {
         if let Some(w) = &self.fused {
-            if let Some(y) = ops::frozen_layer_cls(xs, w)? {
+            if let Some(y) = ops::frozen_layer_cls(xs, w, precision)? {
                 return Ok(y);
             }
         }
-        self.forward(xs, None)?.narrow(1, 0, 1)?.squeeze(1)
+        self.forward(xs, None, precision)?
+            .narrow(1, 0, 1)?
+            .squeeze(1)
     }
 
     /// Whether this layer runs as one fused node (frozen weights, quick_gelu or exact GELU, on
@@ -253,12 +255,20 @@ impl EncoderLayer {
             fc2: lin(fc2),
             heads: self.self_attn.num_heads,
             scale: self.self_attn.scale as f32,
+            bf16: Default::default(),
         })
     }
 
-    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    /// The layer on `xs` [B, L, D]; `precision` applies on the fused path to inputs that need no
+    /// gradient (the op-by-op path is always f32).
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        precision: ops::Precision,
+    ) -> Result<Tensor> {
         if let Some(w) = &self.fused {
-            if let Some(y) = ops::frozen_layer(xs, w, mask)? {
+            if let Some(y) = ops::frozen_layer(xs, w, mask, precision)? {
                 return Ok(y);
             }
         }
@@ -301,6 +311,7 @@ impl Encoder {
         mask: Option<&Tensor>,
         keep_all: bool,
         stop_after: Option<usize>,
+        precision: ops::Precision,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let mut all = Vec::new();
         let mut h = xs.clone();
@@ -311,7 +322,7 @@ impl Encoder {
             if keep_all {
                 all.push(h.clone());
             }
-            h = layer.forward(&h, mask)?;
+            h = layer.forward(&h, mask, precision)?;
         }
         if keep_all {
             all.push(h.clone());

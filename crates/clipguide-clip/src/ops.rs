@@ -33,24 +33,72 @@ pub fn fused_enabled() -> bool {
 /// micro-kernels from the `gemm` crate's `x86-v4` feature, and AVX-512 elementwise loops),
 /// `"avx2"` (AVX2 + FMA), or `"baseline"` (SSE2). Chosen at run time from the CPU's flags, and
 /// capped at `"avx2"` in a build without this crate's opt-in `avx512` feature (the default:
-/// measured slower on AMD Zen 4; `cargo test -p clipguide-clip --features avx512` tests it).
+/// measured slower on AMD Zen 4; `cargo test -p clipguide-clip --features avx512` tests it), and
+/// at whatever `CLIPGUIDE_ISA` names (see [`isa_cap`]).
 pub fn isa() -> &'static str {
     // Asked once: the elementwise kernels consult it on every call.
     static ISA: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     ISA.get_or_init(|| {
+        let cap = isa_cap().unwrap_or(IsaCap::Avx512);
         #[cfg(target_arch = "x86_64")]
         {
-            if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
+            if cfg!(feature = "avx512")
+                && cap >= IsaCap::Avx512
+                && std::arch::is_x86_feature_detected!("avx512f")
+            {
                 return "avx512";
             }
-            if std::arch::is_x86_feature_detected!("avx2")
+            if cap >= IsaCap::Avx2
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 return "avx2";
             }
         }
+        let _ = cap;
         "baseline"
     })
+}
+
+/// The highest instruction set the kernels may use, from `CLIPGUIDE_ISA`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IsaCap {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+/// `CLIPGUIDE_ISA=avx2` (or `baseline`) keeps the kernels below AVX-512 (or at SSE2) on a CPU
+/// that has more: the switch that runs the older paths on a newer machine, so one machine tests
+/// every dispatch path. Unset or empty means no cap. An unknown value is an error here (callers
+/// that own a user interface check it up front); the kernels then run uncapped.
+pub fn isa_cap() -> std::result::Result<IsaCap, String> {
+    match std::env::var("CLIPGUIDE_ISA").as_deref() {
+        Err(_) | Ok("") | Ok("avx512") => Ok(IsaCap::Avx512),
+        Ok("avx2") => Ok(IsaCap::Avx2),
+        Ok("baseline") => Ok(IsaCap::Baseline),
+        Ok(other) => Err(format!(
+            "CLIPGUIDE_ISA={other:?} is not an instruction set the kernels know: use avx512, avx2 or baseline (or unset it)"
+        )),
+    }
+}
+
+/// Whether `CLIPGUIDE_ISA` lets kernels use AVX-512 (the bf16 kernel included).
+pub(crate) fn isa_cap_allows_avx512() -> bool {
+    isa_cap().unwrap_or(IsaCap::Avx512) >= IsaCap::Avx512
+}
+
+/// How a frozen forward pass multiplies by its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 products and sums: the reference, and what every gradient goes through.
+    #[default]
+    F32,
+    /// bf16 products with f32 sums in the linear layers (layer norms, attention and activations
+    /// stay f32), as PyTorch's bf16 autocast: about twice the multiply throughput on CPUs with
+    /// AVX512-BF16 ([`crate::bf16_gemm::available`]). Applies to forward passes that need no
+    /// gradient; elsewhere, and on other CPUs, the pass runs in f32.
+    Bf16,
 }
 
 fn fused_ok(xs: &Tensor) -> bool {
@@ -479,6 +527,19 @@ impl FusedActivation {
         match self {
             Self::QuickGelu => a.apply_op1_no_bwd(&QuickGeluOp),
             Self::GeluErf => a.apply_op1_no_bwd(&GeluErfOp),
+        }
+    }
+
+    /// The activation of `x`, in place (the bf16 kernel's epilogue: a few dozen values at a time).
+    pub(crate) fn apply_in_place(self, x: &mut [f32]) {
+        let mut buf = [0f32; 64];
+        for chunk in x.chunks_mut(64) {
+            let src = &mut buf[..chunk.len()];
+            src.copy_from_slice(chunk);
+            match self {
+                Self::QuickGelu => elementwise!(quick_gelu_into(src, chunk)),
+                Self::GeluErf => gelu_erf_into(src, chunk),
+            }
         }
     }
 
@@ -937,6 +998,32 @@ pub struct FrozenLayerWeights {
     pub fc2: (Tensor, Option<Tensor>),
     pub heads: usize,
     pub scale: f32,
+    /// The four weights packed for [`Precision::Bf16`], made on first use and shared by clones.
+    pub bf16: std::sync::Arc<std::sync::OnceLock<Bf16Weights>>,
+}
+
+/// A layer's linear weights packed for the bf16 kernel.
+#[derive(Debug)]
+pub struct Bf16Weights {
+    qkv: crate::bf16_gemm::PackedWeight,
+    out: crate::bf16_gemm::PackedWeight,
+    fc1: crate::bf16_gemm::PackedWeight,
+    fc2: crate::bf16_gemm::PackedWeight,
+}
+
+impl Bf16Weights {
+    fn pack(w: &FrozenLayerWeights) -> Result<Self> {
+        let pack = |(t, _): &(Tensor, Option<Tensor>)| -> Result<crate::bf16_gemm::PackedWeight> {
+            let (n, k) = t.dims2()?;
+            with_f32(t, |v| crate::bf16_gemm::PackedWeight::pack(v, n, k))
+        };
+        Ok(Self {
+            qkv: pack(&w.qkv)?,
+            out: pack(&w.out)?,
+            fc1: pack(&w.fc1)?,
+            fc2: pack(&w.fc2)?,
+        })
+    }
 }
 
 /// `x + layer_norm_input_grad(…)`: the input gradient of a frozen layer norm on `x` for the
@@ -1046,6 +1133,7 @@ struct FrozenLayerOp {
     w: FrozenLayerWeights,
     mask: Option<std::sync::Arc<Vec<f32>>>,
     cls_only: bool,
+    precision: Precision,
     /// Keep activations for the backward (only when the input is tracked).
     save: bool,
     saved: std::sync::Mutex<Option<LayerSaved>>,
@@ -1091,6 +1179,83 @@ impl FrozenLayerOp {
     }
 }
 
+impl FrozenLayerOp {
+    /// The forward alone with bf16 linear layers, each with its bias, activation or residual
+    /// applied in the kernel's epilogue: x [B·L, D] → y as a flat vector.
+    fn run_bf16(&self, x: &Tensor, b: usize, l: usize) -> Result<Vec<f32>> {
+        use crate::bf16_gemm::{matmul, Epilogue};
+        let w = &self.w;
+        let packed = match w.bf16.get() {
+            Some(p) => p,
+            None => {
+                let p = Bf16Weights::pack(w)?;
+                w.bf16.get_or_init(|| p)
+            }
+        };
+        let bias = |(_, b): &(Tensor, Option<Tensor>)| b.as_ref().map(tensor_f32).transpose();
+        let (qkv_b, out_b, fc1_b, fc2_b) =
+            (bias(&w.qkv)?, bias(&w.out)?, bias(&w.fc1)?, bias(&w.fc2)?);
+        let d = x.dim(1)?;
+        let rows = self.rows(l);
+        let n_all = b * l;
+        let qkv = with_f32(&w.ln(x, &w.ln1)?, |xn| {
+            matmul(
+                xn,
+                n_all,
+                &packed.qkv,
+                Epilogue {
+                    bias: qkv_b.as_deref(),
+                    ..Default::default()
+                },
+            )
+        })?;
+        let (ctx, _) = w
+            .attention(self.mask.clone())
+            .forward_with_probs(&qkv, b, l, rows);
+        let x_rows: Vec<f32> = with_f32(x, |x| {
+            if self.cls_only {
+                x.chunks(l * d).flat_map(|img| &img[..d]).copied().collect()
+            } else {
+                x.to_vec()
+            }
+        })?;
+        let m = b * rows;
+        let h = matmul(
+            &ctx,
+            m,
+            &packed.out,
+            Epilogue {
+                bias: out_b.as_deref(),
+                act: None,
+                residual: Some(&x_rows),
+            },
+        );
+        let hn = w.ln(&Tensor::from_slice(&h, (m, d), x.device())?, &w.ln2)?;
+        let a = with_f32(&hn, |hn| {
+            matmul(
+                hn,
+                m,
+                &packed.fc1,
+                Epilogue {
+                    bias: fc1_b.as_deref(),
+                    act: Some(w.act),
+                    residual: None,
+                },
+            )
+        })?;
+        Ok(matmul(
+            &a,
+            m,
+            &packed.fc2,
+            Epilogue {
+                bias: fc2_b.as_deref(),
+                act: None,
+                residual: Some(&h),
+            },
+        ))
+    }
+}
+
 impl CustomOp1 for FrozenLayerOp {
     fn name(&self) -> &'static str {
         "clipguide-frozen-layer"
@@ -1103,6 +1268,15 @@ impl CustomOp1 for FrozenLayerOp {
             (b * l, d),
             &candle_core::Device::Cpu,
         )?;
+        if self.precision == Precision::Bf16 && !self.save && crate::bf16_gemm::available() {
+            let y = self.run_bf16(&x, b, l)?;
+            let shape = if self.cls_only {
+                Shape::from((b, d))
+            } else {
+                layout.shape().clone()
+            };
+            return Ok((CpuStorage::F32(y), shape));
+        }
         let (y, saved) = self.run(x, b, l)?;
         if self.save {
             *self.saved.lock().expect("layer cache lock") = Some(saved);
@@ -1152,6 +1326,7 @@ fn frozen_layer_op(
     weights: &FrozenLayerWeights,
     mask: Option<&Tensor>,
     cls_only: bool,
+    precision: Precision,
 ) -> Result<Option<Tensor>> {
     let (_, l, _) = xs.dims3()?;
     if !fused_ok(xs) || mask.is_some_and(|m| m.elem_count() != l * l) {
@@ -1165,6 +1340,7 @@ fn frozen_layer_op(
         w: weights.clone(),
         mask,
         cls_only,
+        precision,
         save: xs.track_op(),
         saved: std::sync::Mutex::new(None),
     };
@@ -1173,19 +1349,25 @@ fn frozen_layer_op(
 
 /// One frozen pre-norm encoder layer on `xs` [B, L, D] as a single fused node (see
 /// [`FrozenLayerOp`]); `None` when the fused path does not apply (not CPU f32, or a mask of
-/// another shape), so the caller runs the layer op by op.
+/// another shape), so the caller runs the layer op by op. `precision` applies when `xs` needs no
+/// gradient (see [`Precision`]).
 pub fn frozen_layer(
     xs: &Tensor,
     weights: &FrozenLayerWeights,
     mask: Option<&Tensor>,
+    precision: Precision,
 ) -> Result<Option<Tensor>> {
-    frozen_layer_op(xs, weights, mask, false)
+    frozen_layer_op(xs, weights, mask, false, precision)
 }
 
 /// The class token's output [B, D] of a frozen layer on `xs` [B, L, D] without a mask, computing
 /// only what that row needs (see [`FrozenLayerOp`]); `None` when the fused path does not apply.
-pub fn frozen_layer_cls(xs: &Tensor, weights: &FrozenLayerWeights) -> Result<Option<Tensor>> {
-    frozen_layer_op(xs, weights, None, true)
+pub fn frozen_layer_cls(
+    xs: &Tensor,
+    weights: &FrozenLayerWeights,
+    precision: Precision,
+) -> Result<Option<Tensor>> {
+    frozen_layer_op(xs, weights, None, true, precision)
 }
 
 #[cfg(test)]
@@ -1357,8 +1539,8 @@ mod tests {
             let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
             for m in [None, Some(&mask)] {
                 check(
-                    |x| frozen.forward(x, m),
-                    |x| trainable.forward(x, m),
+                    |x| frozen.forward(x, m, Precision::F32),
+                    |x| trainable.forward(x, m, Precision::F32),
                     &[2, l, d],
                 );
             }
@@ -1400,10 +1582,95 @@ mod tests {
         .unwrap();
         assert!(layer.is_fused());
         check(
-            |x| layer.forward_cls(x),
-            |x| layer.forward(x, None)?.narrow(1, 0, 1)?.squeeze(1),
+            |x| layer.forward_cls(x, Precision::F32),
+            |x| {
+                layer
+                    .forward(x, None, Precision::F32)?
+                    .narrow(1, 0, 1)?
+                    .squeeze(1)
+            },
             &[3, l, d],
         );
+    }
+
+    /// A bf16 forward of a frozen layer (full and class-token-only, with and without a mask)
+    /// against the f32 one: close where the CPU runs the bf16 kernel, the same bits where it
+    /// does not; and a tracked input always goes through f32.
+    #[test]
+    fn bf16_layer_is_close_to_f32_or_falls_back_to_it() {
+        use crate::config::Activation;
+        use crate::nn::EncoderLayer;
+        use candle_nn::{VarBuilder, VarMap};
+        // Widths that are not multiples of the kernel's 32-column panels or 12-row tiles.
+        let (d, inter, heads, l) = (48, 100, 4, 13);
+        let vm = VarMap::new();
+        EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let tensors = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        let layer = EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let x = randn(&[3, l, d], 21);
+        let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
+        let pairs: Vec<(Tensor, Tensor)> = vec![
+            (
+                layer.forward(&x, None, Precision::F32).unwrap(),
+                layer.forward(&x, None, Precision::Bf16).unwrap(),
+            ),
+            (
+                layer.forward(&x, Some(&mask), Precision::F32).unwrap(),
+                layer.forward(&x, Some(&mask), Precision::Bf16).unwrap(),
+            ),
+            (
+                layer.forward_cls(&x, Precision::F32).unwrap(),
+                layer.forward_cls(&x, Precision::Bf16).unwrap(),
+            ),
+        ];
+        for (f32_out, bf16_out) in &pairs {
+            let diff = max_diff(f32_out, bf16_out);
+            let scale = f32_out
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            if crate::bf16_gemm::available() {
+                // Operands rounded to 8 significant bits (relative error 2⁻⁹ each), sums of ~100
+                // terms: about 1 % of the output's scale at most, and never the same bits.
+                assert!(
+                    diff > 0.0 && diff < 2e-2 * scale,
+                    "bf16 differs from f32 by {diff} (outputs up to {scale})"
+                );
+            } else {
+                assert_eq!(diff, 0.0, "without the bf16 kernel the f32 path must run");
+            }
+        }
+        // With a gradient to keep, bf16 is not used.
+        let v = Var::from_tensor(&x).unwrap();
+        let tracked = layer.forward(v.as_tensor(), None, Precision::Bf16).unwrap();
+        assert_eq!(max_diff(&tracked, &pairs[0].0), 0.0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::error::{ClipError, Result};
 use crate::model::{cosine_matrix, ClipModel, Family};
 use crate::openclip::OpenClipOptions;
+use crate::ops::Precision;
 use crate::preprocess::ImageProcessor;
 use crate::tokenizer::{ClipTokenizer, Padding};
 use candle_core::{Device, Tensor, D};
@@ -104,8 +105,13 @@ impl Clip {
 
     /// Projected image embeddings [N, P].
     pub fn embed_images(&self, images: &[RgbImage]) -> Result<Tensor> {
+        self.embed_images_with(images, Precision::F32)
+    }
+
+    /// [`Self::embed_images`] at `precision` (see [`ClipModel::image_features_with`]).
+    pub fn embed_images_with(&self, images: &[RgbImage], precision: Precision) -> Result<Tensor> {
         let px = self.processor.preprocess_batch(images, self.device())?;
-        self.model.image_features(&px)
+        self.model.image_features_with(&px, precision)
     }
 
     pub fn similarity(&self, image_embeds: &Tensor, text_embeds: &Tensor) -> Result<Similarity> {

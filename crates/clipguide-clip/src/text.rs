@@ -3,6 +3,7 @@
 
 use crate::config::TextConfig;
 use crate::nn::{causal_mask, Encoder, LayerNorm};
+use crate::ops::Precision;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
@@ -122,7 +123,9 @@ impl TextTransformer {
         }
         let xs = self.add_positions(token_embeds)?;
         let mask = causal_mask(len, token_embeds.device())?;
-        let (h, hidden_states) = self.encoder.forward(&xs, Some(&mask), keep_hidden, None)?;
+        let (h, hidden_states) =
+            self.encoder
+                .forward(&xs, Some(&mask), keep_hidden, None, Precision::F32)?;
         let last_hidden_state = self.final_layer_norm.forward(&h)?;
         let eos_positions = self.eos_positions(ids)?;
         let pooled = gather_rows(&last_hidden_state, &eos_positions)?;

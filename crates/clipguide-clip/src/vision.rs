@@ -3,6 +3,7 @@
 
 use crate::config::VisionConfig;
 use crate::nn::{Encoder, LayerNorm};
+use crate::ops::Precision;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -128,14 +129,15 @@ impl VisionTransformer {
     }
 
     /// The pooled output alone (post-layernorm of the last layer's class token), [B, D]; the last
-    /// layer computes only that token's row (see `EncoderLayer::forward_cls`).
-    pub fn pooled(&self, px: &Tensor) -> Result<Tensor> {
+    /// layer computes only that token's row (see `EncoderLayer::forward_cls`). `precision`
+    /// applies to the encoder layers when `px` needs no gradient.
+    pub fn pooled(&self, px: &Tensor, precision: Precision) -> Result<Tensor> {
         let xs = self.embed_normed(px)?;
         let cls = match self.encoder.layers.split_last() {
             Some((last, _)) => {
                 let n = self.encoder.layers.len() - 1;
-                let (h, _) = self.encoder.forward(&xs, None, false, Some(n))?;
-                last.forward_cls(&h)?
+                let (h, _) = self.encoder.forward(&xs, None, false, Some(n), precision)?;
+                last.forward_cls(&h, precision)?
             }
             None => xs.narrow(1, 0, 1)?.squeeze(1)?,
         };
@@ -145,7 +147,8 @@ impl VisionTransformer {
     pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
         let xs = self.embed_normed(px)?;
         let (last_hidden_state, hidden_states) =
-            self.encoder.forward(&xs, None, keep_hidden, None)?;
+            self.encoder
+                .forward(&xs, None, keep_hidden, None, Precision::F32)?;
         let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
         let pooled = self.post_layernorm.forward(&cls)?;
         Ok(VisionOutput {

@@ -34,7 +34,7 @@ fn random_clip(dev: &Device) -> Result<Clip, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_allocator();
+    clipguide_clip::tune_process();
     let steps: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())

@@ -25,7 +25,7 @@ const PROMPTS: [&str; 8] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_allocator();
+    clipguide_clip::tune_process();
     let rounds: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())

@@ -556,7 +556,7 @@ impl TextEncoder {
         let mask = causal_mask(len, token_embeds.device())?;
         let mut kept = h.clone();
         for (i, block) in self.layers.layers[..run].iter().enumerate() {
-            h = block.forward(&h, Some(&mask))?;
+            h = block.forward(&h, Some(&mask), clipguide_clip::Precision::F32)?;
             if i + 1 == keep {
                 kept = h.clone();
             }

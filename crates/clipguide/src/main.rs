@@ -127,7 +127,7 @@ enum Command {
 }
 
 fn main() {
-    clipguide_clip::tune_allocator();
+    clipguide_clip::tune_process();
     quiet_wayland_probe();
     let cmd = Cli::command().mut_subcommand("generate", generate::help_with_recipe_defaults);
     let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
