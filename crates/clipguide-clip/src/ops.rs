@@ -1667,6 +1667,10 @@ mod tests {
                 assert_eq!(diff, 0.0, "without the bf16 kernel the f32 path must run");
             }
         }
+        // Reproducible: the same input gives the same bits (each output sums in one thread, in
+        // a fixed order, whatever the thread count).
+        let again = layer.forward(&x, None, Precision::Bf16).unwrap();
+        assert_eq!(max_diff(&again, &pairs[0].1), 0.0);
         // With a gradient to keep, bf16 is not used.
         let v = Var::from_tensor(&x).unwrap();
         let tracked = layer.forward(v.as_tensor(), None, Precision::Bf16).unwrap();
