@@ -44,7 +44,8 @@ fn random_model(dev: &Device) -> ClipModel {
 }
 
 fn main() {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|s| s.parse().ok())

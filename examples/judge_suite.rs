@@ -27,7 +27,8 @@ use clipguide_shapes::palette::Palette;
 use clipguide_shapes::{placement_contrasts, recipe};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut model: Option<PathBuf> = None;
     let (mut seed, mut out) = (0u64, None::<PathBuf>);
     let mut recipe = recipe::by_name(recipe::BUILTIN_MODEL_RECIPE)?;

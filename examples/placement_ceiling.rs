@@ -19,7 +19,8 @@ use clipguide_shapes::judge::{judge_suite, parse_prompt};
 use clipguide_shapes::{placement_variants, render, Placement, Shape, Size};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut models: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

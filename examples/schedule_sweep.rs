@@ -24,7 +24,8 @@ const SWEEP: &[(&str, &str, &str)] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut args = std::env::args().skip(1);
     let model = args
         .next()

@@ -13,7 +13,8 @@ use clipguide_shapes::judge::{judge, parse_prompt};
 use clipguide_shapes::recipe;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut args = std::env::args().skip(1);
     let prompt = args
         .next()

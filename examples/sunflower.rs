@@ -8,7 +8,8 @@ use clipguide_guide::png_meta::{ascii_json, save_png_with_text, PARAMS_KEY};
 use clipguide_guide::{GenerateConfig, Generator, PromptSchedule};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut args = std::env::args().skip(1);
     let model = args
         .next()

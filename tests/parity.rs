@@ -85,7 +85,7 @@ fn check_model(name: &str) {
     let bf16 = model
         .image_features_with(px, clipguide_clip::Precision::Bf16)
         .unwrap();
-    if clipguide_clip::bf16_gemm::available() {
+    if model.embeds_in_bf16() {
         let cos = cosine_matrix(&bf16, &r["image_embeds"])
             .unwrap()
             .to_vec2::<f32>()

@@ -37,7 +37,6 @@ for k in ("image_fwd_bwd_b8_224", "text_1000_labels"):
         print(f"{k}: rust {r[k]:.3f}s  torch {t[k]:.3f}s  ratio {r[k]/t[k]:.2f}")
 # Target 3: images/s of a forward-only batch of 32, against PyTorch's best CPU setting.
 if "image_embed_b32_224" in r:
-    rust_best = min(r.get("image_embed_b32_224_bf16", 1e9), r["image_embed_b32_224"])
     for rk in ("image_embed_b32_224", "image_embed_b32_224_bf16"):
         for tk in ("image_embed_b32_224", "image_embed_b32_224_bf16"):
             if rk in r and tk in t:

@@ -24,15 +24,20 @@ pub fn tune_allocator() {
     }
 }
 
-/// Process-wide settings for tensor work, for binaries to call first thing in `main` (before any
-/// thread starts): [`tune_allocator`], and candle's elementwise ops kept on the calling thread.
+/// Process-wide settings for tensor work, for binaries to call first thing in `main`:
+/// [`tune_allocator`], and candle's elementwise ops kept on the calling thread.
 ///
 /// Why the second: candle runs large elementwise ops on a pool of its own whose workers spin
 /// (25,000 rounds) before sleeping, beside rayon's pool that runs every GEMM here. On a machine
 /// with as many cores as rayon threads the spinning workers take cycles from the GEMM threads;
 /// the ops they would split are memory-bound and take about a millisecond on one thread. A
-/// `CANDLE_NUM_THREADS` the user set is left alone.
-pub fn tune_process() {
+/// `CANDLE_NUM_THREADS` the user set is left alone (it also reaches child processes). Results
+/// are the same bits either way: the ops it affects are elementwise.
+///
+/// # Safety
+/// It sets an environment variable, so no other thread may be running (or reading the
+/// environment): call it before anything spawns threads.
+pub unsafe fn tune_process() {
     tune_allocator();
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // Read once by candle when its pool starts, which is after this (nothing tensor-shaped

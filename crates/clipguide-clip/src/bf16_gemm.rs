@@ -362,7 +362,14 @@ mod tests {
             return;
         }
         // Odd k, columns not a multiple of the panel, rows not a multiple of the tile.
-        for &(m, n, k) in &[(1, 1, 1), (13, 33, 7), (50, 70, 96), (97, 64, 33)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (13, 33, 7),
+            (50, 70, 96),
+            (97, 64, 33),
+            // Several column tasks (more than 8 panels), and k ≡ 31 (mod 32).
+            (50, 300, 63),
+        ] {
             let x = data(m * k, 1);
             let w = data(n * k, 2);
             let bias = data(n, 3);
@@ -407,19 +414,39 @@ mod tests {
                 ..Default::default()
             },
         );
-        let act = matmul(
-            &x,
-            m,
-            &packed,
-            Epilogue {
-                bias: Some(&bias),
-                act: Some(FusedActivation::QuickGelu),
-                residual: None,
-            },
-        );
-        for (p, a) in plain.iter().zip(&act) {
-            let want = p / (1.0 + (-1.702 * p).exp());
-            assert!((a - want).abs() < 1e-5, "{a} vs {want}");
+        let quick_gelu = |v: f32| v / (1.0 + (-1.702 * v).exp());
+        // x·Φ(x) with Φ from erf's Abramowitz–Stegun 7.1.26 (|error| < 1.5·10⁻⁷).
+        let gelu = |v: f32| {
+            let z = (v as f64 / std::f64::consts::SQRT_2).abs();
+            let t = 1.0 / (1.0 + 0.327_591_1 * z);
+            let poly = t
+                * (0.254_829_592
+                    + t * (-0.284_496_736
+                        + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            let erf = (1.0 - poly * (-z * z).exp()).copysign(v as f64);
+            (v as f64 * 0.5 * (1.0 + erf)) as f32
+        };
+        for (act, f) in [
+            (
+                FusedActivation::QuickGelu,
+                &quick_gelu as &dyn Fn(f32) -> f32,
+            ),
+            (FusedActivation::GeluErf, &gelu),
+        ] {
+            let got = matmul(
+                &x,
+                m,
+                &packed,
+                Epilogue {
+                    bias: Some(&bias),
+                    act: Some(act),
+                    residual: None,
+                },
+            );
+            for (p, a) in plain.iter().zip(&got) {
+                let want = f(*p);
+                assert!((a - want).abs() < 1e-5, "{act:?}: {a} vs {want}");
+            }
         }
     }
 }

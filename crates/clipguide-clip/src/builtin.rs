@@ -43,6 +43,7 @@ impl Clip {
             model,
             tokenizer: ClipTokenizer::builtin(),
             processor,
+            embed_precision: crate::Precision::F32,
         })
     }
 }

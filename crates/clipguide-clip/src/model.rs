@@ -292,12 +292,20 @@ impl ClipModel {
 
     /// [`Self::image_features`] with the encoder layers' products at `precision` when `pixels`
     /// needs no gradient: [`Precision::Bf16`] for embedding many images where a cosine within
-    /// about 10⁻³ of the f32 one will do (see `ops::Precision`).
+    /// 10⁻³ of the f32 one will do (measured: within 10⁻⁴ on ViT-B/32 shapes, see BENCHMARKS.md).
+    /// Where [`Self::embeds_in_bf16`] is false, `Bf16` runs in f32.
     pub fn image_features_with(&self, pixels: &Tensor, precision: Precision) -> Result<Tensor> {
         self.check_pixels(pixels)?;
         // Only the pooled state: the last layer computes just the class token's row.
         let pooled = self.vision.pooled(pixels, precision)?;
         Ok(self.visual_projection.forward(&pooled)?)
+    }
+
+    /// Whether [`Precision::Bf16`] really runs in bf16 for this model here: the CPU has
+    /// AVX512-BF16 (not capped by `CLIPGUIDE_ISA`) and every vision layer runs fused (frozen
+    /// weights, quick_gelu or exact GELU, fused kernels not switched off).
+    pub fn embeds_in_bf16(&self) -> bool {
+        crate::bf16_gemm::available() && self.vision.all_layers_fused()
     }
 
     fn check_pixels(&self, pixels: &Tensor) -> Result<()> {

@@ -68,10 +68,12 @@ pub enum IsaCap {
     Avx512,
 }
 
-/// `CLIPGUIDE_ISA=avx2` (or `baseline`) keeps the kernels below AVX-512 (or at SSE2) on a CPU
-/// that has more: the switch that runs the older paths on a newer machine, so one machine tests
-/// every dispatch path. Unset or empty means no cap. An unknown value is an error here (callers
-/// that own a user interface check it up front); the kernels then run uncapped.
+/// `CLIPGUIDE_ISA=avx2` (or `baseline`) keeps this crate's elementwise kernels and the bf16 GEMM
+/// kernel below AVX-512 (or at SSE2) on a CPU that has more: the switch that runs the older paths
+/// on a newer machine, so one machine tests every dispatch path. The `gemm` crate's f32
+/// micro-kernels are not capped by it (they follow the CPU and this crate's `avx512` feature).
+/// Unset or empty means no cap. An unknown value is an error here (the CLI refuses it at start);
+/// the kernels then run uncapped.
 pub fn isa_cap() -> std::result::Result<IsaCap, String> {
     match std::env::var("CLIPGUIDE_ISA").as_deref() {
         Err(_) | Ok("") | Ok("avx512") => Ok(IsaCap::Avx512),
@@ -1212,24 +1214,27 @@ impl FrozenLayerOp {
         let (ctx, _) = w
             .attention(self.mask.clone())
             .forward_with_probs(&qkv, b, l, rows);
-        let x_rows: Vec<f32> = with_f32(x, |x| {
-            if self.cls_only {
-                x.chunks(l * d).flat_map(|img| &img[..d]).copied().collect()
-            } else {
-                x.to_vec()
-            }
-        })?;
         let m = b * rows;
-        let h = matmul(
-            &ctx,
-            m,
-            &packed.out,
-            Epilogue {
-                bias: out_b.as_deref(),
-                act: None,
-                residual: Some(&x_rows),
-            },
-        );
+        let h = with_f32(x, |x| {
+            // The residual: every row, or the class tokens' (row 0 of each image).
+            let cls_rows: Vec<f32>;
+            let x_rows = if self.cls_only {
+                cls_rows = x.chunks(l * d).flat_map(|img| &img[..d]).copied().collect();
+                &cls_rows[..]
+            } else {
+                x
+            };
+            matmul(
+                &ctx,
+                m,
+                &packed.out,
+                Epilogue {
+                    bias: out_b.as_deref(),
+                    act: None,
+                    residual: Some(x_rows),
+                },
+            )
+        })?;
         let hn = w.ln(&Tensor::from_slice(&h, (m, d), x.device())?, &w.ln2)?;
         let a = with_f32(&hn, |hn| {
             matmul(
@@ -1656,7 +1661,7 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
-            if crate::bf16_gemm::available() {
+            if crate::bf16_gemm::available() && layer.is_fused() {
                 // Operands rounded to 8 significant bits (relative error 2⁻⁹ each), sums of ~100
                 // terms: about 1 % of the output's scale at most, and never the same bits.
                 assert!(

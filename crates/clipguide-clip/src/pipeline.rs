@@ -16,6 +16,10 @@ pub struct Clip {
     pub model: ClipModel,
     pub tokenizer: ClipTokenizer,
     pub processor: ImageProcessor,
+    /// The precision [`Self::embed_images`] runs at: `F32` when loaded; `Bf16` for indexing and
+    /// evaluating many images on CPUs with AVX512-BF16 (see [`Precision`]). Gradients, and so
+    /// generation's guidance, are always f32.
+    pub embed_precision: Precision,
 }
 
 /// Cosines, logits and per-image softmax over texts.
@@ -73,6 +77,7 @@ impl Clip {
                 model,
                 tokenizer,
                 processor,
+                embed_precision: Precision::F32,
             },
             notes,
         ))
@@ -103,15 +108,10 @@ impl Clip {
         self.model.text_features(&batch.ids)
     }
 
-    /// Projected image embeddings [N, P].
+    /// Projected image embeddings [N, P], at [`Self::embed_precision`].
     pub fn embed_images(&self, images: &[RgbImage]) -> Result<Tensor> {
-        self.embed_images_with(images, Precision::F32)
-    }
-
-    /// [`Self::embed_images`] at `precision` (see [`ClipModel::image_features_with`]).
-    pub fn embed_images_with(&self, images: &[RgbImage], precision: Precision) -> Result<Tensor> {
         let px = self.processor.preprocess_batch(images, self.device())?;
-        self.model.image_features_with(&px, precision)
+        self.model.image_features_with(&px, self.embed_precision)
     }
 
     pub fn similarity(&self, image_embeds: &Tensor, text_embeds: &Tensor) -> Result<Similarity> {

@@ -98,6 +98,11 @@ impl VisionTransformer {
             .reshape((b, gh * gw, c * p * p))
     }
 
+    /// Whether every encoder layer runs as one fused node (see `EncoderLayer::is_fused`).
+    pub fn all_layers_fused(&self) -> bool {
+        self.encoder.layers.iter().all(|l| l.is_fused())
+    }
+
     pub fn embed(&self, px: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = px.dims4()?;
         let s = self.config.image_size;

@@ -30,11 +30,13 @@ fn random_clip(dev: &Device) -> Result<Clip, Box<dyn std::error::Error>> {
         model,
         tokenizer: ClipTokenizer::builtin(),
         processor: ImageProcessor::for_size(size),
+        embed_precision: clipguide_clip::Precision::F32,
     })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let steps: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())

@@ -10,7 +10,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
     let size = args.next().transpose()?.unwrap_or(512);
     let cutn = args.next().transpose()?.unwrap_or(32);

@@ -25,7 +25,8 @@ const PROMPTS: [&str; 8] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     let rounds: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())

@@ -34,11 +34,22 @@ struct Cli {
     /// trained with QuickGELU: DFN, MetaCLIP).
     #[arg(long, global = true, value_enum)]
     act: Option<ActArg>,
+    /// Precision of image embeddings computed without gradients (similarity, classify, search,
+    /// eval): f32, or bf16 products with f32 sums on CPUs with AVX512-BF16 (faster, embeddings
+    /// within a cosine of 10⁻³; elsewhere f32 with a note). Guidance gradients are always f32.
+    #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
+    precision: PrecisionArg,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PrecisionArg {
+    F32,
+    Bf16,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -127,7 +138,8 @@ enum Command {
 }
 
 fn main() {
-    clipguide_clip::tune_process();
+    // SAFETY: first thing in main, before any thread starts.
+    unsafe { clipguide_clip::tune_process() };
     quiet_wayland_probe();
     let cmd = Cli::command().mut_subcommand("generate", generate::help_with_recipe_defaults);
     let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
@@ -172,7 +184,19 @@ fn open_clip_options(spec: &str, act: Option<ActArg>) -> OpenClipOptions {
     }
 }
 
-fn load_model(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
+/// Loads `--model` (or the built-in model) and sets its embedding precision from `--precision`.
+fn load_model(spec: Option<&str>, act: Option<ActArg>, precision: PrecisionArg) -> Result<Loaded> {
+    let mut m = load_checkpoint(spec, act)?;
+    if precision == PrecisionArg::Bf16 {
+        m.clip.embed_precision = clipguide_clip::Precision::Bf16;
+        if !m.clip.model.embeds_in_bf16() {
+            eprintln!("note: --precision bf16 runs in f32 here: it needs a CPU with AVX512-BF16 (and CLIPGUIDE_ISA not below avx512) and a tower whose layers run fused");
+        }
+    }
+    Ok(m)
+}
+
+fn load_checkpoint(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
     let Some(spec) = spec else {
         if act.is_some() {
             bail!("--act applies to OpenCLIP checkpoints given with --model; the built-in model has its own activation");
@@ -245,6 +269,8 @@ fn load_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<image::RgbImage>> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // A misspelt kernel cap would otherwise run uncapped without a word.
+    clipguide_clip::ops::isa_cap().map_err(anyhow::Error::msg)?;
     let model = cli.model.as_deref();
     match cli.command {
         Command::Tokenize { texts, max_length } => {
@@ -277,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
             if texts.is_empty() && images.is_empty() {
                 bail!("nothing to embed: pass --text TEXT and/or --image PATH");
             }
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             let mut out = serde_json::Map::new();
             if !texts.is_empty() {
                 let e = m.clip.embed_texts(&texts)?.to_vec2::<f32>()?;
@@ -317,7 +343,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Similarity { images, texts } => {
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             let imgs = load_images(&m.clip, &images)?;
             let ie = m.clip.embed_images(&imgs)?;
             let te = m.clip.embed_texts(&texts)?;
@@ -365,7 +391,7 @@ fn run(cli: Cli) -> Result<()> {
                     "--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car"
                 );
             }
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             let img = m.clip.load_image(&image)?;
             let ranked = m.clip.classify(&img, &labels, &template)?;
             if cli.json {
@@ -381,7 +407,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Generate(a) => {
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             generate::run(*a, &m.clip, model.is_none(), cli.json)?
         }
         Command::Render(a) => render::run(a)?,
@@ -421,11 +447,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dataset(a) => train_cmd::dataset(a, cli.json)?,
         Command::Train(a) => train_cmd::train(a)?,
         Command::Eval(a) => {
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             train_cmd::eval(a, &m.clip, cli.json)?
         }
         Command::Search { dir, text, top } => {
-            let m = load_model(model, cli.act)?;
+            let m = load_model(model, cli.act, cli.precision)?;
             let (hits, stats) = search::search(&m.clip, &m.key, &dir, &text, top)
                 .with_context(|| format!("searching {}", dir.display()))?;
             for (p, e) in &stats.skipped {

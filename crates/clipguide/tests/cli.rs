@@ -138,6 +138,68 @@ fn similarity_and_classify_are_consistent() {
     assert!((p0 - probs[0][best]).abs() < 1e-5);
 }
 
+/// `--precision bf16` gives cosines within 10⁻³ of f32's where the CPU runs the bf16 kernel (and
+/// says so when it cannot, giving f32's numbers); a misspelt `CLIPGUIDE_ISA` is refused.
+#[test]
+fn bf16_precision_is_close_to_f32_and_a_bad_isa_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("stripes.png");
+    write_png(&img, 64, 64, |x, _| {
+        if (x / 8) % 2 == 0 {
+            [230, 200, 30]
+        } else {
+            [20, 40, 200]
+        }
+    });
+    let img = img.to_str().unwrap();
+    let args = |p: &'static str| {
+        vec![
+            "similarity",
+            "--json",
+            "--precision",
+            p,
+            "--image",
+            img,
+            "--text",
+            "a yellow square",
+            "--text",
+            "a blue circle",
+            "--text",
+            "a red star",
+        ]
+    };
+    let cosines = |v: serde_json::Value| -> Vec<f32> {
+        serde_json::from_value::<Vec<Vec<f32>>>(v["cosine"].clone()).unwrap()[0].clone()
+    };
+    let f32_cos = cosines(ok_json(&args("f32")));
+    let out = clipguide(&args("bf16"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bf16_cos = cosines(serde_json::from_slice(&out.stdout).unwrap());
+    let fell_back = String::from_utf8_lossy(&out.stderr).contains("--precision bf16 runs in f32");
+    for (a, b) in f32_cos.iter().zip(&bf16_cos) {
+        if fell_back {
+            assert_eq!(a, b, "f32 fallback must give f32's numbers");
+        } else {
+            assert!((a - b).abs() < 1e-3 && a != b, "f32 {a} vs bf16 {b}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_clipguide"))
+        .args(["similarity", "--image", img, "--text", "x"])
+        .env("CLIPGUIDE_ISA", "AVX2")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("CLIPGUIDE_ISA=\"AVX2\"") && e.contains("avx512, avx2 or baseline"),
+        "{e}"
+    );
+}
+
 #[test]
 fn search_caches_and_refreshes_embeddings() {
     let dir = tempfile::tempdir().unwrap();
