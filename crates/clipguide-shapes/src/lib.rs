@@ -4,6 +4,8 @@
 //! - scenes ([`SceneSpec`]), rendering ([`render`]), captions, hard negatives, zero-shot probes
 //!   and dataset I/O: a pure function of a seed, so the trainer streams unlimited data.
 //! - [`judge`]: prompt parsing and the pass/fail colour-layout check, plus the benchmark prompts.
+//! - [`training_vocabulary`] / [`unknown_words`]: the words of the training captions, so a
+//!   prompt's unseen words can be named.
 //! - [`recipe`]: the generation recipes that suit a model trained on this world (palette,
 //!   outlines, placement contrasts, edge, radius, size and steps).
 //!
@@ -18,6 +20,7 @@ pub mod palette;
 pub mod recipe;
 mod render;
 mod scene;
+mod vocabulary;
 mod zero_shot;
 
 pub use captions::{
@@ -34,4 +37,5 @@ pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
     StripeDirection,
 };
+pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
