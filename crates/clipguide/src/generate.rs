@@ -314,6 +314,11 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         );
     }
     let cfg = build_config(&args, builtin_model)?;
+    let unknown_words = if builtin_model {
+        crate::vocab_notice::unknown_words_notice(cfg.schedule.prompts.texts())
+    } else {
+        Vec::new()
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -349,7 +354,7 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         observers.push(p);
     }
     let summary = clipguide_guide::generate(model, &cfg, &mut observers, &stop)?;
-    report(&args, &summary, cfg.schedule.steps, json)?;
+    report(&args, &summary, cfg.schedule.steps, &unknown_words, json)?;
     // Last, because it may keep the window up until the user closes it.
     if let Some(p) = live {
         if p.is_open() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {

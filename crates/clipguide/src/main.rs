@@ -7,6 +7,7 @@ mod progress;
 mod render;
 mod search;
 mod train_cmd;
+mod vocab_notice;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -344,6 +345,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Similarity { images, texts } => {
             let m = load_model(model, cli.act, cli.precision)?;
+            let unknown = match model {
+                None => vocab_notice::unknown_words_notice(texts.iter().map(String::as_str)),
+                Some(_) => Vec::new(),
+            };
             let imgs = load_images(&m.clip, &images)?;
             let ie = m.clip.embed_images(&imgs)?;
             let te = m.clip.embed_texts(&texts)?;
@@ -355,6 +360,7 @@ fn run(cli: Cli) -> Result<()> {
                         "images": images, "texts": texts,
                         "cosine": s.cosine, "logits": s.logits, "probs": s.probs,
                         "logit_scale": m.clip.model.logit_scale()?,
+                        "unknown_words": unknown,
                     }))?
                 );
             } else {

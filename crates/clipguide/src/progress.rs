@@ -88,7 +88,15 @@ impl Observer for Progress {
 }
 
 /// The run's outcome on stdout (`--json`) or stderr.
-pub fn report(args: &GenerateArgs, s: &RunSummary, asked: usize, json: bool) -> Result<()> {
+/// The run's closing lines; `unknown_words` (the built-in model's unseen prompt words, already
+/// noted on stderr) go into the JSON.
+pub fn report(
+    args: &GenerateArgs,
+    s: &RunSummary,
+    asked: usize,
+    unknown_words: &[String],
+    json: bool,
+) -> Result<()> {
     let per_step = s.seconds / s.steps_taken.max(1) as f64;
     if json {
         let v = json!({
@@ -99,6 +107,7 @@ pub fn report(args: &GenerateArgs, s: &RunSummary, asked: usize, json: bool) -> 
             "seconds": s.seconds,
             "seconds_per_step": per_step,
             "final_image_similarity": s.final_similarity,
+            "unknown_words": unknown_words,
         });
         println!("{}", serde_json::to_string(&v)?);
         return Ok(());

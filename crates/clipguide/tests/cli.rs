@@ -200,6 +200,75 @@ fn bf16_precision_is_close_to_f32_and_a_bad_isa_cap_is_refused() {
     );
 }
 
+/// The built-in model names the prompt words it never saw in training, once on stderr and in
+/// `--json`; words of its world pass silently, and a real checkpoint gets no such note.
+#[test]
+fn builtin_model_names_the_words_it_never_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("red.png");
+    write_png(&img, 32, 32, |_, _| [220, 20, 20]);
+    let img = img.to_str().unwrap();
+    let note = "never saw";
+    let sim = |texts: &[&str], model: Option<&str>| {
+        let mut args = vec!["similarity", "--json", "--image", img];
+        for t in texts {
+            args.extend(["--text", t]);
+        }
+        if let Some(m) = model {
+            args.extend(["--model", m]);
+        }
+        let out = clipguide(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (v, err) = sim(
+        &["sunflower oil painting", "a red circle", "青い背景に赤い丸"],
+        None,
+    );
+    assert_eq!(
+        v["unknown_words"],
+        serde_json::json!(["sunflower", "oil", "painting", "青い背景に赤い丸"])
+    );
+    assert_eq!(err.matches(note).count(), 1, "{err}");
+    assert!(
+        err.contains("sunflower, oil, painting") && err.contains("--model"),
+        "{err}"
+    );
+    let (v, err) = sim(&["a red circle on a blue background"], None);
+    assert_eq!(v["unknown_words"], serde_json::json!([]));
+    assert!(!err.contains(note), "{err}");
+    let model = fixture("tiny-clip-quickgelu");
+    let (v, err) = sim(&["sunflower oil painting"], Some(model.to_str().unwrap()));
+    assert_eq!(v["unknown_words"], serde_json::json!([]));
+    assert!(!err.contains(note), "{err}");
+
+    let out_png = dir.path().join("g.png");
+    let out = clipguide(&[
+        "generate",
+        "sunflower oil painting",
+        "--size",
+        "64x64",
+        "--steps",
+        "2",
+        "--json",
+        "-o",
+        out_png.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches(note).count(), 1, "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["unknown_words"],
+        serde_json::json!(["sunflower", "oil", "painting"])
+    );
+}
+
 #[test]
 fn search_caches_and_refreshes_embeddings() {
     let dir = tempfile::tempdir().unwrap();
