@@ -16,7 +16,9 @@ use candle_core::Device;
 use clipguide_clip::Clip;
 use clipguide_shapes::palette::Colour;
 use clipguide_shapes::{object_boxes, render, SceneConfig, SceneSpec, Shape};
-use clipguide_zeroshot::detect::{average_precision, detect, DetectOptions, DetectPrompts, Detection, GroundTruth};
+use clipguide_zeroshot::detect::{
+    average_precision, detect, DetectOptions, DetectPrompts, Detection, GroundTruth,
+};
 use clipguide_zeroshot::prompts::{ClassPrompt, Templates};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
@@ -64,7 +66,10 @@ fn own_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
         let d = rng.random_range(0.15..0.4) * s;
         let (x0, y0) = (rng.random_range(0.0..s - d), rng.random_range(0.0..s - d));
         let bbox = [x0, y0, x0 + d, y0 + d];
-        if gts.iter().any(|g| clipguide_zeroshot::detect::iou(g.bbox, bbox) > 0.0) {
+        if gts
+            .iter()
+            .any(|g| clipguide_zeroshot::detect::iou(g.bbox, bbox) > 0.0)
+        {
             continue;
         }
         let colour = loop {
@@ -112,7 +117,11 @@ fn distractors(rng: &mut ChaCha8Rng, present: &[GroundTruth]) -> Vec<String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(40);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(40);
     let dev = std::env::args().nth(2).as_deref() == Some("dev");
     let seed_base = if dev { 7000 } else { 9000 };
     let clip = Clip::builtin(&Device::Cpu)?;
@@ -120,10 +129,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let templates = Templates::single("a {}")?;
     println!("| renderer | objects | size | images | AP50 | AP50 per shape | s/image |");
     println!("|---|---|---|---|---|---|---|");
-    for (name, draw) in [("shapes world", world_scene as fn(&mut ChaCha8Rng, usize, u32) -> Scene), ("own polygons", own_scene)] {
+    for (name, draw) in [
+        (
+            "shapes world",
+            world_scene as fn(&mut ChaCha8Rng, usize, u32) -> Scene,
+        ),
+        ("own polygons", own_scene),
+    ] {
         for objects in [1, 3] {
             for size in [128u32, 256] {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed_base + objects as u64 * 10 + size as u64);
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(seed_base + objects as u64 * 10 + size as u64);
                 let mut results: Vec<(Vec<Detection>, Vec<GroundTruth>)> = Vec::new();
                 let start = Instant::now();
                 for _ in 0..n {
@@ -131,13 +147,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let mut labels: Vec<String> = gts.iter().map(|g| g.label.clone()).collect();
                     labels.dedup();
                     labels.extend(distractors(&mut rng, &gts));
-                    let classes: Vec<ClassPrompt> = labels.iter().map(|l| ClassPrompt::new(l)).collect();
+                    let classes: Vec<ClassPrompt> =
+                        labels.iter().map(|l| ClassPrompt::new(l)).collect();
                     let prompts = DetectPrompts::new(&clip, &classes, &templates, &opts)?;
                     let out = detect(&clip, &img, &prompts, &opts)?;
                     if dev {
                         let b = |v: [f32; 4]| v.map(|x| x.round() as i32);
-                        let g: Vec<String> = gts.iter().map(|g| format!("{} {:?}", g.label, b(g.bbox))).collect();
-                        let d: Vec<String> = out.detections.iter().take(5).map(|d| format!("{} {:.2} {:?}", d.label, d.score, b(d.bbox))).collect();
+                        let g: Vec<String> = gts
+                            .iter()
+                            .map(|g| format!("{} {:?}", g.label, b(g.bbox)))
+                            .collect();
+                        let d: Vec<String> = out
+                            .detections
+                            .iter()
+                            .take(5)
+                            .map(|d| format!("{} {:.2} {:?}", d.label, d.score, b(d.bbox)))
+                            .collect();
                         eprintln!("gt: {}\n  det: {}", g.join("; "), d.join("; "));
                     }
                     results.push((out.detections, gts));
@@ -151,7 +176,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .map(|ap| format!("{} {ap:.2}", s.name()))
                     })
                     .collect();
-                println!("| {name} | {objects} | {size}² | {n} | {all:.3} | {} | {secs:.2} |", per_shape.join(", "));
+                println!(
+                    "| {name} | {objects} | {size}² | {n} | {all:.3} | {} | {secs:.2} |",
+                    per_shape.join(", ")
+                );
             }
         }
     }

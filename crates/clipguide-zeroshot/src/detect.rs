@@ -165,7 +165,7 @@ pub fn detect(
             .map(|(_, b)| crop_square(image, *b, opts.context, side))
             .collect();
         let emb = image_embeddings(clip, &crops)?;
-        let (probs, _) = scores(clip, &emb, &prompts.embeddings)?;
+        let probs = scores(clip, &emb, &prompts.embeddings)?.probs;
         for ((k, b), p) in chunk.iter().zip(probs) {
             // The crop's verdict, weighted by how much of the box the dense map gives the label.
             let support = box_support(&heatmaps[*k], *b, w, h);

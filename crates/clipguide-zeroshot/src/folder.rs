@@ -250,7 +250,7 @@ pub fn evaluate(
             count: confusion[t][p],
         })
         .collect();
-    confusions.sort_by(|a, b| b.count.cmp(&a.count));
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
     let correct: usize = (0..c).map(|k| confusion[k][k]).sum();
     Ok(FolderReport {
         format: REPORT_FORMAT.into(),

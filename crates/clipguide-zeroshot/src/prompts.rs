@@ -35,6 +35,11 @@ impl Templates {
         Self(CLIP80.lines().map(str::to_string).collect())
     }
 
+    /// A list of templates, each needing a `{}`.
+    pub fn from_list(list: Vec<String>) -> Result<Self> {
+        Self::checked(list, None)
+    }
+
     /// One template per non-empty line of a file; a line without `{}` is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = read_text(path)?;
@@ -243,17 +248,24 @@ pub struct Scored {
     pub cosine: f32,
 }
 
+/// Rows per image, columns per class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreTable {
+    /// Softmax over the classes of logit_scale × cosine.
+    pub probs: Vec<Vec<f32>>,
+    pub cosines: Vec<Vec<f32>>,
+}
+
 /// Probabilities and cosines of unit image embeddings [N, P] against unit class embeddings
-/// [C, P]: ([N][C] probs, [N][C] cosines).
-pub fn scores(
-    clip: &Clip,
-    images: &Tensor,
-    classes: &Tensor,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+/// [C, P].
+pub fn scores(clip: &Clip, images: &Tensor, classes: &Tensor) -> Result<ScoreTable> {
     let cos = images.matmul(&classes.t()?)?;
     let logits = (&cos * clip.model.logit_scale()? as f64)?;
     let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
-    Ok((probs.to_vec2()?, cos.to_vec2()?))
+    Ok(ScoreTable {
+        probs: probs.to_vec2()?,
+        cosines: cos.to_vec2()?,
+    })
 }
 
 /// Classes ranked for one image, best first.
@@ -265,7 +277,7 @@ pub fn classify(
 ) -> Result<Vec<Scored>> {
     let c = class_embeddings(clip, classes, templates)?;
     let i = image_embeddings(clip, std::slice::from_ref(image))?;
-    let (probs, cos) = scores(clip, &i, &c)?;
+    let ScoreTable { probs, cosines: cos } = scores(clip, &i, &c)?;
     let mut ranked: Vec<Scored> = classes
         .iter()
         .zip(probs[0].iter().zip(&cos[0]))

@@ -176,7 +176,7 @@ fn one_object(size: u32) -> (image::RgbImage, [f32; 4]) {
     let scene = SceneSpec {
         background: Colour::Blue,
         pattern: None,
-        groups: vec![group.clone()],
+        groups: vec![group],
     };
     (
         render(&scene, size),
