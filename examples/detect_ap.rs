@@ -8,7 +8,7 @@
 //! false positives count. Seeds 9000+ are not used anywhere else (the training stream and the
 //! eval use other seeds; nothing here was tuned on them).
 //!
-//! `cargo run --release --example detect_ap -- [IMAGES_PER_SETTING] [dev]` (default 40; `dev`
+//! `[DETECT_OPTIONS=JSON] cargo run --release --example detect_ap -- [IMAGES_PER_SETTING] [dev]` (default 40; `dev`
 //! draws from seeds 7000+, the development set the settings were chosen on, and prints each
 //! image's boxes)
 
@@ -125,7 +125,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = std::env::args().nth(2).as_deref() == Some("dev");
     let seed_base = if dev { 7000 } else { 9000 };
     let clip = Clip::builtin(&Device::Cpu)?;
-    let opts = DetectOptions::default();
+    // Other settings to try on the dev set, as JSON (`DetectOptions`' fields).
+    let opts: DetectOptions = match std::env::var("DETECT_OPTIONS") {
+        Ok(json) => serde_json::from_str(&json)?,
+        Err(_) => DetectOptions::default(),
+    };
     let templates = Templates::single("a {}")?;
     println!("| renderer | objects | size | images | AP50 | AP50 per shape | s/image |");
     println!("|---|---|---|---|---|---|---|");

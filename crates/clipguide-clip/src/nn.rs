@@ -383,27 +383,15 @@ mod tests {
         assert!(matches!(frozen.qkv, QkvProjection::Packed(_)));
         assert!(matches!(trainable.qkv, QkvProjection::Separate { .. }));
         let xs = Tensor::randn(0f32, 1.0, (2, 5, d), &Device::Cpu).unwrap();
-        let a = frozen.value_path(&xs).unwrap();
+        let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+            let d = (a - b).and_then(|d| d.abs()).and_then(|d| d.max_all());
+            d.and_then(|d| d.to_scalar::<f32>()).unwrap()
+        };
         let b = trainable.value_path(&xs).unwrap();
-        let diff = (a - &b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&frozen.value_path(&xs).unwrap(), &b);
         assert!(diff < 1e-5, "max difference {diff}");
         // And it is not the full attention output (the query/key path is skipped).
-        let full = trainable.forward(&xs, None).unwrap();
-        let gap = (full - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let gap = max_diff(&trainable.forward(&xs, None).unwrap(), &b);
         assert!(gap > 1e-3, "value path equals full attention ({gap})");
     }
 }

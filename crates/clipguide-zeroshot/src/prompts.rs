@@ -277,7 +277,10 @@ pub fn classify(
 ) -> Result<Vec<Scored>> {
     let c = class_embeddings(clip, classes, templates)?;
     let i = image_embeddings(clip, std::slice::from_ref(image))?;
-    let ScoreTable { probs, cosines: cos } = scores(clip, &i, &c)?;
+    let ScoreTable {
+        probs,
+        cosines: cos,
+    } = scores(clip, &i, &c)?;
     let mut ranked: Vec<Scored> = classes
         .iter()
         .zip(probs[0].iter().zip(&cos[0]))
