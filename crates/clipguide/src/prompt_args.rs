@@ -74,7 +74,8 @@ impl KnowledgeArgs {
             (_, false) => self.define(&labels)?,
         };
         if classes.len() < at_least {
-            bail!("at least {at_least} labels are needed, e.g. --labels cat,dog,car");
+            let n = ["no", "one", "two"].get(at_least).unwrap_or(&"more");
+            bail!("at least {n} labels are needed, e.g. --labels cat,dog,car");
         }
         Ok(classes)
     }
