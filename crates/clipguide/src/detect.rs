@@ -18,7 +18,7 @@ pub struct DetectArgs {
     labels: Vec<String>,
     #[command(flatten)]
     detect: DetectFlags,
-    /// Draw the boxes (coloured per label) on the image and write it here.
+    /// Draw the boxes and their labels (coloured per label) on the image and write it here.
     #[arg(short = 'o', long)]
     out: Option<PathBuf>,
     /// Write one similarity map per label into this folder as <label>.png.
@@ -116,8 +116,9 @@ const BOX_COLOURS: [[u8; 3]; 6] = [
     [0, 230, 230],
 ];
 
-/// The image with each detection's box outlined (2 px) in its label's colour and a score bar
-/// along the top edge as long as the score.
+/// The image with each detection's box outlined (2 px) in its label's colour, a score bar along
+/// the top edge as long as the score, and the label and score written above the box (inside it
+/// at the image's top edge).
 fn draw_boxes(img: &RgbImage, detections: &[Detection], labels: &[String]) -> RgbImage {
     let mut out = img.clone();
     let (w, h) = out.dimensions();
@@ -136,6 +137,9 @@ fn draw_boxes(img: &RgbImage, detections: &[Detection], labels: &[String]) -> Rg
                 out.put_pixel(x1.saturating_sub(t), y, c);
             }
         }
+        let text = format!("{} {:.2}", d.label, d.score);
+        let ty = if y0 >= 9 { y0 - 9 } else { y0 + 6 };
+        clipguide_preview::draw_text(&mut out, x0 + 1, ty, &text, 1, c.0);
         let bar = x0 + ((x1 - x0) as f32 * d.score.clamp(0.0, 1.0)) as u32;
         for x in x0..bar {
             for y in (y0 + 2).min(h - 1)..(y0 + 5).min(h) {
