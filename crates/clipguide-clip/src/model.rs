@@ -308,6 +308,16 @@ impl ClipModel {
         crate::bf16_gemm::available() && self.vision.all_layers_fused()
     }
 
+    /// Projected, unnormalised dense patch embeddings [B, patches, P] in row-major patch order
+    /// (a `image_size / patch_size` square grid), from MaskCLIP's value path
+    /// ([`VisionTransformer::dense_patch_states`]): each patch's embedding lives in the same
+    /// space as text embeddings, so its cosine with a prompt maps where the prompt is.
+    pub fn dense_patch_embeddings(&self, pixels: &Tensor) -> Result<Tensor> {
+        self.check_pixels(pixels)?;
+        let states = self.vision.dense_patch_states(pixels)?;
+        Ok(self.visual_projection.forward(&states)?)
+    }
+
     fn check_pixels(&self, pixels: &Tensor) -> Result<()> {
         let v = &self.config.vision;
         let s = v.image_size;

@@ -135,6 +135,21 @@ impl Attention {
         let out = ops::attention(&packed, self.num_heads, self.scale, mask)?;
         self.out_proj.forward(&out)
     }
+
+    /// `out_proj(v_proj(xs))`: the value path alone, as if every token attended only to itself.
+    /// MaskCLIP's dense features: the query/key attention is what pools the image into the
+    /// class token, so skipping it keeps each patch's own content.
+    pub fn value_path(&self, xs: &Tensor) -> Result<Tensor> {
+        let v = match &self.qkv {
+            QkvProjection::Packed(l) => {
+                let hidden = self.out_proj.weight.dim(0)?;
+                l.forward(xs)?
+                    .narrow(candle_core::D::Minus1, 2 * hidden, hidden)?
+            }
+            QkvProjection::Separate { v, .. } => v.forward(xs)?,
+        };
+        self.out_proj.forward(&v)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +274,12 @@ impl EncoderLayer {
         })
     }
 
+    /// The attention's value path of the pre-normed input ([`Attention::value_path`]), with no
+    /// residual and no MLP: MaskCLIP's dense output of a last layer.
+    pub fn value_path(&self, xs: &Tensor) -> Result<Tensor> {
+        self.self_attn.value_path(&self.layer_norm1.forward(xs)?)
+    }
+
     /// The layer on `xs` [B, L, D]; `precision` applies on the fused path to inputs that need no
     /// gradient (the op-by-op path is always f32).
     pub fn forward(
@@ -337,4 +358,51 @@ pub fn causal_mask(len: usize, device: &candle_core::Device) -> Result<Tensor> {
         .flat_map(|i| (0..len).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Tensor::from_vec(mask, (1, 1, len, len), device)?.to_dtype(DType::F32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+
+    /// The packed (frozen) projection's value rows against the separate `v_proj` of the same
+    /// weights as `Var`s.
+    #[test]
+    fn value_path_of_packed_and_separate_projections_agree() {
+        let (d, heads) = (12, 3);
+        let vm = VarMap::new();
+        let trainable = Attention::new(
+            d,
+            heads,
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let tensors = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        let frozen = Attention::new(
+            d,
+            heads,
+            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        assert!(matches!(frozen.qkv, QkvProjection::Packed(_)));
+        assert!(matches!(trainable.qkv, QkvProjection::Separate { .. }));
+        let xs = Tensor::randn(0f32, 1.0, (2, 5, d), &Device::Cpu).unwrap();
+        let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+            let d = (a - b).and_then(|d| d.abs()).and_then(|d| d.max_all());
+            d.and_then(|d| d.to_scalar::<f32>()).unwrap()
+        };
+        let b = trainable.value_path(&xs).unwrap();
+        let diff = max_diff(&frozen.value_path(&xs).unwrap(), &b);
+        assert!(diff < 1e-5, "max difference {diff}");
+        // And it is not the full attention output (the query/key path is skipped).
+        let gap = max_diff(&trainable.forward(&xs, None).unwrap(), &b);
+        assert!(gap > 1e-3, "value path equals full attention ({gap})");
+    }
 }

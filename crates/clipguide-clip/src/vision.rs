@@ -149,6 +149,25 @@ impl VisionTransformer {
         self.post_layernorm.forward(&cls)
     }
 
+    /// Post-normed dense patch states [B, patches, D] by MaskCLIP's value path: every layer but
+    /// the last as usual, then the last layer's [`EncoderLayer::value_path`] in place of its
+    /// attention, residual and MLP (row-major patch order, the class token dropped).
+    ///
+    /// [`EncoderLayer::value_path`]: crate::nn::EncoderLayer::value_path
+    pub fn dense_patch_states(&self, px: &Tensor) -> Result<Tensor> {
+        let xs = self.embed_normed(px)?;
+        let Some((last, _)) = self.encoder.layers.split_last() else {
+            candle_core::bail!("dense patch states need at least one encoder layer");
+        };
+        let n = self.encoder.layers.len() - 1;
+        let (h, _) = self
+            .encoder
+            .forward(&xs, None, false, Some(n), Precision::F32)?;
+        let v = last.value_path(&h)?;
+        let patches = v.dim(1)? - 1;
+        self.post_layernorm.forward(&v.narrow(1, 1, patches)?)
+    }
+
     pub fn forward_pixels(&self, px: &Tensor, keep_hidden: bool) -> Result<VisionOutput> {
         let xs = self.embed_normed(px)?;
         let (last_hidden_state, hidden_states) =

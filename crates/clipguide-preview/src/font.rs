@@ -326,6 +326,42 @@ pub(crate) fn glyph_rows() -> Vec<u32> {
         .collect()
 }
 
+/// Draws `text` on the CPU with its top-left corner at `(x, y)`, `scale` pixels per dot and one
+/// dot between glyphs, clipped to the image (labels on images the CLI writes, e.g. detect's
+/// boxes). Returns the drawn width in pixels.
+pub fn draw_text(
+    img: &mut image::RgbImage,
+    x: u32,
+    y: u32,
+    text: &str,
+    scale: u32,
+    colour: [u8; 3],
+) -> u32 {
+    let rows = glyph_rows();
+    let scale = scale.max(1);
+    let advance = (GLYPH_W as u32 + 1) * scale;
+    for (i, c) in text.chars().enumerate() {
+        let g = glyph_index(c) as usize;
+        let x0 = x + i as u32 * advance;
+        for (r, bits) in rows[g * GLYPH_H..(g + 1) * GLYPH_H].iter().enumerate() {
+            for col in 0..GLYPH_W {
+                if bits >> (GLYPH_W - 1 - col) & 1 == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let (px, py) = (x0 + col as u32 * scale + dx, y + r as u32 * scale + dy);
+                        if px < img.width() && py < img.height() {
+                            img.put_pixel(px, py, image::Rgb(colour));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    advance * text.chars().count() as u32
+}
+
 fn pack_row(row: &str) -> u32 {
     debug_assert_eq!(row.len(), GLYPH_W);
     row.bytes()
@@ -335,6 +371,19 @@ fn pack_row(row: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drawn_text_lights_the_glyphs_dots() {
+        let mut img = image::RgbImage::new(20, 10);
+        let w = draw_text(&mut img, 1, 1, "1?", 1, [255, 0, 0]);
+        assert_eq!(w, 12);
+        // '?' is ".###." on its first row: dots 1..4 of the second glyph (x = 7 + 1..4).
+        let lit: Vec<u32> = (0..20).filter(|&x| img.get_pixel(x, 1)[0] == 255).collect();
+        let q: Vec<u32> = lit.into_iter().filter(|&x| x >= 7).collect();
+        assert_eq!(q, vec![8, 9, 10]);
+        // Clipped, not a panic, at the edge.
+        draw_text(&mut img, 18, 8, "88", 2, [0, 255, 0]);
+    }
 
     #[test]
     fn every_glyph_is_five_by_seven_of_dots_and_hashes() {

@@ -12,6 +12,7 @@ mod render;
 #[cfg(feature = "window")]
 mod window;
 
+pub use font::draw_text;
 pub use image::{RgbImage, RgbaImage};
 pub use layout::{Layout, Rect, MIN_SIDE, MIN_THUMB, PAD};
 #[cfg(feature = "window")]

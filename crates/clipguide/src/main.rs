@@ -1,13 +1,18 @@
 //! `clipguide`: the command-line front end. Argument parsing, wiring and printing only; every
 //! feature is a library call in the `clipguide-*` crates.
 
+mod annotate;
+mod classify;
+mod detect;
 mod encode;
 mod generate;
 mod progress;
+mod prompt_args;
 mod render;
 mod search;
 mod train_cmd;
 mod vocab_notice;
+mod zeroshot;
 
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -93,16 +98,15 @@ enum Command {
         #[arg(long = "text", required = true)]
         texts: Vec<String>,
     },
-    /// Zero-shot classification of an image over labels.
-    Classify {
-        #[arg(long)]
-        image: PathBuf,
-        /// Comma-separated labels.
-        #[arg(long, value_delimiter = ',', required = true)]
-        labels: Vec<String>,
-        #[arg(long, default_value = "a photo of a {}")]
-        template: String,
-    },
+    /// Zero-shot classification of an image over labels (templates, ensembles, definitions) or
+    /// candidate sentences.
+    Classify(classify::ClassifyArgs),
+    /// Zero-shot accuracy on an image folder with one sub-folder per class.
+    Zeroshot(zeroshot::ZeroshotArgs),
+    /// Find and box objects named in free text.
+    Detect(detect::DetectArgs),
+    /// Detection over a folder, written as COCO JSON (resumable).
+    Annotate(annotate::AnnotateArgs),
     /// CLIP-guided image generation: optimise an image until CLIP sees the prompts in it.
     // Boxed: its many flags would make every other variant as large.
     Generate(Box<generate::GenerateArgs>),
@@ -382,35 +386,21 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Classify {
-            image,
-            labels,
-            template,
-        } => {
-            let labels: Vec<String> = labels
-                .into_iter()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect();
-            if labels.len() < 2 {
-                bail!(
-                    "--labels needs at least two comma-separated labels, e.g. --labels cat,dog,car"
-                );
-            }
+        Command::Classify(a) => {
             let m = load_model(model, cli.act, cli.precision)?;
-            let img = m.clip.load_image(&image)?;
-            let ranked = m.clip.classify(&img, &labels, &template)?;
-            if cli.json {
-                let rows: Vec<_> = ranked
-                    .iter()
-                    .map(|(l, p)| json!({"label": l, "prob": p}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                for (i, (l, p)) in ranked.iter().enumerate() {
-                    println!("{:>2}. {:<30} {:>6.2}%", i + 1, l, 100.0 * p);
-                }
-            }
+            classify::run(a, &m.clip, model.is_none(), cli.json)?
+        }
+        Command::Zeroshot(a) => {
+            let m = load_model(model, cli.act, cli.precision)?;
+            zeroshot::run(a, &m.clip, cli.json)?
+        }
+        Command::Detect(a) => {
+            let m = load_model(model, cli.act, cli.precision)?;
+            detect::run(a, &m.clip, cli.json)?
+        }
+        Command::Annotate(a) => {
+            let m = load_model(model, cli.act, cli.precision)?;
+            annotate::run(a, &m.clip, cli.json)?
         }
         Command::Generate(a) => {
             let m = load_model(model, cli.act, cli.precision)?;

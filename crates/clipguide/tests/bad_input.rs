@@ -217,6 +217,13 @@ fn bad_input_table() {
     .unwrap();
     std::fs::write(d("bad.toml"), "steps = 10\nprompts = \"0:a\"\ncutnn = 3\n").unwrap();
 
+    // Zero-shot, detection and annotation inputs.
+    std::fs::write(d("labels.tsv"), "disc\ta circle\n\nbox a square\n").unwrap();
+    std::fs::create_dir_all(d("no-classes")).unwrap();
+    std::fs::create_dir_all(d("empty-class/cat")).unwrap();
+    std::fs::create_dir_all(d("no-images")).unwrap();
+    let (labels, good) = (s(&d("labels.tsv")), s(&good_png));
+
     // An output that exists already must keep its bytes when the run is refused.
     let existing = d("existing.png");
     std::fs::write(&existing, b"precious").unwrap();
@@ -547,6 +554,104 @@ fn bad_input_table() {
             1,
             &["hard_negatives.singles", "between 0 and 1"],
         ),
+        // Zero-shot, detection, annotation.
+        case(
+            &[
+                "classify",
+                "--model",
+                m,
+                "--image",
+                &good,
+                "--labels-file",
+                &labels,
+            ],
+            1,
+            &["labels.tsv, line 3", "label<TAB>definition"],
+        ),
+        case(
+            &[
+                "classify",
+                "--model",
+                m,
+                "--image",
+                &good,
+                "--labels",
+                "disc,box",
+                "--knowledge",
+                "wordnet",
+                "--wordnet-dir",
+                &s(&d("no-wordnet")),
+            ],
+            1,
+            &["no WordNet database", "index.noun", "wordnet-base"],
+        ),
+        case(
+            &[
+                "classify",
+                "--model",
+                m,
+                "--image",
+                &good,
+                "--labels",
+                "a,b",
+                "--templates",
+                &labels,
+            ],
+            1,
+            &["labels.tsv, line 1", "no {} where the label goes"],
+        ),
+        case(
+            &["zeroshot", "--model", m, "--dir", &s(&d("no-classes"))],
+            1,
+            &["no class sub-folders"],
+        ),
+        case(
+            &["zeroshot", "--model", m, "--dir", &s(&d("empty-class"))],
+            1,
+            &["no images"],
+        ),
+        Case {
+            argv: [
+                "detect",
+                "--model",
+                m,
+                "--image",
+                &good,
+                "--labels",
+                "x",
+                "--labels-file",
+                &labels,
+                "-o",
+                &e,
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+            exit: 1,
+            first_line: &["line 3"],
+            anywhere: &[],
+            output: Some(existing.clone()),
+        },
+        Case {
+            argv: [
+                "annotate",
+                "--model",
+                m,
+                "--dir",
+                &s(&d("no-images")),
+                "--labels",
+                "x",
+                "--out",
+                &n,
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+            exit: 1,
+            first_line: &["annotating"],
+            anywhere: &["no images"],
+            output: Some(never.clone()),
+        },
     ]);
     assert!(
         !run.exists(),
