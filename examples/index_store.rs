@@ -17,7 +17,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = dir.join(".clipguide-store");
     let source = Source::Dir(dir.clone());
     // The model key names the weights: a store refuses queries and updates from another model.
-    let r = index(&clip, "builtin", &source, &store, &IndexOptions::default(), &mut ())?;
+    let r = index(
+        &clip,
+        "builtin",
+        &source,
+        &store,
+        &IndexOptions::default(),
+        &mut (),
+    )?;
     println!(
         "{} images: {} embedded, {} kept, {} dropped, {} unreadable",
         r.rows,

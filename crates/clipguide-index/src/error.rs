@@ -68,6 +68,9 @@ pub enum IndexError {
     #[error("the store is empty: every image was unreadable or none was given")]
     EmptyStore,
 
+    #[error("the ANN index failed ({detail}). Delete index.usearch in the store and run `clipguide index` again to rebuild it.")]
+    Ann { detail: String },
+
     #[error("{0}")]
     Model(#[from] clipguide_clip::ClipError),
 

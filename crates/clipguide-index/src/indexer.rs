@@ -5,9 +5,9 @@
 
 use crate::error::{read_err, write_err, IndexError, Result};
 use crate::manifest::{shard_manifest_path, Manifest, PartInfo, Shard, VectorType, MANIFEST_FILE};
-use crate::migrate;
 use crate::part::{self, FileMeta, Rows};
 use crate::scan::{self, Found};
+use crate::{ann, migrate};
 use candle_core::Tensor;
 use clipguide_clip::{l2_normalize, Clip};
 use rayon::prelude::*;
@@ -39,6 +39,8 @@ pub struct IndexOptions {
     pub part_rows: usize,
     /// Images per forward pass.
     pub batch: usize,
+    /// Rows from which the ANN index is built (shards build none: `merge` does).
+    pub ann_min_rows: usize,
 }
 
 impl Default for IndexOptions {
@@ -47,6 +49,7 @@ impl Default for IndexOptions {
             vectors: VectorType::F16,
             part_rows: 4096,
             batch: 32,
+            ann_min_rows: crate::ann::ANN_MIN_ROWS,
         }
     }
 }
@@ -356,6 +359,16 @@ pub fn index(
     progress.begin(to_embed.len());
     embed_all(clip, &to_embed, opts, &mut writer, progress, &mut report)?;
     report.rows = writer.manifest.rows();
+    if shard.is_none() && !report.stopped {
+        let had_index = writer.manifest.index.is_some();
+        if report.rows >= opts.ann_min_rows || had_index {
+            let rows = crate::store::read_rows(store, writer.manifest)?;
+            if let Some(detail) = ann::refresh(store, writer.manifest, &rows, opts.ann_min_rows)? {
+                report.notices.push(Notice::IndexRebuilt { detail });
+            }
+            writer.manifest.write(&mpath)?;
+        }
+    }
     if let Some((dir, m)) = migrated {
         let rows = m.len();
         let from = migrate::cache_path(&dir);

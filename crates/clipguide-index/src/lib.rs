@@ -2,8 +2,9 @@
 //! row per image: path, size, mtime, content hash, model key, unit embedding as a fixed-size
 //! list of f16 or f32) named by a versioned JSON manifest with checksums; incremental,
 //! resumable indexing of a folder or of one shard of a file list; merging shards; exact search
-//! and near-duplicate pairs.
+//! and near-duplicate pairs, with an HNSW index (usearch) above a size threshold.
 
+pub mod ann;
 pub mod error;
 pub mod indexer;
 pub mod manifest;

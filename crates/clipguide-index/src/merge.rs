@@ -4,7 +4,7 @@
 
 use crate::error::{read_err, write_err, IndexError, Result};
 use crate::manifest::{Manifest, MANIFEST_FILE};
-use crate::part;
+use crate::part::{self, Rows};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,9 @@ pub struct MergeReport {
     pub rows: usize,
 }
 
-pub fn merge(store: &Path) -> Result<MergeReport> {
+/// Joins the shards in `store` and builds the ANN index when the store has `ann_min_rows` rows
+/// or more ([`crate::ann::ANN_MIN_ROWS`] by default).
+pub fn merge(store: &Path, ann_min_rows: usize) -> Result<MergeReport> {
     let mpath = store.join(MANIFEST_FILE);
     let mut shard_files: Vec<PathBuf> = std::fs::read_dir(store)
         .map_err(read_err(store))?
@@ -64,17 +66,14 @@ pub fn merge(store: &Path) -> Result<MergeReport> {
         }
     }
     // Every part read back: checksums, schema, and no image in two parts.
-    let paths: Vec<Vec<String>> = merged
+    let parts: Vec<Rows> = merged
         .parts
         .par_iter()
-        .map(|p| {
-            part::read(&store.join(&p.file), &p.xxh3, merged.dim, merged.vectors)
-                .map(|r| r.meta.into_iter().map(|m| m.path).collect())
-        })
+        .map(|p| part::read(&store.join(&p.file), &p.xxh3, merged.dim, merged.vectors))
         .collect::<Result<_>>()?;
     let mut seen: HashMap<&str, &str> = HashMap::new();
-    for (p, ps) in merged.parts.iter().zip(&paths) {
-        for path in ps {
+    for (p, rows) in merged.parts.iter().zip(&parts) {
+        for path in rows.meta.iter().map(|m| &m.path) {
             if let Some(other) = seen.insert(path, &p.file) {
                 return Err(IndexError::DuplicatePath {
                     path: path.clone(),
@@ -90,6 +89,13 @@ pub fn merge(store: &Path) -> Result<MergeReport> {
         .is_some_and(|ix| ix.parts_xxh3 != merged.parts_checksum())
     {
         merged.index = None;
+    }
+    if merged.rows() >= ann_min_rows || merged.index.is_some() {
+        let mut rows = Rows::new(merged.dim, merged.vectors);
+        for p in &parts {
+            rows.append(p);
+        }
+        crate::ann::refresh(store, &mut merged, &rows, ann_min_rows)?;
     }
     merged.write(&mpath)?;
     for p in &shard_files {

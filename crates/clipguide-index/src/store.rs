@@ -1,6 +1,7 @@
 //! A store opened for queries: every part read and checked, the vectors in one matrix, and exact
 //! (brute-force) cosine search over it.
 
+use crate::ann::{self, Ann};
 use crate::error::{IndexError, Result};
 use crate::manifest::{Manifest, MANIFEST_FILE};
 use crate::part::{self, Rows};
@@ -12,7 +13,27 @@ pub struct Store {
     pub manifest: Manifest,
     /// All parts' rows in manifest order.
     pub rows: Rows,
+    ann: Option<Ann>,
+    /// Why the store's ANN index was not used, when it was not.
+    pub notice: Option<String>,
 }
+
+/// Every part's rows in manifest order, each part checked against its checksum.
+pub fn read_rows(dir: &Path, manifest: &Manifest) -> Result<Rows> {
+    let parts: Vec<Rows> = manifest
+        .parts
+        .par_iter()
+        .map(|p| part::read(&dir.join(&p.file), &p.xxh3, manifest.dim, manifest.vectors))
+        .collect::<Result<_>>()?;
+    let mut rows = Rows::new(manifest.dim, manifest.vectors);
+    for p in &parts {
+        rows.append(p);
+    }
+    Ok(rows)
+}
+
+/// Neighbours per row that `duplicates` checks through the ANN index.
+pub const DEDUPE_NEIGHBOURS: usize = 32;
 
 /// One search result.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,20 +61,54 @@ impl Store {
         let manifest = Manifest::read(&mpath)?.ok_or_else(|| IndexError::NoStore {
             path: dir.to_path_buf(),
         })?;
-        let parts: Vec<Rows> = manifest
-            .parts
-            .par_iter()
-            .map(|p| part::read(&dir.join(&p.file), &p.xxh3, manifest.dim, manifest.vectors))
-            .collect::<Result<_>>()?;
-        let mut rows = Rows::new(manifest.dim, manifest.vectors);
-        for p in &parts {
-            rows.append(p);
-        }
+        let rows = read_rows(dir, &manifest)?;
+        let (ann, notice) = match ann::open_checked(dir, &manifest, rows.len()) {
+            Ok(a) => (a, None),
+            Err(detail) => (
+                None,
+                Some(format!(
+                    "{}: not used ({detail}); searching exactly. `clipguide index` rebuilds it",
+                    ann::INDEX_FILE
+                )),
+            ),
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
             rows,
+            ann,
+            notice,
         })
+    }
+
+    /// Whether queries go through the ANN index.
+    pub fn has_ann(&self) -> bool {
+        self.ann.is_some()
+    }
+
+    /// The `k` rows most similar to `query`, best first (ties by path): through the ANN index
+    /// when the store has a valid one, else exact. Scores are exact cosines either way.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        self.check_query(query)?;
+        let Some(ann) = &self.ann else {
+            return self.search_exact(query, k);
+        };
+        let mut hits: Vec<Hit> = ann
+            .search(query, k)?
+            .into_iter()
+            .filter(|&row| row < self.rows.len())
+            .map(|row| Hit {
+                path: self.rows.meta[row].path.clone(),
+                score: dot(query, &self.rows.row_f32(row)),
+                row,
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        Ok(hits)
     }
 
     pub fn len(&self) -> usize {
@@ -101,10 +156,32 @@ impl Store {
         Ok(top_k(&self.rows, &s, k))
     }
 
-    /// Pairs of rows with cosine similarity ≥ `threshold`, most similar first. Exact: every pair
-    /// is compared, in blocks (quadratic in the store's size).
-    pub fn duplicates(&self, threshold: f32) -> Vec<DuplicatePair> {
+    /// Pairs of rows with cosine similarity ≥ `threshold`, most similar first. With an ANN
+    /// index, each row's nearest [`DEDUPE_NEIGHBOURS`] are checked (a row with more
+    /// near-duplicates than that lists only those); without, every pair (quadratic).
+    pub fn duplicates(&self, threshold: f32) -> Result<Vec<DuplicatePair>> {
         let n = self.len();
+        if let Some(ann) = &self.ann {
+            let mut pairs: Vec<DuplicatePair> = (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let q = self.rows.row_f32(i);
+                    let near = ann.search(&q, DEDUPE_NEIGHBOURS + 1)?;
+                    Ok(near
+                        .into_iter()
+                        .filter(|&j| j > i && j < n)
+                        .map(|j| (j, dot(&q, &self.rows.row_f32(j))))
+                        .filter(|&(_, s)| s >= threshold)
+                        .map(|(j, s)| ordered_pair(&self.rows, i, j, s))
+                        .collect::<Vec<_>>())
+                })
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            sort_pairs(&mut pairs);
+            return Ok(pairs);
+        }
         let mut pairs: Vec<DuplicatePair> = (0..n)
             .into_par_iter()
             .flat_map_iter(|i| {
@@ -122,7 +199,7 @@ impl Store {
             })
             .collect();
         sort_pairs(&mut pairs);
-        pairs
+        Ok(pairs)
     }
 }
 

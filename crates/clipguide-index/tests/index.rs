@@ -16,6 +16,7 @@ fn opts(part_rows: usize) -> IndexOptions {
         vectors: VectorType::F16,
         part_rows,
         batch: 8,
+        ann_min_rows: usize::MAX,
     }
 }
 
@@ -164,7 +165,7 @@ fn four_shards_merged_search_like_one_run() {
         Store::open(&sharded),
         Err(IndexError::NoStore { .. })
     ));
-    let m = merge(&sharded).unwrap();
+    let m = merge(&sharded, usize::MAX).unwrap();
     assert_eq!((m.shards.len(), m.rows), (4, 60));
     let src = Source::Files {
         files: files.clone(),
@@ -199,7 +200,7 @@ fn four_shards_merged_search_like_one_run() {
         shard: Some(Shard { index: 0, count: 1 }),
     };
     index(clip(), MODEL, &src, &sharded, &opts(7), &mut ()).unwrap();
-    let e = merge(&sharded).unwrap_err();
+    let e = merge(&sharded, usize::MAX).unwrap_err();
     assert!(matches!(e, IndexError::DuplicatePath { .. }), "{e}");
 }
 
@@ -345,10 +346,74 @@ fn image_query_finds_itself_and_dedupe_finds_the_copy() {
     let hits = s.search_exact(&q, 3).unwrap();
     assert_eq!(hits[0].path, "img-0007.png");
     assert!(hits[0].score > 0.9999, "{}", hits[0].score);
-    let pairs = s.duplicates(0.9999);
+    let pairs = s.duplicates(0.9999).unwrap();
     assert_eq!(pairs.len(), 1, "{pairs:?}");
     assert_eq!(
         (pairs[0].a.as_str(), pairs[0].b.as_str()),
         ("copy-of-3.png", "img-0003.png")
     );
+}
+
+#[test]
+fn ann_index_is_built_above_the_threshold_checked_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    write_images(&imgs, 0, 60);
+    let store = dir.path().join("store");
+    let src = Source::Dir(imgs.clone());
+    let opts = IndexOptions {
+        ann_min_rows: 50,
+        ..opts(16)
+    };
+    index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    let s = Store::open(&store).unwrap();
+    assert!(s.has_ann() && s.notice.is_none());
+    // 60 rows: the graph search is exact in practice.
+    for text in ["a red circle", "green stripes"] {
+        let q = text_query(clip(), text).unwrap();
+        assert_eq!(s.search(&q, 10).unwrap(), s.search_exact(&q, 10).unwrap());
+    }
+
+    // Corrupt: queries fall back to exact search with a notice; indexing rebuilds it.
+    let ix = store.join("index.usearch");
+    let mut bytes = std::fs::read(&ix).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x5a;
+    std::fs::write(&ix, &bytes).unwrap();
+    let s = Store::open(&store).unwrap();
+    assert!(!s.has_ann());
+    assert!(
+        s.notice.as_deref().unwrap().contains("checksum"),
+        "{:?}",
+        s.notice
+    );
+    let q = text_query(clip(), "a blue square").unwrap();
+    assert_eq!(s.search(&q, 5).unwrap(), s.search_exact(&q, 5).unwrap());
+    let r = index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    assert_eq!(r.embedded, 0);
+    assert!(
+        r.notices
+            .iter()
+            .any(|n| matches!(n, Notice::IndexRebuilt { .. })),
+        "{:?}",
+        r.notices
+    );
+    assert!(Store::open(&store).unwrap().has_ann());
+
+    // Stale: after the folder changes the index covers the new rows.
+    write_images(&imgs, 100, 5);
+    index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    let s = Store::open(&store).unwrap();
+    assert!(s.has_ann() && s.notice.is_none());
+    let q = image_query(clip(), &imgs.join("img-0102.png")).unwrap();
+    assert_eq!(s.search(&q, 1).unwrap()[0].path, "img-0102.png");
+
+    // Below the threshold the index is removed.
+    let opts = IndexOptions {
+        ann_min_rows: 1000,
+        ..opts
+    };
+    index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    assert!(!ix.exists());
+    assert!(!Store::open(&store).unwrap().has_ann());
 }

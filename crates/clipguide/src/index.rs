@@ -48,7 +48,7 @@ pub struct IndexArgs {
 
 pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> Result<()> {
     if let Some(store) = &a.merge {
-        let r = clipguide_index::merge(store)
+        let r = clipguide_index::merge(store, clipguide_index::ann::ANN_MIN_ROWS)
             .with_context(|| format!("merging the shards in {}", store.display()))?;
         if json {
             println!(
@@ -237,7 +237,7 @@ pub fn dedupe(a: DedupeArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) 
         (None, None) => bail!("give --store STORE or --dir DIR"),
     };
     let s = Store::open(&store).with_context(|| format!("opening {}", store.display()))?;
-    let pairs = s.duplicates(a.threshold);
+    let pairs = s.duplicates(a.threshold)?;
     if json {
         let rows: Vec<_> = pairs
             .iter()

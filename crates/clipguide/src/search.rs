@@ -25,6 +25,9 @@ pub struct SearchArgs {
     image: Option<PathBuf>,
     #[arg(long, default_value_t = 5)]
     top: usize,
+    /// Compare the query with every image even when the store has an ANN index.
+    #[arg(long)]
+    exact: bool,
 }
 
 pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
@@ -40,6 +43,9 @@ pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
     };
     let s = Store::open(&store).with_context(|| format!("opening {}", store.display()))?;
     s.check_model(&m.key)?;
+    if let Some(n) = &s.notice {
+        eprintln!("note: {n}");
+    }
     let (query, q) = match (&a.text, &a.image) {
         (Some(t), _) => (json!(t), clipguide_index::text_query(&m.clip, t)?),
         (None, Some(p)) => (
@@ -49,7 +55,10 @@ pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
         ),
         (None, None) => unreachable!("clap requires --text or --image"),
     };
-    let hits = s.search_exact(&q, a.top)?;
+    let hits = match a.exact {
+        true => s.search_exact(&q, a.top)?,
+        false => s.search(&q, a.top)?,
+    };
     // Paths of a folder's store are relative to the folder.
     let shown = |p: &str| match &base {
         Some(d) => d.join(p),

@@ -1,0 +1,183 @@
+//! Store and ANN figures for BENCHMARKS.md (issue #27): N random 512-d unit vectors written as a
+//! store (f16 parts), its size on disk and write time, HNSW build time, peak RSS, query latency
+//! (median and p99 of Q queries) of exact search and of the HNSW index, and recall@10 of HNSW
+//! against exact search; then the exact/HNSW crossover on smaller stores.
+//!
+//! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench]`
+
+use clipguide_index::ann::{self, Ann};
+use clipguide_index::manifest::{Manifest, PartInfo, VectorType};
+use clipguide_index::part::{self, FileMeta, Rows};
+use clipguide_index::Store;
+use std::path::Path;
+use std::time::Instant;
+
+const DIM: usize = 512;
+const PART_ROWS: usize = 65_536;
+
+/// Gaussian vectors normalised (uniform on the sphere), from a fixed seed.
+fn unit_vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let mut v: Vec<f32> = (0..DIM / 2)
+                .flat_map(|_| {
+                    let (u1, u2) = (uniform(), uniform());
+                    let r = (-2.0 * u1.ln()).sqrt();
+                    let t = std::f64::consts::TAU * u2;
+                    [(r * t.cos()) as f32, (r * t.sin()) as f32]
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        })
+        .collect()
+}
+
+/// Peak resident memory since the last reset, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn write_store(dir: &Path, vectors: &[Vec<f32>], with_ann: bool) -> (f64, f64) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let t = Instant::now();
+    let mut m = Manifest::new("bench-random", DIM, VectorType::F16);
+    let mut all = Rows::new(DIM, VectorType::F16);
+    for (i, chunk) in vectors.chunks(PART_ROWS).enumerate() {
+        let mut rows = Rows::new(DIM, VectorType::F16);
+        for (j, v) in chunk.iter().enumerate() {
+            let k = i * PART_ROWS + j;
+            let meta = FileMeta {
+                path: format!("img/{k:08}.jpg"),
+                size: 1000 + k as u64,
+                mtime_ns: k as i64,
+                hash: format!("{k:032x}"),
+            };
+            rows.push(meta, v);
+        }
+        let file = format!("part-{i:05}.parquet");
+        let xxh3 = part::write(&dir.join(&file), &rows, "bench-random").unwrap();
+        m.parts.push(PartInfo {
+            file,
+            rows: rows.len(),
+            xxh3,
+        });
+        m.next_part += 1;
+        all.append(&rows);
+    }
+    let write_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    if with_ann {
+        ann::refresh(dir, &mut m, &all, 0).unwrap();
+    }
+    let ann_s = t.elapsed().as_secs_f64();
+    m.write(&dir.join("manifest.json")).unwrap();
+    (write_s, ann_s)
+}
+
+fn percentile(xs: &mut [f64], p: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[((xs.len() - 1) as f64 * p).round() as usize]
+}
+
+fn dir_mib(dir: &Path, ext: &str) -> f64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+        .map(|e| e.metadata().unwrap().len() as f64)
+        .sum::<f64>()
+        / (1 << 20) as f64
+}
+
+/// (median, p99) ms of exact and of HNSW search, and recall@10 of HNSW.
+fn queries(store: &Store, qs: &[Vec<f32>]) -> ((f64, f64), (f64, f64), f64) {
+    let (mut te, mut ta, mut hit) = (vec![], vec![], 0usize);
+    for q in qs {
+        let t = Instant::now();
+        let exact = store.search_exact(q, 10).unwrap();
+        te.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let approx = store.search(q, 10).unwrap();
+        ta.push(t.elapsed().as_secs_f64() * 1e3);
+        hit += approx
+            .iter()
+            .filter(|a| exact.iter().any(|e| e.row == a.row))
+            .count();
+    }
+    let recall = hit as f64 / (10 * qs.len()) as f64;
+    (
+        (percentile(&mut te, 0.5), percentile(&mut te, 0.99)),
+        (percentile(&mut ta, 0.5), percentile(&mut ta, 0.99)),
+        recall,
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().map_or(1_000_000, |a| a.parse().unwrap());
+    let q: usize = args.next().map_or(1000, |a| a.parse().unwrap());
+    let root = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp/store-bench".into()));
+    println!("threads: {:?}", std::thread::available_parallelism());
+    let qs = unit_vectors(q, 2);
+
+    // The exact/HNSW crossover on growing stores (100 queries each).
+    for &m in &[2_000usize, 5_000, 10_000, 20_000, 50_000, 100_000] {
+        if m > n {
+            break;
+        }
+        let dir = root.join(format!("n{m}"));
+        write_store(&dir, &unit_vectors(m, 1), true);
+        let s = Store::open(&dir).unwrap();
+        let ((em, _), (am, _), r) = queries(&s, &qs[..qs.len().min(100)]);
+        println!(
+            "crossover n={m}: exact median {em:.3} ms, hnsw median {am:.3} ms, recall@10 {r:.3}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    let dir = root.join("full");
+    let t = Instant::now();
+    let vectors = unit_vectors(n, 1);
+    println!(
+        "generated {n} vectors in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    reset_peak_rss();
+    let (write_s, ann_s) = write_store(&dir, &vectors, true);
+    let build_rss = peak_rss_mib();
+    drop(vectors);
+    println!(
+        "store: {:.1} MiB parquet + {:.1} MiB index.usearch; parts written in {write_s:.1} s, HNSW built and saved in {ann_s:.1} s; peak RSS while building {build_rss:.0} MiB (vectors in memory included)",
+        dir_mib(&dir, "parquet"),
+        dir_mib(&dir, "usearch")
+    );
+    reset_peak_rss();
+    let t = Instant::now();
+    let s = Store::open(&dir).unwrap();
+    println!(
+        "opened (parts and index read and checksummed) in {:.1} s; peak RSS {:.0} MiB",
+        t.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+    assert!(s.has_ann());
+    let ((em, ep), (am, ap), recall) = queries(&s, &qs);
+    println!("{q} queries: exact median {em:.2} ms p99 {ep:.2} ms; hnsw median {am:.3} ms p99 {ap:.3} ms; recall@10 {recall:.4}; peak RSS {:.0} MiB", peak_rss_mib());
+}
