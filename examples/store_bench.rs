@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench]`
 
-use clipguide_index::ann::{self, Ann};
+use clipguide_index::ann;
 use clipguide_index::manifest::{Manifest, PartInfo, VectorType};
 use clipguide_index::part::{self, FileMeta, Rows};
 use clipguide_index::Store;
@@ -107,26 +107,59 @@ fn dir_mib(dir: &Path, ext: &str) -> f64 {
         / (1 << 20) as f64
 }
 
-/// (median, p99) ms of exact and of HNSW search, and recall@10 of HNSW.
-fn queries(store: &Store, qs: &[Vec<f32>]) -> ((f64, f64), (f64, f64), f64) {
-    let (mut te, mut ta, mut hit) = (vec![], vec![], 0usize);
-    for q in qs {
-        let t = Instant::now();
-        let exact = store.search_exact(q, 10).unwrap();
-        te.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let approx = store.search(q, 10).unwrap();
-        ta.push(t.elapsed().as_secs_f64() * 1e3);
-        hit += approx
-            .iter()
-            .filter(|a| exact.iter().any(|e| e.row == a.row))
-            .count();
+fn median_p99(mut xs: Vec<f64>) -> (f64, f64) {
+    (percentile(&mut xs, 0.5), percentile(&mut xs, 0.99))
+}
+
+/// Exact top 10 of every query, and its (median, p99) ms.
+fn exact(store: &Store, qs: &[Vec<f32>]) -> (Vec<Vec<usize>>, (f64, f64)) {
+    let mut t_ms = vec![];
+    let tops = qs
+        .iter()
+        .map(|q| {
+            let t = Instant::now();
+            let h = store.search_exact(q, 10).unwrap();
+            t_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            h.into_iter().map(|h| h.row).collect()
+        })
+        .collect();
+    (tops, median_p99(t_ms))
+}
+
+/// HNSW recall@10 against `truth` and (median, p99) ms at beam width `ef`.
+fn hnsw(store: &Store, qs: &[Vec<f32>], truth: &[Vec<usize>], ef: usize) -> (f64, (f64, f64)) {
+    store.set_ann_expansion(ef);
+    let (mut t_ms, mut hit) = (vec![], 0usize);
+    for (q, t) in qs.iter().zip(truth) {
+        let start = Instant::now();
+        let h = store.search(q, 10).unwrap();
+        t_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        hit += h.iter().filter(|h| t.contains(&h.row)).count();
     }
-    let recall = hit as f64 / (10 * qs.len()) as f64;
-    (
-        (percentile(&mut te, 0.5), percentile(&mut te, 0.99)),
-        (percentile(&mut ta, 0.5), percentile(&mut ta, 0.99)),
-        recall,
+    (hit as f64 / (10 * qs.len()) as f64, median_p99(t_ms))
+}
+
+/// The smallest beam width reaching recall@10 ≥ 0.95 on the tuning queries.
+fn tune(store: &Store, tuning: &[Vec<f32>]) -> usize {
+    let (truth, _) = exact(store, tuning);
+    for ef in [64, 128, 256, 512, 1024, 2048, 4096, 8192] {
+        let (r, (m, _)) = hnsw(store, tuning, &truth, ef);
+        println!("  tuning: ef {ef}: recall@10 {r:.3}, median {m:.2} ms");
+        if r >= 0.95 {
+            return ef;
+        }
+    }
+    8192
+}
+
+/// Exact and HNSW (at the beam width tuned on other queries) on held-out queries.
+fn report(store: &Store, tuning: &[Vec<f32>], held_out: &[Vec<f32>]) -> String {
+    let ef = tune(store, tuning);
+    let (truth, (em, ep)) = exact(store, held_out);
+    let (r, (am, ap)) = hnsw(store, held_out, &truth, ef);
+    format!(
+        "{} held-out queries: exact median {em:.2} ms p99 {ep:.2} ms; hnsw (ef {ef}) median {am:.2} ms p99 {ap:.2} ms; recall@10 {r:.4}",
+        held_out.len()
     )
 }
 
@@ -136,19 +169,20 @@ fn main() {
     let q: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let root = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp/store-bench".into()));
     println!("threads: {:?}", std::thread::available_parallelism());
-    let qs = unit_vectors(q, 2);
+    // Beam widths are tuned on one query set and reported on another.
+    let tuning = unit_vectors(100, 2);
+    let held_out = unit_vectors(q, 3);
 
-    // The exact/HNSW crossover on growing stores (100 queries each).
-    for &m in &[2_000usize, 5_000, 10_000, 20_000, 50_000, 100_000] {
-        if m > n {
+    for &m in &[20_000usize, 50_000, 100_000] {
+        if m >= n {
             break;
         }
         let dir = root.join(format!("n{m}"));
-        write_store(&dir, &unit_vectors(m, 1), true);
+        let (_, ann_s) = write_store(&dir, &unit_vectors(m, 1), true);
         let s = Store::open(&dir).unwrap();
-        let ((em, _), (am, _), r) = queries(&s, &qs[..qs.len().min(100)]);
         println!(
-            "crossover n={m}: exact median {em:.3} ms, hnsw median {am:.3} ms, recall@10 {r:.3}"
+            "n={m} (HNSW built in {ann_s:.1} s): {}",
+            report(&s, &tuning, &held_out[..held_out.len().min(200)])
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -178,6 +212,9 @@ fn main() {
         peak_rss_mib()
     );
     assert!(s.has_ann());
-    let ((em, ep), (am, ap), recall) = queries(&s, &qs);
-    println!("{q} queries: exact median {em:.2} ms p99 {ep:.2} ms; hnsw median {am:.3} ms p99 {ap:.3} ms; recall@10 {recall:.4}; peak RSS {:.0} MiB", peak_rss_mib());
+    println!(
+        "n={n}: {}; peak RSS {:.0} MiB",
+        report(&s, &tuning, &held_out),
+        peak_rss_mib()
+    );
 }

@@ -20,7 +20,7 @@ pub const INDEX_FILE: &str = "index.usearch";
 /// vectors (BENCHMARKS.md), the hardest case (real embeddings cluster).
 const CONNECTIVITY: usize = 16;
 const EXPANSION_ADD: usize = 128;
-const EXPANSION_SEARCH: usize = 128;
+pub const EXPANSION_SEARCH: usize = 128;
 
 pub struct Ann {
     index: usearch::Index,
@@ -83,6 +83,11 @@ impl Ann {
 
     pub fn len(&self) -> usize {
         self.index.size()
+    }
+
+    /// The search beam width: recall against time.
+    pub fn set_expansion_search(&self, ef: usize) {
+        self.index.change_expansion_search(ef);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -81,6 +81,13 @@ impl Store {
         })
     }
 
+    /// The ANN search beam width (default [`ann::EXPANSION_SEARCH`]): recall against time.
+    pub fn set_ann_expansion(&self, ef: usize) {
+        if let Some(a) = &self.ann {
+            a.set_expansion_search(ef);
+        }
+    }
+
     /// Whether queries go through the ANN index.
     pub fn has_ann(&self) -> bool {
         self.ann.is_some()

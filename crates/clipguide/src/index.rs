@@ -102,6 +102,7 @@ pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> R
         },
         part_rows: a.part_rows,
         batch: a.batch,
+        ..IndexOptions::default()
     };
     let r = index_with_progress(&m, &source, &store, &opts, json)?;
     print_report(&r, &store, json)
