@@ -3,7 +3,7 @@
 //! (median and p99 of Q queries) of exact search and of the HNSW index, and recall@10 of HNSW
 //! against exact search; then the exact/HNSW crossover on smaller stores.
 //!
-//! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench]`
+//! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench] [exact-only]`
 
 use clipguide_index::ann;
 use clipguide_index::manifest::{Manifest, PartInfo, VectorType};
@@ -168,13 +168,15 @@ fn main() {
     let n: usize = args.next().map_or(1_000_000, |a| a.parse().unwrap());
     let q: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let root = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp/store-bench".into()));
+    // `exact-only`: the store and exact search at N, without the crossover and HNSW.
+    let with_ann = args.next().as_deref() != Some("exact-only");
     println!("threads: {:?}", std::thread::available_parallelism());
     // Beam widths are tuned on one query set and reported on another.
     let tuning = unit_vectors(100, 2);
     let held_out = unit_vectors(q, 3);
 
     for &m in &[20_000usize, 50_000, 100_000] {
-        if m >= n {
+        if m >= n || !with_ann {
             break;
         }
         let dir = root.join(format!("n{m}"));
@@ -188,21 +190,25 @@ fn main() {
     }
 
     let dir = root.join("full");
-    let t = Instant::now();
-    let vectors = unit_vectors(n, 1);
-    println!(
-        "generated {n} vectors in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    reset_peak_rss();
-    let (write_s, ann_s) = write_store(&dir, &vectors, true);
-    let build_rss = peak_rss_mib();
-    drop(vectors);
-    println!(
-        "store: {:.1} MiB parquet + {:.1} MiB index.usearch; parts written in {write_s:.1} s, HNSW built and saved in {ann_s:.1} s; peak RSS while building {build_rss:.0} MiB (vectors in memory included)",
-        dir_mib(&dir, "parquet"),
-        dir_mib(&dir, "usearch")
-    );
+    // exact-only with a store already written: this process only opens and queries it, so its
+    // peak RSS is the query side's.
+    if with_ann || !dir.join("manifest.json").exists() {
+        let t = Instant::now();
+        let vectors = unit_vectors(n, 1);
+        println!(
+            "generated {n} vectors in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        reset_peak_rss();
+        let (write_s, ann_s) = write_store(&dir, &vectors, with_ann);
+        let build_rss = peak_rss_mib();
+        drop(vectors);
+        println!(
+            "store: {:.1} MiB parquet + {:.1} MiB index.usearch; parts written in {write_s:.1} s, HNSW built and saved in {ann_s:.1} s; peak RSS while building {build_rss:.0} MiB (vectors in memory included)",
+            dir_mib(&dir, "parquet"),
+            dir_mib(&dir, "usearch")
+        );
+    }
     reset_peak_rss();
     let t = Instant::now();
     let s = Store::open(&dir).unwrap();
@@ -211,10 +217,16 @@ fn main() {
         t.elapsed().as_secs_f64(),
         peak_rss_mib()
     );
-    assert!(s.has_ann());
-    println!(
-        "n={n}: {}; peak RSS {:.0} MiB",
-        report(&s, &tuning, &held_out),
-        peak_rss_mib()
-    );
+    if with_ann {
+        assert!(s.has_ann());
+        let r = report(&s, &tuning, &held_out);
+        println!("n={n}: {r}; peak RSS {:.0} MiB", peak_rss_mib());
+    } else {
+        let (_, (em, ep)) = exact(&s, &held_out);
+        println!(
+            "n={n}: {} queries: exact median {em:.2} ms p99 {ep:.2} ms; peak RSS {:.0} MiB",
+            held_out.len(),
+            peak_rss_mib()
+        );
+    }
 }

@@ -11,15 +11,6 @@ pub enum IndexError {
         source: std::io::Error,
     },
 
-    #[error(
-        "{path}: could not write it ({source}). Check the disk space and the folder's permissions."
-    )]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
     #[error("the store {store} was built with the model {store_model:?}, not {model:?}: index into another store (--out/--store), or delete this one to rebuild it with {model:?}")]
     ModelMismatch {
         store: PathBuf,
@@ -87,9 +78,12 @@ pub(crate) fn read_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) ->
     }
 }
 
+/// A failed write, reported as the model crate reports its own (one message for the project).
 pub(crate) fn write_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::Write {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        IndexError::Model(clipguide_clip::ClipError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }

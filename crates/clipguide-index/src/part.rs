@@ -4,10 +4,12 @@
 
 use crate::error::{write_err, IndexError, Result};
 use crate::manifest::{checksum, VectorType};
-use arrow_array::builder::{FixedSizeListBuilder, Float16Builder, Float32Builder};
 use arrow_array::cast::AsArray;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{Float16Type, Float32Type, Int64Type, UInt64Type};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Int64Array, PrimitiveArray, RecordBatch, StringArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 use half::f16;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -174,30 +176,9 @@ pub fn encode(rows: &Rows, model: &str) -> Vec<u8> {
         rows.meta.iter().map(|m| m.hash.as_str()),
     ));
     let models: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(model, n)));
-    let dim = rows.dim as i32;
-    let emb: ArrayRef = match &rows.vectors {
-        Vectors::F16(v) => {
-            let field = Arc::new(Field::new("item", DataType::Float16, false));
-            let mut b =
-                FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(v.len()), dim, n)
-                    .with_field(field);
-            for r in v.chunks(rows.dim) {
-                b.values().append_slice(r);
-                b.append(true);
-            }
-            Arc::new(b.finish())
-        }
-        Vectors::F32(v) => {
-            let field = Arc::new(Field::new("item", DataType::Float32, false));
-            let mut b =
-                FixedSizeListBuilder::with_capacity(Float32Builder::with_capacity(v.len()), dim, n)
-                    .with_field(field);
-            for r in v.chunks(rows.dim) {
-                b.values().append_slice(r);
-                b.append(true);
-            }
-            Arc::new(b.finish())
-        }
+    let emb = match &rows.vectors {
+        Vectors::F16(v) => list_array::<Float16Type>(DataType::Float16, v, rows.dim),
+        Vectors::F32(v) => list_array::<Float32Type>(DataType::Float32, v, rows.dim),
     };
     let batch = RecordBatch::try_new(schema.clone(), vec![path, size, mtime, hash, models, emb])
         .expect("columns match the schema");
@@ -211,6 +192,13 @@ pub fn encode(rows: &Rows, model: &str) -> Vec<u8> {
     w.write(&batch).expect("writing to memory");
     w.close().expect("writing to memory");
     out
+}
+
+/// Row-major `values` as a fixed-size list column of `dim`-long rows.
+fn list_array<T: ArrowPrimitiveType>(elem: DataType, values: &[T::Native], dim: usize) -> ArrayRef {
+    let field = Arc::new(Field::new("item", elem, false));
+    let values = Arc::new(PrimitiveArray::<T>::new(values.to_vec().into(), None));
+    Arc::new(FixedSizeListArray::new(field, dim as i32, values, None))
 }
 
 /// Writes a part atomically; returns its checksum.

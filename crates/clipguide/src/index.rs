@@ -44,11 +44,14 @@ pub struct IndexArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Build the HNSW index (index.usearch) from this many images; below, search is exact.
+    #[arg(long, default_value_t = clipguide_index::ann::ANN_MIN_ROWS)]
+    ann_min_rows: usize,
 }
 
 pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> Result<()> {
     if let Some(store) = &a.merge {
-        let r = clipguide_index::merge(store, clipguide_index::ann::ANN_MIN_ROWS)
+        let r = clipguide_index::merge(store, a.ann_min_rows)
             .with_context(|| format!("merging the shards in {}", store.display()))?;
         if json {
             println!(
@@ -102,7 +105,7 @@ pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> R
         },
         part_rows: a.part_rows,
         batch: a.batch,
-        ..IndexOptions::default()
+        ann_min_rows: a.ann_min_rows,
     };
     let r = index_with_progress(&m, &source, &store, &opts, json)?;
     print_report(&r, &store, json)

@@ -31,13 +31,13 @@ pub struct SearchArgs {
 }
 
 pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
-    let (store, base) = match (&a.store, &a.dir) {
-        (Some(s), _) => (s.clone(), None),
+    let (store, base, update) = match (&a.store, &a.dir) {
+        (Some(s), _) => (s.clone(), None, None),
         (None, Some(dir)) => {
             let store = default_store(dir);
             let source = Source::Dir(dir.clone());
-            index_with_progress(m, &source, &store, &IndexOptions::default(), json)?;
-            (store, Some(dir.clone()))
+            let r = index_with_progress(m, &source, &store, &IndexOptions::default(), json)?;
+            (store, Some(dir.clone()), Some(r))
         }
         (None, None) => unreachable!("clap requires --dir or --store"),
     };
@@ -69,10 +69,12 @@ pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
             .iter()
             .map(|h| json!({"path": shown(&h.path), "score": h.score}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"query": query, "results": rows}))?
-        );
+        let mut out = json!({"query": query, "results": rows});
+        if let Some(r) = &update {
+            out["embedded"] = json!(r.embedded);
+            out["cached"] = json!(r.kept + r.reused);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (i, h) in hits.iter().enumerate() {
             println!("{:>2}. {:.4}  {}", i + 1, h.score, shown(&h.path).display());
