@@ -431,7 +431,7 @@ fn remove_orphans(store: &Path, prefix: &str, manifest: &Manifest) -> Result<()>
 
 /// One batch decoded and preprocessed: the pixels of the readable files, and the rest named.
 struct Batch {
-    /// Index of the part chunk this batch belongs to, and whether it is its last batch.
+    /// Whether this is the last batch of its part: the part is written after it.
     last_of_chunk: bool,
     metas: Vec<FileMeta>,
     pixels: Option<Tensor>,

@@ -70,6 +70,30 @@ fn adding_10_and_deleting_5_embeds_exactly_10_and_drops_5() {
     assert_eq!((r.embedded, r.reused, r.dropped), (1, 1, 0));
 }
 
+/// Stops (as Ctrl-C does in the CLI) after the first batch.
+struct StopAfterOne;
+impl Progress for StopAfterOne {
+    fn advanced(&mut self, _n: usize) -> ControlFlow<()> {
+        ControlFlow::Break(())
+    }
+}
+
+#[test]
+fn a_stopped_run_keeps_what_it_embedded_and_the_next_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    write_images(&imgs, 0, 30);
+    let store = dir.path().join("store");
+    let src = Source::Dir(imgs.clone());
+    let r = index(clip(), MODEL, &src, &store, &opts(16), &mut StopAfterOne).unwrap();
+    assert!(r.stopped);
+    // One batch of 8, saved as a part although the part was not full.
+    assert_eq!((r.embedded, r.rows), (8, 8));
+    assert_eq!(Store::open(&store).unwrap().len(), 8);
+    let r = index(clip(), MODEL, &src, &store, &opts(16), &mut ()).unwrap();
+    assert_eq!((r.kept, r.embedded, r.rows, r.stopped), (8, 22, 30, false));
+}
+
 /// Set in the child process that is killed mid-run.
 const CHILD_ENV: &str = "CLIPGUIDE_INDEX_TEST_CHILD";
 
