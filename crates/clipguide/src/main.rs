@@ -6,6 +6,7 @@ mod classify;
 mod detect;
 mod encode;
 mod generate;
+mod index;
 mod progress;
 mod prompt_args;
 mod render;
@@ -131,15 +132,13 @@ enum Command {
     ExportF16 { src: PathBuf, dst: PathBuf },
     /// Zero-shot accuracy per attribute and retrieval recall on held-out shapes.
     Eval(train_cmd::EvalArgs),
-    /// Text-to-image search over a folder (embeddings cached in DIR/.clipguide-search.json).
-    Search {
-        #[arg(long)]
-        dir: PathBuf,
-        #[arg(long)]
-        text: String,
-        #[arg(long, default_value_t = 5)]
-        top: usize,
-    },
+    /// Build or update an embedding store (Parquet parts + manifest) from a folder or a file
+    /// list; shard it over machines and merge.
+    Index(index::IndexArgs),
+    /// Text-to-image or image-to-image search over a store or a folder (its store is updated).
+    Search(search::SearchArgs),
+    /// Near-duplicate pairs of a store.
+    Dedupe(index::DedupeArgs),
 }
 
 fn main() {
@@ -172,10 +171,10 @@ fn quiet_wayland_probe() {
     }
 }
 
-struct Loaded {
-    clip: Clip,
+pub(crate) struct Loaded {
+    pub(crate) clip: Clip,
     /// Identifies the weights, for caches.
-    key: String,
+    pub(crate) key: String,
 }
 
 /// What the user typed about an OpenCLIP checkpoint, plus the hub id when `spec` is one.
@@ -446,34 +445,12 @@ fn run(cli: Cli) -> Result<()> {
             let m = load_model(model, cli.act, cli.precision)?;
             train_cmd::eval(a, &m.clip, cli.json)?
         }
-        Command::Search { dir, text, top } => {
-            let m = load_model(model, cli.act, cli.precision)?;
-            let (hits, stats) = search::search(&m.clip, &m.key, &dir, &text, top)
-                .with_context(|| format!("searching {}", dir.display()))?;
-            for (p, e) in &stats.skipped {
-                eprintln!("skipped {}: {e}", p.display());
-            }
-            if cli.json {
-                let rows: Vec<_> = hits
-                    .iter()
-                    .map(|h| json!({"path": h.path, "score": h.score}))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "query": text, "results": rows,
-                        "embedded": stats.embedded, "cached": stats.cached,
-                    }))?
-                );
-            } else {
-                eprintln!(
-                    "{} images embedded, {} from cache",
-                    stats.embedded, stats.cached
-                );
-                for (i, h) in hits.iter().enumerate() {
-                    println!("{:>2}. {:.4}  {}", i + 1, h.score, h.path.display());
-                }
-            }
+        Command::Index(a) => index::run(a, || load_model(model, cli.act, cli.precision), cli.json)?,
+        Command::Search(a) => {
+            search::run(a, &load_model(model, cli.act, cli.precision)?, cli.json)?
+        }
+        Command::Dedupe(a) => {
+            index::dedupe(a, || load_model(model, cli.act, cli.precision), cli.json)?
         }
     }
     Ok(())

@@ -319,6 +319,77 @@ fn search_caches_and_refreshes_embeddings() {
 }
 
 #[test]
+fn index_search_store_by_image_and_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for (name, rgb) in [
+        ("a.png", [250, 0, 0]),
+        ("b.png", [0, 0, 250]),
+        ("c.png", [0, 250, 0]),
+    ] {
+        write_png(&imgs.join(name), 48, 48, |x, _| {
+            if x < 24 {
+                rgb
+            } else {
+                [255, 255, 255]
+            }
+        });
+    }
+    std::fs::copy(imgs.join("b.png"), imgs.join("b-copy.png")).unwrap();
+    std::fs::write(imgs.join("broken.png"), "not a png").unwrap();
+    let model = fixture("tiny-clip-quickgelu");
+    let (m, d) = (model.to_str().unwrap(), imgs.to_str().unwrap());
+    let store = dir.path().join("store");
+    let st = store.to_str().unwrap();
+    let r = ok_json(&["index", "--json", "--model", m, d, "--out", st]);
+    assert_eq!(
+        (r["rows"].as_u64(), r["embedded"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        r["skipped"][0]["path"],
+        imgs.join("broken.png").to_str().unwrap()
+    );
+    let q = imgs.join("c.png");
+    let r = ok_json(&[
+        "search",
+        "--json",
+        "--model",
+        m,
+        "--store",
+        st,
+        "--image",
+        q.to_str().unwrap(),
+    ]);
+    assert_eq!(r["results"][0]["path"], "c.png");
+    let r = ok_json(&[
+        "dedupe",
+        "--json",
+        "--model",
+        m,
+        "--store",
+        st,
+        "--threshold",
+        "0.9999",
+    ]);
+    let pairs = r["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(
+        (pairs[0]["a"].as_str(), pairs[0]["b"].as_str()),
+        (Some("b-copy.png"), Some("b.png"))
+    );
+    // The built-in model is not the store's: refused, naming both.
+    let out = clipguide(&["search", "--store", st, "--text", "red"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("builtin:") && err.contains("tiny-clip-quickgelu"),
+        "{err}"
+    );
+}
+
+#[test]
 fn builtin_model_is_the_default_and_knows_its_vocabulary() {
     // Draw two scenes from the shapes vocabulary and check that the built-in model (no --model)
     // matches each caption to its own picture.

@@ -1,0 +1,180 @@
+//! The store's table of contents: `manifest.json` (or, for one shard of a sharded build,
+//! `shard-I-of-N.json`), a small versioned JSON file naming the model, the dimension, the vector
+//! type and every part file with its row count and checksum.
+
+use crate::error::{read_err, write_err, IndexError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `format` field: says what this JSON file is to anyone who finds it.
+pub const FORMAT: &str = "clipguide-store";
+/// Raised when a field changes meaning; older versions are refused with a message.
+pub const VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// How the embeddings are stored in the parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorType {
+    /// Half precision: half the size, ~1e-3 relative error, enough for cosine ranking.
+    #[default]
+    F16,
+    F32,
+}
+
+impl VectorType {
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F16 => 2,
+            Self::F32 => 4,
+        }
+    }
+}
+
+/// One Parquet part file of the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    /// File name inside the store folder.
+    pub file: String,
+    pub rows: usize,
+    /// xxh3-64 of the file's bytes, hex.
+    pub xxh3: String,
+}
+
+/// The ANN index file beside the parts, valid for exactly the parts it was built from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexInfo {
+    pub file: String,
+    pub xxh3: String,
+    /// xxh3 of the parts' checksums in order: the index is stale when the parts change.
+    pub parts_xxh3: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    /// The embedding model's key: a store answers queries embedded by this model only.
+    pub model: String,
+    pub dim: usize,
+    pub vectors: VectorType,
+    pub parts: Vec<PartInfo>,
+    /// Sequence number of the next part file this writer creates (part names are never reused,
+    /// so a reader holding an older manifest never sees a file change under it).
+    pub next_part: u64,
+    #[serde(default)]
+    pub index: Option<IndexInfo>,
+}
+
+impl Manifest {
+    pub fn new(model: &str, dim: usize, vectors: VectorType) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            model: model.into(),
+            dim,
+            vectors,
+            parts: vec![],
+            next_part: 0,
+            index: None,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.parts.iter().map(|p| p.rows).sum()
+    }
+
+    /// Reads and validates a manifest; `Ok(None)` when the file does not exist.
+    pub fn read(path: &Path) -> Result<Option<Self>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_err(path)(e)),
+        };
+        let bad = |detail: String| IndexError::BadManifest {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(bad(format!("its \"format\" is not {FORMAT:?}")));
+        }
+        match v.get("version").and_then(|f| f.as_u64()) {
+            Some(n) if n == VERSION as u64 => {}
+            other => {
+                return Err(bad(format!(
+                    "version {other:?}; this clipguide reads version {VERSION}"
+                )))
+            }
+        }
+        let m: Self = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+        if m.dim == 0 {
+            return Err(bad("dim is 0".into()));
+        }
+        Ok(Some(m))
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("a manifest serialises");
+        clipguide_clip::fsutil::write_atomic(path, text.as_bytes()).map_err(write_err(path))
+    }
+
+    /// Checksum of the parts list, what an index built from them records.
+    pub fn parts_checksum(&self) -> String {
+        let joined: Vec<&str> = self.parts.iter().map(|p| p.xxh3.as_str()).collect();
+        checksum(joined.join(",").as_bytes())
+    }
+}
+
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
+/// The manifest file of shard `i` of `n`.
+pub fn shard_manifest_path(store: &Path, shard: Shard) -> PathBuf {
+    store.join(format!(
+        "shard-{:05}-of-{:05}.json",
+        shard.index, shard.count
+    ))
+}
+
+/// Shard `index` of `count`: the files at positions `index`, `index + count`, … of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = IndexError;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |detail: &str| IndexError::BadShard {
+            spec: s.into(),
+            detail: detail.into(),
+        };
+        let (i, n) = s.split_once('/').ok_or_else(|| bad("no '/'"))?;
+        let index: usize = i.trim().parse().map_err(|_| bad("I is not a number"))?;
+        let count: usize = n.trim().parse().map_err(|_| bad("N is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(bad("I must be below N"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl Shard {
+    pub fn take<T: Clone>(self, items: &[T]) -> Vec<T> {
+        items
+            .iter()
+            .skip(self.index)
+            .step_by(self.count)
+            .cloned()
+            .collect()
+    }
+
+    /// Prefix of this shard's part files, so shards writing into one folder never collide.
+    pub fn part_prefix(self) -> String {
+        format!("part-s{:05}of{:05}-", self.index, self.count)
+    }
+}
