@@ -30,21 +30,22 @@ pub fn run(a: ClassifyArgs, clip: &Clip, builtin_model: bool, json: bool) -> Res
     let ranked = match &a.texts_file {
         Some(path) => {
             let texts = read_lines_file(path)?;
+            let img = clip.load_image(&a.image)?;
             if builtin_model {
                 crate::vocab_notice::unknown_words_notice(texts.iter().map(String::as_str));
             }
-            let img = clip.load_image(&a.image)?;
             rank_sentences(clip, &img, &texts)?
         }
         None => {
             let classes = a.knowledge.classes(&a.labels, 2)?;
+            let templates = a.templates.templates()?;
+            let img = clip.load_image(&a.image)?;
+            // After every check of the command line, so an error stays the first line.
             if builtin_model {
                 crate::vocab_notice::unknown_words_notice(classes.iter().flat_map(|c| {
                     std::iter::once(c.label.as_str()).chain(c.definition.as_deref())
                 }));
             }
-            let templates = a.templates.templates()?;
-            let img = clip.load_image(&a.image)?;
             classify(clip, &img, &classes, &templates)?
         }
     };

@@ -314,11 +314,6 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
         );
     }
     let cfg = build_config(&args, builtin_model)?;
-    let unknown_words = if builtin_model {
-        crate::vocab_notice::unknown_words_notice(cfg.schedule.prompts.texts())
-    } else {
-        Vec::new()
-    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -353,6 +348,12 @@ pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) ->
     if let Some(p) = &mut live {
         observers.push(p);
     }
+    // After every check of the command line, so an error stays the first line.
+    let unknown_words = if builtin_model {
+        crate::vocab_notice::unknown_words_notice(cfg.schedule.prompts.texts())
+    } else {
+        Vec::new()
+    };
     let summary = clipguide_guide::generate(model, &cfg, &mut observers, &stop)?;
     report(&args, &summary, cfg.schedule.steps, &unknown_words, json)?;
     // Last, because it may keep the window up until the user closes it.

@@ -348,11 +348,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Similarity { images, texts } => {
             let m = load_model(model, cli.act, cli.precision)?;
+            let imgs = load_images(&m.clip, &images)?;
             let unknown = match model {
                 None => vocab_notice::unknown_words_notice(texts.iter().map(String::as_str)),
                 Some(_) => Vec::new(),
             };
-            let imgs = load_images(&m.clip, &images)?;
             let ie = m.clip.embed_images(&imgs)?;
             let te = m.clip.embed_texts(&texts)?;
             let s = m.clip.similarity(&ie, &te)?;
