@@ -360,6 +360,18 @@ pub fn causal_mask(len: usize, device: &candle_core::Device) -> Result<Tensor> {
     Tensor::from_vec(mask, (1, 1, len, len), device)?.to_dtype(DType::F32)
 }
 
+/// The variables of `vm` as plain tensors (frozen weights): for tests that build the same layer
+/// trainable (op by op) and frozen (fused).
+#[cfg(test)]
+pub(crate) fn frozen_copy(vm: &candle_nn::VarMap) -> std::collections::HashMap<String, Tensor> {
+    vm.data()
+        .lock()
+        .expect("VarMap lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,13 +390,7 @@ mod tests {
             VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
         )
         .unwrap();
-        let tensors = vm
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-            .collect();
+        let tensors = frozen_copy(&vm);
         let frozen = Attention::new(
             d,
             heads,

@@ -1524,13 +1524,7 @@ mod tests {
                     var.set(&randn(&[n], 11).affine(0.3, 1.0).unwrap()).unwrap();
                 }
             }
-            let tensors = vm
-                .data()
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-                .collect();
+            let tensors = crate::nn::frozen_copy(&vm);
             let frozen = EncoderLayer::new(
                 d,
                 inter,
@@ -1569,13 +1563,7 @@ mod tests {
             VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
         )
         .unwrap();
-        let tensors = vm
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-            .collect();
+        let tensors = crate::nn::frozen_copy(&vm);
         let layer = EncoderLayer::new(
             d,
             inter,
@@ -1618,13 +1606,7 @@ mod tests {
             VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
         )
         .unwrap();
-        let tensors = vm
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-            .collect();
+        let tensors = crate::nn::frozen_copy(&vm);
         let layer = EncoderLayer::new(
             d,
             inter,
