@@ -1395,10 +1395,8 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
+    fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
             .unwrap()
             .flatten_all()
             .unwrap()
@@ -1406,6 +1404,36 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        max_abs(&(a - b).unwrap())
+    }
+
+    /// A quick_gelu encoder layer with random frozen weights (one fused node).
+    fn frozen_quick_gelu_layer(d: usize, inter: usize, heads: usize) -> crate::nn::EncoderLayer {
+        use crate::config::Activation;
+        use crate::nn::EncoderLayer;
+        use candle_nn::{VarBuilder, VarMap};
+        let vm = VarMap::new();
+        EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        EncoderLayer::new(
+            d,
+            inter,
+            heads,
+            Activation::QuickGelu,
+            1e-5,
+            VarBuilder::from_tensors(crate::nn::frozen_copy(&vm), DType::F32, &Device::Cpu),
+        )
+        .unwrap()
     }
 
     /// Value and input gradient of `f` against the composite reference `g` (weighted sum loss).
@@ -1549,30 +1577,8 @@ mod tests {
     /// The class-token-only last layer against row 0 of the full layer.
     #[test]
     fn cls_only_layer_matches_row_zero_of_the_full_layer() {
-        use crate::config::Activation;
-        use crate::nn::EncoderLayer;
-        use candle_nn::{VarBuilder, VarMap};
         let (d, inter, heads, l) = (24, 40, 3, 6);
-        let vm = VarMap::new();
-        EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
-        let tensors = crate::nn::frozen_copy(&vm);
-        let layer = EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
+        let layer = frozen_quick_gelu_layer(d, inter, heads);
         assert!(layer.is_fused());
         check(
             |x| layer.forward_cls(x, Precision::F32),
@@ -1591,31 +1597,9 @@ mod tests {
     /// does not; and a tracked input always goes through f32.
     #[test]
     fn bf16_layer_is_close_to_f32_or_falls_back_to_it() {
-        use crate::config::Activation;
-        use crate::nn::EncoderLayer;
-        use candle_nn::{VarBuilder, VarMap};
         // Widths that are not multiples of the kernel's 32-column panels or 12-row tiles.
         let (d, inter, heads, l) = (48, 100, 4, 13);
-        let vm = VarMap::new();
-        EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
-        let tensors = crate::nn::frozen_copy(&vm);
-        let layer = EncoderLayer::new(
-            d,
-            inter,
-            heads,
-            Activation::QuickGelu,
-            1e-5,
-            VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
+        let layer = frozen_quick_gelu_layer(d, inter, heads);
         let x = randn(&[3, l, d], 21);
         let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
         let pairs: Vec<(Tensor, Tensor)> = vec![
@@ -1634,15 +1618,7 @@ mod tests {
         ];
         for (f32_out, bf16_out) in &pairs {
             let diff = max_diff(f32_out, bf16_out);
-            let scale = f32_out
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let scale = max_abs(f32_out);
             if crate::bf16_gemm::available() && layer.is_fused() {
                 // Operands rounded to 8 significant bits (relative error 2⁻⁹ each), sums of ~100
                 // terms: about 1 % of the output's scale at most, and never the same bits.
