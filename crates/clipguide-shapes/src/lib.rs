@@ -15,6 +15,7 @@
 mod captions;
 mod dataset;
 mod hard_negatives;
+mod language;
 pub mod judge;
 pub mod palette;
 pub mod recipe;
@@ -32,6 +33,7 @@ pub use dataset::{
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
 pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
+pub use language::Language;
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
 pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
