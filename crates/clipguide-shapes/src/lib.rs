@@ -14,6 +14,7 @@
 
 mod captions;
 mod dataset;
+mod drawing;
 mod hard_negatives;
 mod language;
 pub mod judge;
@@ -22,6 +23,7 @@ pub mod recipe;
 mod render;
 mod scene;
 mod vocabulary;
+mod world;
 mod zero_shot;
 
 pub use captions::{
@@ -32,6 +34,7 @@ pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
+pub use drawing::{render_drawn, DrawnScene, Drawing, GroupDrawing, Rasteriser};
 pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
@@ -39,5 +42,6 @@ pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
     StripeDirection,
 };
+pub use world::{WorldItem, WorldMix};
 pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};

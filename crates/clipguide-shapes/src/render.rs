@@ -3,6 +3,8 @@
 
 use image::{Rgb, RgbImage};
 
+use crate::drawing::GroupDrawing;
+
 use crate::scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec, Shape, StripeDirection,
 };
@@ -10,11 +12,11 @@ use crate::scene::{
 /// Samples per pixel side; 4×4 = 16 samples per pixel.
 pub const SUPERSAMPLE: u32 = 4;
 /// Period of stripes and dot grid, in fractions of the image side (8 pixels at 64²).
-const PATTERN_PERIOD: f64 = 1.0 / 8.0;
+pub(crate) const PATTERN_PERIOD: f64 = 1.0 / 8.0;
 /// Fraction of each stripe period painted in the pattern colour.
-const STRIPE_DUTY: f64 = 0.375;
+pub(crate) const STRIPE_DUTY: f64 = 0.375;
 /// Dot radius as a fraction of the pattern period.
-const DOT_RADIUS: f64 = 0.22;
+pub(crate) const DOT_RADIUS: f64 = 0.22;
 /// Gap kept between objects and the image edge, in fractions of the image side.
 const EDGE_MARGIN: f64 = 0.02;
 /// Objects in a group are drawn a little smaller than a lone object of the same size,
@@ -24,51 +26,69 @@ const GROUP_SPACING: f64 = 1.25;
 
 /// One object ready to rasterise, in image-fraction coordinates.
 #[derive(Clone, Debug)]
-struct PlacedObject {
-    shape: Shape,
-    colour: [u8; 3],
-    centre: [f64; 2],
-    radius: f64,
+pub(crate) struct PlacedObject {
+    pub(crate) shape: Shape,
+    pub(crate) colour: [u8; 3],
+    pub(crate) centre: [f64; 2],
+    pub(crate) radius: f64,
+    /// How this object's outline is drawn (proportions, rotation, aspect).
+    pub(crate) drawing: GroupDrawing,
+    /// Image offset (in radii) → unit frame: the inverse of the drawing's rotation and aspect.
+    to_unit: [[f64; 2]; 2],
     /// Polygon vertices in the unit frame (for triangle and star).
     polygon: Vec<[f64; 2]>,
 }
 
 impl PlacedObject {
     fn contains(&self, p: [f64; 2]) -> bool {
-        let u = (p[0] - self.centre[0]) / self.radius;
-        let v = (p[1] - self.centre[1]) / self.radius;
+        let dx = (p[0] - self.centre[0]) / self.radius;
+        let dy = (p[1] - self.centre[1]) / self.radius;
+        let m = self.to_unit;
+        let u = m[0][0] * dx + m[0][1] * dy;
+        let v = m[1][0] * dx + m[1][1] * dy;
         if u.abs() > 1.0 || v.abs() > 1.0 {
             return false;
         }
+        let d = &self.drawing;
         match self.shape {
             Shape::Circle => u * u + v * v <= 1.0,
             // Squares are shrunk so their visual weight matches a circle of the same size.
             Shape::Square => u.abs() <= 0.82 && v.abs() <= 0.82,
             Shape::Triangle | Shape::Star => point_in_polygon([u, v], &self.polygon),
             Shape::Cross => {
-                (u.abs() <= 0.3 && v.abs() <= 0.95) || (v.abs() <= 0.3 && u.abs() <= 0.95)
+                let arm = d.cross_arm as f64;
+                (u.abs() <= arm && v.abs() <= 0.95) || (v.abs() <= arm && u.abs() <= 0.95)
             }
             Shape::Ring => {
                 let d2 = u * u + v * v;
-                (0.55 * 0.55..=1.0).contains(&d2)
+                let inner = d.ring_inner as f64;
+                (inner * inner..=1.0).contains(&d2)
             }
         }
     }
 }
 
 /// Unit-frame outline for polygon shapes; `y` grows downwards as in the image.
-fn unit_polygon(shape: Shape) -> Vec<[f64; 2]> {
+fn unit_polygon(shape: Shape, drawing: &GroupDrawing) -> Vec<[f64; 2]> {
     match shape {
         // Apex up, base slightly below centre so the triangle looks centred in its box.
         Shape::Triangle => vec![[0.0, -1.0], [1.0, 0.75], [-1.0, 0.75]],
-        Shape::Star => (0..10)
-            .map(|k| {
-                let angle = -std::f64::consts::FRAC_PI_2 + k as f64 * std::f64::consts::PI / 5.0;
-                let r = if k % 2 == 0 { 1.0 } else { 0.45 };
-                // Shift down a little: a star's points reach higher than its lower legs.
-                [r * angle.cos(), r * angle.sin() + 0.08]
-            })
-            .collect(),
+        Shape::Star => {
+            let points = drawing.star_points.max(4) as usize;
+            (0..2 * points)
+                .map(|k| {
+                    let angle = -std::f64::consts::FRAC_PI_2
+                        + k as f64 * std::f64::consts::PI / points as f64;
+                    let r = if k % 2 == 0 {
+                        1.0
+                    } else {
+                        drawing.star_inner as f64
+                    };
+                    // Shift down a little: a star's points reach higher than its lower legs.
+                    [r * angle.cos(), r * angle.sin() + 0.08]
+                })
+                .collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -118,7 +138,7 @@ pub fn cell_centre(placement: Placement) -> [f64; 2] {
 
 /// Lays out a group's members: cell centre plus jitter, then shifted so the whole group
 /// stays inside the image (large corner objects would otherwise be cut off by the edge).
-fn place_group(group: &ObjectGroup) -> Vec<PlacedObject> {
+pub(crate) fn place_group(group: &ObjectGroup, drawing: &GroupDrawing) -> Vec<PlacedObject> {
     let base = cell_centre(group.placement);
     let mut centre = [
         base[0] + group.jitter[0] as f64,
@@ -128,7 +148,7 @@ fn place_group(group: &ObjectGroup) -> Vec<PlacedObject> {
         group.size.diameter() * GROUP_ITEM_SCALE
     } else {
         group.size.diameter()
-    };
+    } * drawing.scale as f64;
     let radius = item_diameter / 2.0;
     let spacing = item_diameter * GROUP_SPACING;
     let offsets = group_offsets(group.count);
@@ -143,7 +163,8 @@ fn place_group(group: &ObjectGroup) -> Vec<PlacedObject> {
             centre[axis].clamp(lo, hi)
         };
     }
-    let polygon = unit_polygon(group.shape);
+    let polygon = unit_polygon(group.shape, drawing);
+    let to_unit = drawing.to_unit();
     offsets
         .iter()
         .map(|o| PlacedObject {
@@ -151,13 +172,15 @@ fn place_group(group: &ObjectGroup) -> Vec<PlacedObject> {
             colour: group.colour.rgb(),
             centre: [centre[0] + o[0] * spacing, centre[1] + o[1] * spacing],
             radius,
+            drawing: *drawing,
+            to_unit,
             polygon: polygon.clone(),
         })
         .collect()
 }
 
 /// Whether the background pattern colour covers point `p` (image-fraction coordinates).
-fn pattern_covers(pattern: &BackgroundPattern, p: [f64; 2]) -> bool {
+pub(crate) fn pattern_covers(pattern: &BackgroundPattern, p: [f64; 2]) -> bool {
     match pattern.kind {
         PatternKind::Striped => {
             let t = match pattern.direction {
@@ -175,10 +198,26 @@ fn pattern_covers(pattern: &BackgroundPattern, p: [f64; 2]) -> bool {
     }
 }
 
-/// Renders `scene` as a `size`×`size` image. Later groups are drawn over earlier ones.
-/// A size of 0 gives an empty image rather than an error: there is nothing to get wrong.
+/// Renders `scene` as a `size`×`size` image with the plain drawing (the world's canonical look).
+/// Later groups are drawn over earlier ones. A size of 0 gives an empty image rather than an
+/// error: there is nothing to get wrong.
 pub fn render(scene: &SceneSpec, size: u32) -> RgbImage {
-    let objects: Vec<PlacedObject> = scene.groups.iter().flat_map(place_group).collect();
+    let drawings = vec![GroupDrawing::PLAIN; scene.groups.len()];
+    render_supersampled(scene, &drawings, size)
+}
+
+/// The supersampling rasteriser: each pixel averages a 4×4 grid of point samples.
+pub(crate) fn render_supersampled(
+    scene: &SceneSpec,
+    drawings: &[GroupDrawing],
+    size: u32,
+) -> RgbImage {
+    let objects: Vec<PlacedObject> = scene
+        .groups
+        .iter()
+        .zip(drawings.iter().chain(std::iter::repeat(&GroupDrawing::PLAIN)))
+        .flat_map(|(g, d)| place_group(g, d))
+        .collect();
     let background = scene.background.rgb();
     let samples = SUPERSAMPLE * SUPERSAMPLE;
     let side = size as f64;
@@ -225,7 +264,7 @@ fn sample_colour(
 /// and for callers that want to crop or mark objects.
 pub fn object_boxes(group: &ObjectGroup, size: u32) -> Vec<[u32; 4]> {
     let side = size as f64;
-    place_group(group)
+    place_group(group, &GroupDrawing::PLAIN)
         .iter()
         .map(|o| {
             let to_px = |v: f64| (v * side).clamp(0.0, side);
@@ -271,7 +310,7 @@ mod tests {
         let square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
         assert!(point_in_polygon([0.5, 0.5], &square));
         assert!(!point_in_polygon([1.5, 0.5], &square));
-        let star = unit_polygon(Shape::Star);
+        let star = unit_polygon(Shape::Star, &GroupDrawing::PLAIN);
         assert!(point_in_polygon([0.0, 0.0], &star), "star centre");
         assert!(point_in_polygon([0.0, -0.9], &star), "top point");
         // Between two points, outside the inner radius.
@@ -290,7 +329,7 @@ mod tests {
                     placement,
                     jitter: [0.02, -0.02],
                 };
-                let objs = place_group(&group);
+                let objs = place_group(&group, &GroupDrawing::PLAIN);
                 assert_eq!(objs.len(), count as usize);
                 for (i, a) in objs.iter().enumerate() {
                     for axis in 0..2 {

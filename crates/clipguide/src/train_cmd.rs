@@ -130,6 +130,11 @@ pub struct TrainArgs {
     /// placement, shape and count (whose weights sum to 1); 0 = none.
     #[arg(long, default_value_t = d().hard_negatives.colour_weight)]
     pub colour_negatives: f64,
+    /// Probability that a synthetic scene is drawn with a random outline, rasteriser and edge
+    /// (proportions, rotation, aspect, continuous size, supersampled or tiny-skia) instead of
+    /// the canonical look; captions are unchanged. 0 = the first world.
+    #[arg(long, default_value_t = d().world.varied_drawing)]
+    pub varied_drawing: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
     #[arg(long, default_value_t = d().aux_weight)]
     pub aux_weight: f32,
@@ -206,6 +211,7 @@ impl TrainArgs {
         hard.colour_weight = self.colour_negatives;
         hard.group_size = self.group_size;
         hard.singles = self.singles;
+        cfg.world.varied_drawing = self.varied_drawing;
         cfg
     }
 }

@@ -3,7 +3,7 @@
 //! ([`Objective`]), with the checks that refuse values outside their meaning.
 
 use super::error::{Result, TrainError};
-use clipguide_shapes::HardNegatives;
+use clipguide_shapes::{HardNegatives, WorldMix};
 use serde::{Deserialize, Serialize};
 
 /// Image-side augmentation and adversarial training, for perceptually aligned gradients.
@@ -148,6 +148,10 @@ pub struct TrainConfig {
     /// The contrastive loss (`--loss`); InfoNCE for states written before it existed.
     #[serde(default)]
     pub objective: Objective,
+    /// The synthetic world's variations (drawings, …); the first world for states written
+    /// before it existed.
+    #[serde(default)]
+    pub world: WorldMix,
 }
 
 impl TrainConfig {
@@ -215,6 +219,7 @@ impl TrainConfig {
                 a.max_shift
             ));
         }
+        self.world.check()?;
         if let Objective::Cloob {
             inv_tau,
             scale_hopfield,
@@ -270,6 +275,7 @@ impl Default for TrainConfig {
             vision_patch_init_std: 0.02,
             clip_init: false,
             objective: Objective::InfoNce,
+            world: WorldMix::CANONICAL,
         }
     }
 }

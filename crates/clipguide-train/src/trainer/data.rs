@@ -7,7 +7,7 @@ use super::heads::aux_labels;
 use super::Trainer;
 use candle_core::Tensor;
 use clipguide_clip::Padding;
-use clipguide_shapes::{SceneConfig, ShapesDataset};
+use clipguide_shapes::{SceneConfig, ShapesDataset, WorldMix};
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -77,11 +77,11 @@ impl DataSource {
         Ok(Self::Folder(pairs))
     }
 
-    fn item(&self, index: usize, size: usize) -> Result<(RgbImage, Vec<String>)> {
+    fn item(&self, index: usize, size: usize, mix: &WorldMix) -> Result<(RgbImage, Vec<String>)> {
         match self {
             Self::Shapes(ds) => {
-                let (img, caps, _) = ds.get(index);
-                Ok((img, caps))
+                let item = ds.world_item(index, mix);
+                Ok((item.image, item.captions))
             }
             Self::Folder(pairs) => {
                 let (path, caps) = &pairs[index % pairs.len()];
@@ -122,7 +122,7 @@ impl Trainer {
                     .map(|scene| {
                         let captions = clipguide_shapes::captions(&scene, &mut hrng);
                         (
-                            clipguide_shapes::render(&scene, s as u32),
+                            c.world.draw(&scene, s as u32, &mut hrng),
                             captions,
                             aux_labels(&scene),
                         )
@@ -134,7 +134,7 @@ impl Trainer {
         let labels: Vec<[u32; 3]> = hard.iter().filter_map(|h| h.2).collect();
         let plain = c.batch - hard.len();
         for k in 0..plain {
-            let (img, captions) = self.data.item(step * c.batch + k, s)?;
+            let (img, captions) = self.data.item(step * c.batch + k, s, &c.world)?;
             pixels.extend(augment(&img, &c.augment, &mut rng));
             caps.push(captions[rng.random_range(0..captions.len())].clone());
         }
