@@ -15,12 +15,15 @@
 mod captions;
 mod dataset;
 mod hard_negatives;
-mod language;
 pub mod judge;
+mod language;
 pub mod palette;
+mod picture;
 pub mod recipe;
 mod render;
 mod scene;
+mod style;
+mod sunflower;
 mod vocabulary;
 mod zero_shot;
 
@@ -34,10 +37,16 @@ pub use dataset::{
 };
 pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;
+pub use picture::{
+    fits, picture_canonical_caption, picture_captions, picture_probes, render_picture, Backdrop,
+    Ground, ObjectKind, PictureObject, PictureSpec, Sky, HORIZON, MAX_PICTURE_OBJECTS,
+};
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
 pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
     StripeDirection,
 };
+pub use style::{apply_style, Style};
+pub use sunflower::{find_sunflower, SunflowerFound};
 pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
