@@ -16,12 +16,15 @@ mod captions;
 mod dataset;
 mod drawing;
 mod hard_negatives;
-mod language;
 pub mod judge;
+mod language;
 pub mod palette;
+mod picture;
 pub mod recipe;
 mod render;
 mod scene;
+mod style;
+mod sunflower;
 mod vocabulary;
 mod world;
 mod zero_shot;
@@ -37,11 +40,17 @@ pub use dataset::{
 pub use drawing::{render_drawn, DrawnScene, Drawing, GroupDrawing, Rasteriser};
 pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;
+pub use picture::{
+    fits, picture_canonical_caption, picture_captions, picture_probes, render_picture, Backdrop,
+    Ground, ObjectKind, PictureObject, PictureSpec, Sky, HORIZON, MAX_PICTURE_OBJECTS,
+};
 pub use render::{cell_centre, object_boxes, render, SUPERSAMPLE};
 pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
     StripeDirection,
 };
+pub use style::{apply_style, Style};
+pub use sunflower::{find_sunflower, SunflowerFound};
 pub use world::{WorldItem, WorldMix};
 pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};

@@ -17,6 +17,10 @@ pub enum Attribute {
     Placement,
     Count,
     Size,
+    /// What a picture shows (sunflower, pagoda, …): probed by `picture_probes`.
+    Object,
+    /// How a picture is drawn (oil painting, pixel art, …): probed by `picture_probes`.
+    Style,
 }
 
 impl Attribute {
@@ -29,6 +33,10 @@ impl Attribute {
         Attribute::Size,
     ];
 
+    /// The attributes of the composed-picture world ([`crate::picture_probes`]). Kept apart from
+    /// [`Attribute::ALL`], which lists the shape-scene attributes that [`zero_shot_task`] probes.
+    pub const PICTURE: [Attribute; 2] = [Attribute::Object, Attribute::Style];
+
     pub const fn name(self) -> &'static str {
         match self {
             Attribute::ObjectColour => "object_colour",
@@ -37,6 +45,8 @@ impl Attribute {
             Attribute::Placement => "placement",
             Attribute::Count => "count",
             Attribute::Size => "size",
+            Attribute::Object => "object",
+            Attribute::Style => "style",
         }
     }
 }
@@ -61,7 +71,8 @@ pub struct ZeroShotTask {
 }
 
 /// Builds the task probing `attribute` for `scene`. Only single-group scenes have one
-/// well-defined answer per attribute, so other scenes give `None`.
+/// well-defined answer per attribute, so other scenes give `None`; so do the picture
+/// attributes ([`Attribute::PICTURE`]), which shape scenes do not have.
 ///
 /// Colour candidates leave out colours that would make the scene self-contradictory
 /// (an object the colour of its background); the true value is always among them.
@@ -126,6 +137,7 @@ pub fn zero_shot_task(
                 (s, format!("a {} shape", size.name()))
             })
             .collect(),
+        Attribute::Object | Attribute::Style => return None,
     };
     let correct = variants.iter().position(|(s, _)| s == scene)?;
     let candidates = variants
@@ -237,6 +249,18 @@ mod tests {
                 assert_eq!(t.candidates[t.correct], canonical_caption(&s));
             }
         }
+    }
+
+    #[test]
+    fn picture_attributes_are_not_shape_scene_attributes() {
+        assert!(Attribute::PICTURE
+            .iter()
+            .all(|a| !Attribute::ALL.contains(a)));
+        for a in Attribute::PICTURE {
+            assert_eq!(zero_shot_task(&scene(), a, PromptStyle::FullCaption), None);
+        }
+        assert_eq!(Attribute::Object.name(), "object");
+        assert_eq!(Attribute::Style.name(), "style");
     }
 
     #[test]
