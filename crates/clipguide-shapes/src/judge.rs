@@ -1,11 +1,17 @@
 //! Automatic colour-layout judge for generated images: does the prompt's object colour sit in the
-//! prompt's place, and does the prompt's background colour frame the image? Shape is parsed but not scored.
+//! prompt's place, and does the prompt's background colour frame the image? When the prompt
+//! states them, the object's size and count are scored too (from the connected regions of the
+//! object colour). Shape is parsed but not scored. Prompts may be English or Japanese.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::captions_ja::{
+    colour_from_word_ja, count_from_word_ja, fold_digits, japanese_lexicon, japanese_runs,
+    placement_from_word_ja, segment_japanese, shape_from_word_ja, size_from_word_ja,
+};
 use crate::palette::{Colour, Palette};
-use crate::{ObjectGroup, Placement, SceneSpec, Shape, Size};
+use crate::{Language, ObjectGroup, Placement, SceneSpec, Shape, Size};
 
 /// What a prompt asks for, as far as the judge can check it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +22,11 @@ pub struct JudgeTarget {
     pub shape: Option<Shape>,
     /// `None` when the prompt names no place: then the object may be anywhere.
     pub placement: Option<Placement>,
-    /// Parsed for reporting ("two red stars" → 2); not scored.
+    /// "two red stars" → 2. Scored when 2 or more (see [`JudgeThresholds::score_single_count`]):
+    /// an English article ("a red star") names a thing more than a count.
     pub count: Option<u8>,
+    /// "large", "big", 「大きな」 → `Large`; "small", "tiny", 「小さな」 → `Small`. Scored when stated.
+    pub size: Option<Size>,
 }
 
 impl JudgeTarget {
@@ -30,21 +39,23 @@ impl JudgeTarget {
             shape: Some(g.shape),
             placement: Some(g.placement),
             count: Some(g.count),
+            size: Some(g.size),
         })
     }
 
-    /// A plain-background reference scene satisfying the target (large object unless counted;
-    /// circle and center stand in for what the prompt left open). Useful as a "what good looks
-    /// like" image next to generated ones.
+    /// A plain-background reference scene satisfying the target (the stated size, else large
+    /// unless counted; circle and center stand in for what the prompt left open). Useful as a
+    /// "what good looks like" image next to generated ones.
     pub fn to_scene(&self) -> SceneSpec {
         let count = self.count.unwrap_or(1).max(1);
+        let default_size = if count > 1 { Size::Small } else { Size::Large };
         SceneSpec {
             background: self.background,
             pattern: None,
             groups: vec![ObjectGroup {
                 shape: self.shape.unwrap_or(Shape::Circle),
                 colour: self.object,
-                size: if count > 1 { Size::Small } else { Size::Large },
+                size: self.size.unwrap_or(default_size),
                 count,
                 placement: self.placement.unwrap_or(Placement::Center),
                 jitter: [0.0, 0.0],
@@ -66,6 +77,20 @@ pub struct JudgeThresholds {
     /// absent objects and object-coloured floods both fail.
     pub min_coverage: f32,
     pub max_coverage: f32,
+    /// An object-colour region counts as an object when its area is at least this fraction of
+    /// the image (anti-aliasing specks do not)...
+    pub min_component_fraction: f32,
+    /// ... and its core (pixels whose four neighbours share the colour) is at least this
+    /// fraction of the largest region's core: anti-aliased fringes of other objects that blend
+    /// into the colour are about a pixel thin and have next to no core.
+    pub min_component_ratio: f32,
+    /// The largest object's bounding extent (its longer side over the image side) that
+    /// separates `Small` (below) from `Large` (at or above). The world draws small objects at
+    /// most [`Size::diameter`] 0.2 across and large ones at least 0.82 × 0.36 ≈ 0.295 (the
+    /// square, drawn shrunk); 0.25 sits between with room for pixel rounding at 64 px.
+    pub size_boundary: f32,
+    /// Also score a count of one ("a red star" must be exactly one red region). Off by default.
+    pub score_single_count: bool,
 }
 
 impl Default for JudgeThresholds {
@@ -76,6 +101,10 @@ impl Default for JudgeThresholds {
             min_border_fraction: 0.4,
             min_coverage: 0.005,
             max_coverage: 0.5,
+            min_component_fraction: 0.002,
+            min_component_ratio: 0.25,
+            size_boundary: 0.25,
+            score_single_count: false,
         }
     }
 }
@@ -90,6 +119,15 @@ pub struct Verdict {
     pub placement_ok: bool,
     /// Background colour dominates the border band.
     pub background_ok: bool,
+    /// The number of object-colour regions equals the stated count (true when none is scored).
+    pub count_ok: bool,
+    /// The largest object's extent is on the stated size's side of the boundary (true when no
+    /// size was stated).
+    pub size_ok: bool,
+    /// Object-colour regions large enough to be objects (see `JudgeThresholds`).
+    pub object_count: u32,
+    /// The largest object-colour region's bounding extent, its longer side over the image side.
+    pub object_extent: f32,
     /// Fraction of the target cell (or of the best cell when no placement) in the object colour.
     pub object_in_region: f32,
     /// Highest object-colour fraction among the other cells.
@@ -180,11 +218,26 @@ pub fn judge_with(image: &RgbImage, target: &JudgeTarget, thresholds: &JudgeThre
     let background_ok = border_total > 0
         && dominant == target.background.index()
         && background_border >= thresholds.min_border_fraction;
+
+    let (object_count, object_extent) = object_regions(image, target.object, thresholds);
+    let count_ok = match target.count {
+        Some(n) if n >= 2 || thresholds.score_single_count => object_count == n as u32,
+        _ => true,
+    };
+    let size_ok = match target.size {
+        None => true,
+        Some(Size::Large) => object_extent >= thresholds.size_boundary,
+        Some(Size::Small) => object_extent < thresholds.size_boundary,
+    };
     Verdict {
-        pass: object_ok && placement_ok && background_ok,
+        pass: object_ok && placement_ok && background_ok && count_ok && size_ok,
         object_ok,
         placement_ok,
         background_ok,
+        count_ok,
+        size_ok,
+        object_count,
+        object_extent,
         object_in_region,
         object_elsewhere,
         object_coverage,
@@ -195,11 +248,90 @@ pub fn judge_with(image: &RgbImage, target: &JudgeTarget, thresholds: &JudgeThre
     }
 }
 
+/// The object-colour regions of `image` (8-connected pixels whose nearest palette colour is
+/// `colour`): how many are large enough to be objects, and the bounding extent of the largest
+/// (longer side over the image side, 0 when there is none).
+fn object_regions(image: &RgbImage, colour: Colour, thresholds: &JudgeThresholds) -> (u32, f32) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if w == 0 || h == 0 {
+        return (0, 0.0);
+    }
+    let mut mask: Vec<bool> = image
+        .pixels()
+        .map(|p| Palette::nearest(p.0) == colour.index())
+        .collect();
+    // Core pixels have all four neighbours in the colour too. The anti-aliased fringe where two
+    // other colours meet can blend into this colour (black on white gives gray, pink on cyan
+    // too), but it is about a pixel thin and so has (almost) no core.
+    let core: Vec<bool> = (0..mask.len())
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            mask[i]
+                && x > 0
+                && y > 0
+                && x + 1 < w
+                && y + 1 < h
+                && mask[i - 1]
+                && mask[i + 1]
+                && mask[i - w]
+                && mask[i + w]
+        })
+        .collect();
+    // (area, core area, width, height) of each region.
+    let mut regions: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] {
+            continue;
+        }
+        mask[start] = false;
+        stack.push(start);
+        let (mut area, mut core_area) = (0usize, 0usize);
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0usize, 0usize);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            area += 1;
+            core_area += core[i] as usize;
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if mask[j] {
+                        mask[j] = false;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        regions.push((area, core_area, x1 + 1 - x0, y1 + 1 - y0));
+    }
+    // The largest region by core: a fringe around a big object of another colour is long but thin.
+    let Some(&(_, largest, rw, rh)) = regions.iter().max_by_key(|r| (r.1, r.0)) else {
+        return (0, 0.0);
+    };
+    let min_area = thresholds.min_component_fraction as f64 * (w * h) as f64;
+    let min_core = (thresholds.min_component_ratio as f64 * largest as f64).max(1.0);
+    let count = regions
+        .iter()
+        .filter(|r| r.0 as f64 >= min_area && r.1 as f64 >= min_core)
+        .count() as u32;
+    let extent = (rw as f32 / w as f32).max(rh as f32 / h as f32);
+    (count, extent)
+}
+
 /// Words that may sit between a background colour and the noun "background".
 const BACKGROUND_FILLERS: [&str; 7] = [
     "striped", "dotted", "and", "plain", "solid", "colored", "coloured",
 ];
 const BACKGROUND_NOUNS: [&str; 4] = ["background", "picture", "image", "backdrop"];
+
+fn size_from_word(word: &str) -> Option<Size> {
+    match word {
+        "small" | "tiny" => Some(Size::Small),
+        "large" | "big" => Some(Size::Large),
+        _ => None,
+    }
+}
 
 fn count_from_word(word: &str) -> Option<u8> {
     match word {
@@ -242,11 +374,16 @@ fn placement_words(tokens: &[&str]) -> Vec<Placement> {
 }
 
 /// Parses a single-object prompt in the dataset's phrasing ("a red circle on a blue background",
-/// "a yellow square in the top left on a black background", "red circle, blue background").
+/// "a yellow square in the top left on a black background", "red circle, blue background"), or
+/// in Japanese (「青い背景に赤い丸」, 「中央に大きな青い星、黄色の背景」, 「青地の左上に二つの黄色い星」):
+/// a prompt with any kana or kanji ([`Language::of_text`]) is read as Japanese.
 ///
 /// Returns `None` when the prompt lacks an object colour + shape or a background colour, names
 /// more than one object, or names contradictory places: the judge would have nothing sound to check.
 pub fn parse_prompt(prompt: &str) -> Option<JudgeTarget> {
+    if Language::of_text(prompt) == Language::Japanese {
+        return parse_prompt_ja(prompt);
+    }
     let lower = prompt.to_ascii_lowercase();
     let cleaned: String = lower
         .chars()
@@ -281,6 +418,7 @@ pub fn parse_prompt(prompt: &str) -> Option<JudgeTarget> {
         };
         let mut k = j;
         let mut colour = None;
+        let mut size = None;
         // Look back over at most one size word for the colour.
         while k > 0 && j - k < 2 {
             k -= 1;
@@ -288,22 +426,27 @@ pub fn parse_prompt(prompt: &str) -> Option<JudgeTarget> {
                 colour = Some((c, k));
                 break;
             }
-            if !matches!(tokens[k], "small" | "large" | "big" | "tiny") {
+            size = size_from_word(tokens[k]);
+            if size.is_none() {
                 break;
             }
         }
         let (colour, ci) = colour?;
         let mut before = ci;
-        if before > 0 && matches!(tokens[before - 1], "small" | "large" | "big" | "tiny") {
+        if let Some(s) = before
+            .checked_sub(1)
+            .and_then(|b| size_from_word(tokens[b]))
+        {
+            size = Some(s);
             before -= 1;
         }
         let count = before
             .checked_sub(1)
             .and_then(|b| count_from_word(tokens[b]))
             .or((shape.name() == *t).then_some(1));
-        objects.push((colour, shape, count));
+        objects.push((colour, shape, count, size));
     }
-    let [(object, shape, count)] = objects.as_slice() else {
+    let [(object, shape, count, size)] = objects.as_slice() else {
         return None;
     };
 
@@ -319,6 +462,155 @@ pub fn parse_prompt(prompt: &str) -> Option<JudgeTarget> {
         shape: Some(*shape),
         placement,
         count: *count,
+        size: *size,
+    })
+}
+
+/// A word of a Japanese prompt: a lexicon word, an unknown run, or a break (punctuation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TokenJa {
+    Word(String),
+    Unknown,
+    Break,
+}
+
+fn tokens_ja(prompt: &str) -> Vec<TokenJa> {
+    let lexicon = japanese_lexicon();
+    let mut tokens = Vec::new();
+    for (japanese, run) in japanese_runs(&fold_digits(prompt)) {
+        if japanese {
+            tokens.extend(segment_japanese(&run, lexicon).into_iter().map(|s| {
+                if s.known {
+                    TokenJa::Word(s.text)
+                } else {
+                    TokenJa::Unknown
+                }
+            }));
+        } else if run.chars().any(char::is_alphanumeric) {
+            tokens.push(TokenJa::Unknown);
+        } else if !run.chars().all(char::is_whitespace) {
+            tokens.push(TokenJa::Break);
+        }
+    }
+    tokens
+}
+
+/// The Japanese half of [`parse_prompt`]: the prompt is segmented into the words of the
+/// Japanese captions ([`japanese_lexicon`]) and read with the same rules.
+fn parse_prompt_ja(prompt: &str) -> Option<JudgeTarget> {
+    let tokens = tokens_ja(prompt);
+    let word = |i: usize| match tokens.get(i) {
+        Some(TokenJa::Word(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    let colour_at = |i: usize| word(i).and_then(colour_from_word_ja);
+
+    // Background: 「青い背景」, 「緑と白の縞模様の背景」, 「白いドットが入った緑の背景」, 「青地」,
+    // 「背景は青」. Walking back from the noun over colours and pattern words: with と the first
+    // colour is the background (「緑と白の…」), else the one nearest the noun.
+    let mut background = None;
+    for k in 0..tokens.len() {
+        let noun = match word(k) {
+            Some("背景" | "画像") => true,
+            Some("地") => k > 0 && colour_at(k - 1).is_some(),
+            _ => false,
+        };
+        if !noun {
+            continue;
+        }
+        let mut chain: Vec<Colour> = Vec::new();
+        let mut joined = false;
+        for i in (0..k).rev() {
+            if let Some(c) = colour_at(i) {
+                chain.push(c);
+            } else if word(i) == Some("と") {
+                joined = true;
+            } else if !matches!(
+                word(i),
+                Some("の" | "縞模様" | "ストライプ" | "水玉模様" | "ドット" | "色")
+            ) {
+                break;
+            }
+        }
+        let found = if joined {
+            chain.last().copied()
+        } else {
+            chain.first().copied()
+        };
+        let found = found.or_else(|| {
+            // 「背景は青」, 「背景が黄色」.
+            matches!(word(k + 1), Some("は" | "が"))
+                .then(|| colour_at(k + 2))
+                .flatten()
+        });
+        if found.is_some() {
+            background = found;
+            break;
+        }
+    }
+
+    let mut objects = Vec::new();
+    for j in 0..tokens.len() {
+        let Some(shape) = word(j).and_then(shape_from_word_ja) else {
+            continue;
+        };
+        // Back from the shape over size, colour and の: 「大きな赤い丸」, 「緑の丸」, 「赤い大きな丸」.
+        let mut colour = None;
+        let mut size = None;
+        let mut count = None;
+        let mut i = j;
+        while i > 0 && j - i < 6 {
+            i -= 1;
+            if let Some(c) = colour_at(i) {
+                if colour.is_some() {
+                    break;
+                }
+                colour = Some(c);
+            } else if let Some(s) = word(i).and_then(size_from_word_ja) {
+                size = Some(s);
+            } else if word(i) != Some("の") {
+                // 「二つの赤い丸」: the count ends the phrase.
+                count = word(i).and_then(count_from_word_ja);
+                break;
+            }
+        }
+        // After the shape: 「赤い星が二つ」, 「赤い星二つ」.
+        let after = match word(j + 1) {
+            Some("が" | "を") => j + 2,
+            _ => j + 1,
+        };
+        count = count.or_else(|| word(after).and_then(count_from_word_ja));
+        objects.push((colour?, shape, count, size));
+    }
+    let [(object, shape, count, size)] = objects.as_slice() else {
+        return None;
+    };
+
+    let mut places = Vec::new();
+    for k in 0..tokens.len() {
+        let Some(p) = word(k).and_then(placement_from_word_ja) else {
+            continue;
+        };
+        // 「背景の上に」 is "on the background", not "at the top".
+        let bare = matches!(word(k), Some("上" | "下"));
+        let after_background = k >= 2 && word(k - 1) == Some("の") && word(k - 2) == Some("背景");
+        if bare && after_background && word(k + 1) != Some("の") {
+            continue;
+        }
+        places.push(p);
+    }
+    let placement = match places.split_first() {
+        None => None,
+        Some((first, rest)) if rest.iter().all(|p| p == first) => Some(*first),
+        Some(_) => return None,
+    };
+    Some(JudgeTarget {
+        background: background?,
+        object: *object,
+        shape: Some(*shape),
+        placement,
+        count: *count,
+        size: *size,
     })
 }
 
@@ -353,9 +645,381 @@ pub fn judge_suite() -> Vec<&'static str> {
     ]
 }
 
+/// The second generation benchmark: 44 single-object prompts in wording the training captions
+/// do not use ("big", "tiny", "upper left", "at the far right", "dead centre", "backdrop", 「…が三つ、
+/// 背景は黒」), stating sizes and counts (2 and 3) the judge scores, over all six shapes, all
+/// nine placements and most colour pairs; the last ten are Japanese. Every prompt parses.
+pub fn judge_suite_v2() -> Vec<&'static str> {
+    vec![
+        "a big red circle in the middle, blue backdrop",
+        "a tiny yellow square in the upper left, black backdrop",
+        "three tiny white stars in the upper right, purple backdrop",
+        "two small green triangles along the bottom edge of a white image",
+        "a large blue ring at the far left over a yellow backdrop",
+        "a big orange cross at the far right over a black backdrop",
+        "two tiny pink circles in the lower left, green backdrop",
+        "a small cyan square in the lower right over a red backdrop",
+        "three small black stars along the top over an orange backdrop",
+        "a big purple triangle dead centre on a white backdrop",
+        "a cyan picture with a big brown circle at the far left",
+        "a tiny gray ring in the very middle of a pink image",
+        "two small red squares along the top of a white image",
+        "a big yellow star at the very centre, blue backdrop",
+        "a tiny white cross in the lower left of a red image",
+        "three small green rings in the upper right of a black image",
+        "a big blue triangle at the far right, yellow backdrop",
+        "two tiny orange circles along the bottom of a purple image",
+        "a small pink square at the far left, gray backdrop",
+        "a big cyan star along the bottom, brown backdrop",
+        "a tiny red triangle in the upper left of a green image",
+        "a big black circle in the lower right of a white image",
+        "three tiny yellow crosses in the very middle, purple backdrop",
+        "a big white ring along the top of a blue image",
+        "two small blue stars at the far left of a white image",
+        "a tiny purple circle in the upper right, yellow backdrop",
+        "a big green square in the lower left, pink backdrop",
+        "three small orange triangles at the far right, blue backdrop",
+        "a big red ring in the very centre, black backdrop",
+        "two tiny white squares in the lower right, brown backdrop",
+        "a big gray cross along the top, cyan backdrop",
+        "a tiny black star along the bottom, yellow backdrop",
+        "three tiny red circles in the very middle, white backdrop",
+        "a big brown triangle in the upper left, white backdrop",
+        "中央に大きな青い星、黄色の背景",
+        "左上に小さな赤い丸が三つ、背景は黒",
+        "右下に白い十字がひとつ、青の背景",
+        "紫の背景、真ん中に大きなオレンジの三角形",
+        "緑の背景の上の方に二つの小さなピンクの四角",
+        "黒地の右側に大きな黄色いリング",
+        "白い背景、左下に小さな茶色の円",
+        "赤い背景、下の方に水色の星が2個",
+        "灰色の背景の中心に大きな白い輪",
+        "ピンクの背景、左側に小さな青い十字が三つ",
+    ]
+}
+
+/// The issue's fixed-form benchmark: ten prompts "a large {colour} {shape} in the center on a
+/// {colour} background", over all six shapes.
+pub fn judge_suite_centred() -> Vec<&'static str> {
+    vec![
+        "a large red circle in the center on a blue background",
+        "a large yellow square in the center on a black background",
+        "a large white star in the center on a purple background",
+        "a large green triangle in the center on a white background",
+        "a large blue ring in the center on a yellow background",
+        "a large orange cross in the center on a black background",
+        "a large pink circle in the center on a green background",
+        "a large cyan square in the center on a red background",
+        "a large black star in the center on an orange background",
+        "a large purple triangle in the center on a white background",
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::captions_ja::{canonical_caption_ja, captions_ja};
+    use crate::{captions, render, SceneConfig};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::HashSet;
+
+    /// Checks `t` against group 0 of `scene`: everything parsed must be true of the scene.
+    fn assert_true_of(t: &JudgeTarget, scene: &SceneSpec, caption: &str) {
+        let g = scene.groups[0];
+        assert_eq!(t.object, g.colour, "{caption}");
+        assert_eq!(t.background, scene.background, "{caption}");
+        assert_eq!(t.shape, Some(g.shape), "{caption}");
+        if let Some(p) = t.placement {
+            assert_eq!(p, g.placement, "{caption}");
+        }
+        if let Some(n) = t.count {
+            assert_eq!(n, g.count, "{caption}");
+        }
+        if let Some(s) = t.size {
+            assert_eq!(s, g.size, "{caption}");
+        }
+    }
+
+    #[test]
+    fn captions_in_both_languages_parse_back_to_their_scene() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let config = SceneConfig {
+            max_groups: 1,
+            max_count: 3,
+            pattern_probability: 0.5,
+        };
+        let (mut sizes, mut counts, mut places) = (0, 0, 0);
+        for _ in 0..300 {
+            let scene = SceneSpec::random_with(&mut rng, &config);
+            let g = scene.groups[0];
+            let canonical = canonical_caption_ja(&scene);
+            let t = parse_prompt(&canonical).unwrap_or_else(|| panic!("cannot parse {canonical}"));
+            let whole = JudgeTarget::from_group(&scene, 0).unwrap();
+            // Japanese has no plural: a lone object's count is simply not stated.
+            let count = (g.count > 1).then_some(g.count);
+            assert_eq!(t, JudgeTarget { count, ..whole }, "{canonical}");
+            for c in captions_ja(&scene, &mut rng)
+                .iter()
+                .chain(&captions(&scene, &mut rng))
+            {
+                let t = parse_prompt(c).unwrap_or_else(|| panic!("cannot parse {c:?}"));
+                assert_true_of(&t, &scene, c);
+                sizes += t.size.is_some() as usize;
+                places += t.placement.is_some() as usize;
+                if g.count > 1 {
+                    assert_eq!(t.count, Some(g.count), "{c}: a count is never left out");
+                    counts += 1;
+                }
+            }
+        }
+        assert!(
+            sizes > 500 && counts > 300 && places > 1000,
+            "{sizes} {counts} {places}"
+        );
+    }
+
+    #[test]
+    fn multi_object_japanese_captions_are_not_judged() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut checked = 0;
+        while checked < 50 {
+            let scene = SceneSpec::random(&mut rng);
+            if scene.groups.len() < 2 {
+                continue;
+            }
+            for c in captions_ja(&scene, &mut rng) {
+                assert_eq!(parse_prompt(&c), None, "{c}");
+            }
+            checked += 1;
+        }
+    }
+
+    #[test]
+    fn parses_japanese_prompts() {
+        let t = parse_prompt("青い背景に赤い丸").unwrap();
+        assert_eq!(
+            t,
+            JudgeTarget {
+                background: Colour::Blue,
+                object: Colour::Red,
+                shape: Some(Shape::Circle),
+                placement: None,
+                count: None,
+                size: None,
+            }
+        );
+        let t = parse_prompt("中央に大きな青い星、黄色の背景").unwrap();
+        assert_eq!(
+            (t.object, t.background, t.placement, t.size, t.shape),
+            (
+                Colour::Blue,
+                Colour::Yellow,
+                Some(Placement::Center),
+                Some(Size::Large),
+                Some(Shape::Star)
+            )
+        );
+        let t = parse_prompt("黒い背景の左上に二つの黄色い星").unwrap();
+        assert_eq!(
+            (t.object, t.background, t.placement, t.count),
+            (
+                Colour::Yellow,
+                Colour::Black,
+                Some(Placement::TopLeft),
+                Some(2)
+            )
+        );
+        let t = parse_prompt("青地に緑の三角形が３個").unwrap();
+        assert_eq!(
+            (t.object, t.background, t.shape, t.count),
+            (Colour::Green, Colour::Blue, Some(Shape::Triangle), Some(3))
+        );
+        let t = parse_prompt("白いドットが入った緑の背景の右下に小さな赤い輪").unwrap();
+        assert_eq!(
+            (t.object, t.background, t.placement, t.size),
+            (
+                Colour::Red,
+                Colour::Green,
+                Some(Placement::BottomRight),
+                Some(Size::Small)
+            )
+        );
+        let t = parse_prompt("緑と白の縞模様の背景に赤い丸").unwrap();
+        assert_eq!(t.background, Colour::Green);
+        // 「背景の上に」 is "on the background", not a place; 「上の方」 is the top.
+        assert_eq!(
+            parse_prompt("青い背景の上に赤い丸").unwrap().placement,
+            None
+        );
+        assert_eq!(
+            parse_prompt("青い背景の上の方に赤い丸").unwrap().placement,
+            Some(Placement::Top)
+        );
+        assert_eq!(parse_prompt("左上に二つの黄色い星"), None, "no background");
+        assert_eq!(parse_prompt("青い背景に丸"), None, "no object colour");
+        assert_eq!(
+            parse_prompt("青い背景に赤い丸と緑の星"),
+            None,
+            "two objects"
+        );
+        assert_eq!(
+            parse_prompt("青い背景の左上と右下に赤い丸"),
+            None,
+            "two places"
+        );
+        assert_eq!(parse_prompt("ひまわりの油絵"), None);
+    }
+
+    #[test]
+    fn english_size_words_are_parsed() {
+        let t = parse_prompt("three tiny red stars in the middle, blue backdrop").unwrap();
+        assert_eq!((t.count, t.size), (Some(3), Some(Size::Small)));
+        let t = parse_prompt("a red big circle on a blue background").unwrap();
+        assert_eq!(t.size, Some(Size::Large));
+        assert_eq!(
+            parse_prompt("a red circle on a blue background")
+                .unwrap()
+                .size,
+            None
+        );
+    }
+
+    #[test]
+    fn size_and_count_are_scored_on_rendered_scenes() {
+        let thresholds = JudgeThresholds {
+            score_single_count: true,
+            ..JudgeThresholds::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(33);
+        let mut checked = 0;
+        let mut seen = HashSet::new();
+        for i in 0..400 {
+            let scene = SceneSpec::random(&mut rng);
+            let px = if i % 8 == 0 { 224 } else { 64 };
+            let img = render(&scene, px);
+            for (k, g) in scene.groups.iter().enumerate() {
+                if scene.groups.iter().filter(|o| o.colour == g.colour).count() > 1 {
+                    continue;
+                }
+                let target = JudgeTarget::from_group(&scene, k).unwrap();
+                let v = judge_with(&img, &target, &thresholds);
+                assert!(v.pass, "{px}px {scene:?}\n{v:?}");
+                assert_eq!(v.object_count, g.count as u32, "{scene:?}");
+                let other_size = match g.size {
+                    Size::Small => Size::Large,
+                    Size::Large => Size::Small,
+                };
+                let v = judge_with(
+                    &img,
+                    &JudgeTarget {
+                        size: Some(other_size),
+                        ..target
+                    },
+                    &thresholds,
+                );
+                assert!(!v.size_ok && !v.pass, "{px}px {scene:?}\n{v:?}");
+                for wrong in [g.count - 1, g.count + 1] {
+                    if wrong == 0 || (wrong == 1 && g.count == 2) {
+                        // A count of one is scored only with `score_single_count`; checked below.
+                        let v = judge(
+                            &img,
+                            &JudgeTarget {
+                                count: Some(wrong),
+                                ..target
+                            },
+                        );
+                        assert!(v.count_ok || wrong == 0);
+                        continue;
+                    }
+                    let v = judge_with(
+                        &img,
+                        &JudgeTarget {
+                            count: Some(wrong),
+                            ..target
+                        },
+                        &thresholds,
+                    );
+                    assert!(!v.count_ok && !v.pass, "{scene:?} as {wrong}\n{v:?}");
+                }
+                seen.insert((g.size, g.count));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 500, "only {checked}");
+        assert_eq!(seen.len(), 4, "{seen:?}");
+    }
+
+    #[test]
+    fn a_single_object_is_not_a_count_of_two_nor_a_pair_one_by_default() {
+        let one = parse_prompt("a tiny red star at the top, blue backdrop").unwrap();
+        let two = parse_prompt("two tiny red stars at the top, blue backdrop").unwrap();
+        let img_one = render(&one.to_scene(), 64);
+        let img_two = render(&two.to_scene(), 64);
+        assert!(judge(&img_one, &one).pass && judge(&img_two, &two).pass);
+        let v = judge(&img_one, &two);
+        assert!(!v.count_ok && !v.pass, "{v:?}");
+        // By default "a" is not scored as a count; with `score_single_count` it is.
+        assert!(judge(&img_two, &one).pass);
+        let strict = JudgeThresholds {
+            score_single_count: true,
+            ..JudgeThresholds::default()
+        };
+        assert!(!judge_with(&img_two, &one, &strict).count_ok);
+    }
+
+    #[test]
+    fn suite_v2_parses_covers_the_world_and_its_references_pass() {
+        let suite = judge_suite_v2();
+        assert!(suite.len() >= 40);
+        let unique: HashSet<_> = suite.iter().collect();
+        assert_eq!(unique.len(), suite.len());
+        let japanese = suite
+            .iter()
+            .filter(|p| Language::of_text(p) == Language::Japanese)
+            .count();
+        assert!(japanese >= 8, "{japanese}");
+        let targets: Vec<JudgeTarget> = suite
+            .iter()
+            .map(|p| parse_prompt(p).unwrap_or_else(|| panic!("unparseable: {p}")))
+            .collect();
+        let shapes: HashSet<_> = targets.iter().filter_map(|t| t.shape).collect();
+        let places: HashSet<_> = targets.iter().filter_map(|t| t.placement).collect();
+        let sizes: HashSet<_> = targets.iter().filter_map(|t| t.size).collect();
+        let counts: HashSet<_> = targets.iter().filter_map(|t| t.count).collect();
+        let objects: HashSet<_> = targets.iter().map(|t| t.object).collect();
+        let backgrounds: HashSet<_> = targets.iter().map(|t| t.background).collect();
+        assert_eq!(shapes.len(), 6);
+        assert_eq!(places.len(), 9, "{places:?}");
+        assert_eq!(sizes.len(), 2);
+        assert!(counts.contains(&2) && counts.contains(&3), "{counts:?}");
+        assert!(objects.len() >= 10 && backgrounds.len() >= 10);
+        for (p, t) in suite.iter().zip(&targets) {
+            assert_ne!(t.object, t.background, "{p}");
+            assert!(t.placement.is_some(), "{p}");
+            let v = judge(&render(&t.to_scene(), 64), t);
+            assert!(v.pass, "{p}: {v:?}");
+            if let Some(size) = t.size {
+                let mut scene = t.to_scene();
+                scene.groups[0].size = match size {
+                    Size::Small => Size::Large,
+                    Size::Large => Size::Small,
+                };
+                assert!(
+                    !judge(&render(&scene, 64), t).pass,
+                    "{p} with the other size"
+                );
+            }
+        }
+        for p in judge_suite_centred() {
+            let t = parse_prompt(p).unwrap();
+            assert_eq!(
+                (t.size, t.placement),
+                (Some(Size::Large), Some(Placement::Center))
+            );
+        }
+        assert_eq!(judge_suite_centred().len(), 10);
+    }
 
     #[test]
     fn parses_dataset_phrasings() {
@@ -368,6 +1032,7 @@ mod tests {
                 shape: Some(Shape::Circle),
                 placement: None,
                 count: Some(1),
+                size: None,
             }
         );
         let t = parse_prompt("a yellow square in the top left on a black background").unwrap();

@@ -4,8 +4,10 @@
 //! - scenes ([`SceneSpec`]), rendering ([`render`]), captions, hard negatives, zero-shot probes
 //!   and dataset I/O: a pure function of a seed, so the trainer streams unlimited data.
 //! - [`judge`]: prompt parsing and the pass/fail colour-layout check, plus the benchmark prompts.
-//! - [`training_vocabulary`] / [`unknown_words`]: the words of the training captions, so a
-//!   prompt's unseen words can be named.
+//! - [`training_vocabulary`] / [`japanese_lexicon`] / [`unknown_words`]: the words of the
+//!   English and Japanese captions, so a prompt's unseen words can be named.
+//! - Japanese: [`captions_ja`], [`canonical_caption_ja`], [`zero_shot_task_in`]; the judge's
+//!   parser reads Japanese prompts too.
 //! - [`recipe`]: the generation recipes that suit a model trained on this world (palette,
 //!   outlines, placement contrasts, edge, radius, size and steps).
 //!
@@ -13,6 +15,7 @@
 //! strings, and the recipes produce `clipguide_guide` settings. Nothing prints.
 
 mod captions;
+mod captions_ja;
 mod dataset;
 mod drawing;
 mod hard_negatives;
@@ -28,10 +31,18 @@ mod sunflower;
 mod vocabulary;
 mod world;
 mod zero_shot;
+mod zero_shot_ja;
 
 pub use captions::{
     canonical_caption, captions, count_word, placement_contrasts, placement_phrases,
     placement_variants, CAPTIONS_PER_SCENE,
+};
+pub use captions_ja::{
+    canonical_caption_in, canonical_caption_ja, captions_in, captions_ja, colour_adjectives_ja,
+    colour_from_word_ja, colour_noun_ja, count_from_word_ja, count_words_ja, is_japanese_char,
+    japanese_lexicon, japanese_runs, placement_from_word_ja, placement_phrases_ja,
+    segment_japanese, shape_from_word_ja, shape_words_ja, size_from_word_ja, size_words_ja,
+    Segment,
 };
 pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
@@ -54,3 +65,4 @@ pub use sunflower::{find_sunflower, SunflowerFound};
 pub use world::{WorldItem, WorldMix};
 pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
+pub use zero_shot_ja::{attribute_prompts_in, zero_shot_task_in};

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use crate::captions_ja::{japanese_lexicon, japanese_runs, segment_japanese};
 use crate::ShapesDataset;
 
 /// Scenes whose captions make the vocabulary. Every template, colour, shape, placement, size,
@@ -11,7 +12,8 @@ use crate::ShapesDataset;
 /// no word).
 const SCENES: usize = 4000;
 
-/// Every word of the captions the built-in model was trained on, lower-case.
+/// Every word of the English captions the built-in model was trained on, lower-case. The
+/// Japanese captions' words are [`japanese_lexicon`].
 pub fn training_vocabulary() -> &'static BTreeSet<String> {
     static WORDS: OnceLock<BTreeSet<String>> = OnceLock::new();
     WORDS.get_or_init(|| vocabulary_of(SCENES))
@@ -35,13 +37,32 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// The words of `text` the built-in model never saw in training, each once, in order of first
-/// appearance. A Japanese phrase (no spaces) counts as one word.
+/// appearance. Japanese runs of the text (kana and kanji, with digits right before them as in
+/// 「2個」) are segmented by greedy longest match against [`japanese_lexicon`], and each maximal
+/// run no word matches is one unknown word (「青い背景に赤いドラゴン」 → 「ドラゴン」); the rest
+/// is split into English words and checked against [`training_vocabulary`].
 pub fn unknown_words(text: &str) -> Vec<String> {
     let vocab = training_vocabulary();
+    let lexicon = japanese_lexicon();
     let mut seen = BTreeSet::new();
-    words(text)
-        .filter(|w| !vocab.contains(w) && seen.insert(w.clone()))
-        .collect()
+    let mut unknown = Vec::new();
+    for (japanese, run) in japanese_runs(text) {
+        let candidates: Vec<String> = if japanese {
+            segment_japanese(&run, lexicon)
+                .into_iter()
+                .filter(|s| !s.known)
+                .map(|s| s.text)
+                .collect()
+        } else {
+            words(&run).filter(|w| !vocab.contains(w)).collect()
+        };
+        for w in candidates {
+            if seen.insert(w.clone()) {
+                unknown.push(w);
+            }
+        }
+    }
+    unknown
 }
 
 #[cfg(test)]
@@ -62,6 +83,14 @@ mod tests {
             ["sunflower", "oil", "painting", "canvas"]
         );
         assert_eq!(unknown_words("a crimson disc"), ["crimson", "disc"]);
-        assert_eq!(unknown_words("青い背景に赤い丸"), ["青い背景に赤い丸"]);
+        assert!(unknown_words("青い背景に赤い丸").is_empty());
+        assert!(unknown_words("黄色い背景の中央に大きな青い星、2個の白い輪").is_empty());
+        assert_eq!(unknown_words("ひまわりの油絵"), ["ひまわり", "油絵"]);
+        assert_eq!(unknown_words("青い背景に赤いドラゴン"), ["ドラゴン"]);
+        assert_eq!(
+            unknown_words("a red dragon, 青い背景に赤いドラゴン and 油絵"),
+            ["dragon", "ドラゴン", "油絵"]
+        );
+        assert_eq!(unknown_words("5個の丸"), ["5個"]);
     }
 }

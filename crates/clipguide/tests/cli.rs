@@ -227,12 +227,12 @@ fn builtin_model_names_the_words_it_never_saw() {
         (v, String::from_utf8_lossy(&out.stderr).to_string())
     };
     let (v, err) = sim(
-        &["sunflower oil painting", "a red circle", "青い背景に赤い丸"],
+        &["sunflower oil painting", "a red circle", "青い背景に赤いドラゴン"],
         None,
     );
     assert_eq!(
         v["unknown_words"],
-        serde_json::json!(["sunflower", "oil", "painting", "青い背景に赤い丸"])
+        serde_json::json!(["sunflower", "oil", "painting", "ドラゴン"])
     );
     assert_eq!(err.matches(note).count(), 1, "{err}");
     assert!(
