@@ -32,6 +32,7 @@ pub mod recipe;
 pub mod resample;
 pub mod run;
 pub mod schedule;
+pub mod search;
 pub mod stored;
 
 #[cfg(test)]
@@ -61,4 +62,5 @@ pub use resample::{
 };
 pub use run::{generate, save_step_png, Observer, RunOutputs, RunSummary};
 pub use schedule::{GuideSchedule, Keyframes, PromptSchedule, PromptSpec};
+pub use search::{search, DrawnSpace, SearchOutcome, SearchProgress, SearchSettings};
 pub use stored::StoredRun;

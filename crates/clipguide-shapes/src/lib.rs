@@ -26,6 +26,7 @@ mod picture;
 pub mod recipe;
 mod render;
 mod scene;
+mod search_space;
 mod style;
 mod sunflower;
 mod vocabulary;
@@ -62,7 +63,8 @@ pub use scene::{
 };
 pub use style::{apply_style, Style};
 pub use sunflower::{find_sunflower, SunflowerFound};
-pub use world::{WorldItem, WorldMix};
+pub use world::{styled_caption, WorldContent, WorldItem, WorldMix};
+pub use search_space::{draw_content, StoredWorldDrawing, WorldSpace, WORLD_SEARCH};
 pub use vocabulary::{training_vocabulary, unknown_words};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
 pub use zero_shot_ja::{attribute_prompts_in, zero_shot_task_in};

@@ -13,8 +13,14 @@ use clipguide_guide::{GuideError, Param, PrimitivesSpec, Recipe, Result};
 use crate::palette::Palette;
 use crate::placement_contrasts;
 
-/// The recipe the built-in model (trained on this world) runs with unless told otherwise.
+/// The gradient recipe that suits the built-in model (trained on this world).
 pub const BUILTIN_MODEL_RECIPE: &str = "shapes";
+
+/// What `generate` runs the built-in model with unless told otherwise: not a gradient recipe
+/// but a search of this world's drawings ([`crate::WorldSpace`], [`crate::WORLD_SEARCH`]).
+pub const BUILTIN_DEFAULT_RECIPE: &str = "world";
+/// One line on the `world` recipe, for `--help`.
+pub const WORLD_RECIPE_SUMMARY: &str = "the built-in model chooses a drawing of its world (colours, shape, size, count, place, objects, backdrop, style) by coordinate search, 16 starts: the built-in model's default";
 
 /// Steps per start of the palette recipes: nine starts of 40 come first.
 pub const START_STEPS: usize = 40;

@@ -1,35 +1,198 @@
-//! Zero-shot evaluation of a CLIP on held-out synthetic scenes: accuracy per attribute (object
-//! colour, shape, background, position, count, size) and text→image retrieval recall@1/5.
+//! Zero-shot evaluation of a CLIP on held-out drawings of the built-in world: accuracy per
+//! attribute (object colour, shape, background, position, count, size; object and style on
+//! pictures) and text→image retrieval recall@1/5, with English or Japanese candidates.
+//!
+//! The drawings come from the world's own renderers at a seed never trained on, or from a
+//! folder another renderer wrote (`scenes.jsonl`: one `{"file", "scene"}` per line, the scene
+//! in [`SceneSpec`]'s JSON), such as `tools/make_heldout_drawings.py`'s Pillow drawings.
 
 use candle_core::Tensor;
 use clipguide_clip::{cosine_matrix, Clip};
 use clipguide_shapes::{
-    attribute_prompts, canonical_caption, Attribute, PromptStyle, SceneConfig, ShapesDataset,
+    attribute_prompts_in, canonical_caption_in, picture_canonical_caption, picture_probes,
+    render_drawn, render_picture, Attribute, Drawing, DrawnScene, Language, PictureSpec,
+    PromptStyle, SceneConfig, SceneSpec, ShapesDataset, ZeroShotTask,
 };
-use serde::Serialize;
-use std::collections::BTreeMap;
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::trainer::{Result, TrainError};
+
+/// Where the held-out drawings come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalSource {
+    /// Single-group shapes scenes of seed `seed` in the canonical look, or (`varied`) each
+    /// through a random drawing (outline, rasteriser, edges).
+    Scenes {
+        count: usize,
+        seed: u64,
+        varied: bool,
+    },
+    /// Pictures of seed `seed` (objects, backdrops, styles): object and style probes.
+    Pictures { count: usize, seed: u64 },
+    /// A folder of drawings with `scenes.jsonl` (another renderer's).
+    Drawings(PathBuf),
+}
+
+impl EvalSource {
+    fn describe(&self) -> String {
+        match self {
+            EvalSource::Scenes {
+                count,
+                seed,
+                varied,
+            } => format!(
+                "{count} shapes scenes of seed {seed}, {} drawings",
+                if *varied { "varied" } else { "canonical" }
+            ),
+            EvalSource::Pictures { count, seed } => format!("{count} pictures of seed {seed}"),
+            EvalSource::Drawings(dir) => format!("the drawings in {}", dir.display()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    /// What was evaluated, in words.
+    pub source: String,
+    pub language: Language,
     pub count: usize,
-    pub seed: u64,
     /// attribute name → accuracy in [0, 1]
     pub accuracy: BTreeMap<String, f32>,
     pub recall_at_1: f32,
     pub recall_at_5: f32,
 }
 
-pub fn evaluate(clip: &Clip, count: usize, seed: u64) -> crate::trainer::Result<EvalReport> {
+/// One line of a drawings folder's `scenes.jsonl`.
+#[derive(Debug, Clone, Deserialize)]
+struct DrawingRecord {
+    file: String,
+    scene: SceneSpec,
+}
+
+/// The file a drawings folder describes its images in.
+pub const DRAWINGS_FILE: &str = "scenes.jsonl";
+
+/// Reads a drawings folder: every image with its scene.
+pub fn read_drawings(dir: &Path) -> Result<Vec<(RgbImage, SceneSpec)>> {
+    let path = dir.join(DRAWINGS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let record: DrawingRecord = serde_json::from_str(line).map_err(|e| {
+            TrainError::Invalid(format!(
+                "{}:{}: {e}; each line must be {{\"file\": \"name.png\", \"scene\": {{…}}}} with the scene in clipguide's SceneSpec JSON",
+                path.display(),
+                n + 1
+            ))
+        })?;
+        let image = clipguide_clip::load_image(&dir.join(&record.file))?;
+        out.push((image, record.scene));
+    }
+    if out.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "{}: no drawings listed; write one {{\"file\", \"scene\"}} line per image",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// The canonical evaluation of the first world: canonical drawings, English candidates.
+pub fn evaluate(clip: &Clip, count: usize, seed: u64) -> Result<EvalReport> {
+    evaluate_source(
+        clip,
+        &EvalSource::Scenes {
+            count,
+            seed,
+            varied: false,
+        },
+        Language::English,
+    )
+}
+
+/// Zero-shot accuracy and retrieval on `source`, with candidates in `language`.
+pub fn evaluate_source(clip: &Clip, source: &EvalSource, language: Language) -> Result<EvalReport> {
     let size = clip.model.config().vision.image_size as u32;
-    let ds = ShapesDataset::with_config(seed, size, SceneConfig::single_group())?;
+    // Each item: image, its probes, its canonical caption.
+    let mut items: Vec<(RgbImage, Vec<ZeroShotTask>, String)> = Vec::new();
+    let mut push_scene = |image: RgbImage, scene: &SceneSpec| {
+        let tasks = attribute_prompts_in(scene, PromptStyle::FullCaption, language);
+        items.push((image, tasks, canonical_caption_in(scene, language)));
+    };
+    match source {
+        EvalSource::Scenes {
+            count,
+            seed,
+            varied,
+        } => {
+            let ds = ShapesDataset::with_config(*seed, size, SceneConfig::single_group())?;
+            for i in 0..*count {
+                let (image, _, scene) = ds.get(i);
+                let image = if *varied {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x00D2_A3B1);
+                    rng.set_stream(i as u64);
+                    let drawing = Drawing::random(&scene, &mut rng);
+                    render_drawn(
+                        &DrawnScene {
+                            scene: scene.clone(),
+                            drawing,
+                        },
+                        size,
+                    )
+                } else {
+                    image
+                };
+                push_scene(image, &scene);
+            }
+        }
+        EvalSource::Drawings(dir) => {
+            let processor = clipguide_clip::ImageProcessor::for_size(size as usize);
+            for (image, scene) in read_drawings(dir)? {
+                let image = if image.dimensions() == (size, size) {
+                    image
+                } else {
+                    processor.resize_and_crop(&image)
+                };
+                push_scene(image, &scene);
+            }
+        }
+        EvalSource::Pictures { count, seed } => {
+            for i in 0..*count {
+                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                rng.set_stream(i as u64);
+                let spec = PictureSpec::random(&mut rng);
+                items.push((
+                    render_picture(&spec, size),
+                    picture_probes(&spec, language),
+                    picture_canonical_caption(&spec, language),
+                ));
+            }
+        }
+    }
+    score(clip, source.describe(), language, items)
+}
+
+fn score(
+    clip: &Clip,
+    source: String,
+    language: Language,
+    items: Vec<(RgbImage, Vec<ZeroShotTask>, String)>,
+) -> Result<EvalReport> {
+    let count = items.len();
     let mut hits: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut images = Vec::with_capacity(count);
-    let mut captions = Vec::with_capacity(count);
-    let mut text_cache: std::collections::HashMap<String, Vec<f32>> = Default::default();
-    for i in 0..count {
-        let (img, _, scene) = ds.get(i);
-        let tasks = attribute_prompts(&scene, PromptStyle::FullCaption);
-        let img_emb = clip.embed_images(std::slice::from_ref(&img))?;
+    let mut text_cache: HashMap<String, Vec<f32>> = HashMap::new();
+    let images: Vec<RgbImage> = items.iter().map(|i| i.0.clone()).collect();
+    let image_embeddings = clip.embed_images(&images)?;
+    for (k, (_, tasks, _)) in items.iter().enumerate() {
+        let img_emb = image_embeddings.narrow(0, k, 1)?;
         for task in tasks {
             let missing: Vec<String> = task
                 .candidates
@@ -61,13 +224,11 @@ pub fn evaluate(clip: &Clip, count: usize, seed: u64) -> crate::trainer::Result<
             e.0 += usize::from(best == task.correct);
             e.1 += 1;
         }
-        images.push(img);
-        captions.push(canonical_caption(&scene));
     }
-    let ie = clip.embed_images(&images)?;
+    let captions: Vec<String> = items.into_iter().map(|i| i.2).collect();
     let te = clip.embed_texts(&captions)?;
     // text → image: for caption j, where does image j rank?
-    let sim = cosine_matrix(&te, &ie)?.to_vec2::<f32>()?;
+    let sim = cosine_matrix(&te, &image_embeddings)?.to_vec2::<f32>()?;
     let (mut r1, mut r5) = (0, 0);
     for (j, row) in sim.iter().enumerate() {
         let rank = row.iter().filter(|s| **s > row[j]).count();
@@ -76,16 +237,18 @@ pub fn evaluate(clip: &Clip, count: usize, seed: u64) -> crate::trainer::Result<
     }
     let accuracy = Attribute::ALL
         .iter()
+        .chain(Attribute::PICTURE.iter())
         .filter_map(|a| {
             hits.get(a.name())
                 .map(|(h, n)| (a.name().to_string(), *h as f32 / (*n).max(1) as f32))
         })
         .collect();
     Ok(EvalReport {
+        source,
+        language,
         count,
-        seed,
         accuracy,
-        recall_at_1: r1 as f32 / count as f32,
-        recall_at_5: r5 as f32 / count as f32,
+        recall_at_1: r1 as f32 / count.max(1) as f32,
+        recall_at_5: r5 as f32 / count.max(1) as f32,
     })
 }

@@ -46,7 +46,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub height: Option<usize>,
     /// Settings to start from (flags override single values): `auto` is the model's own recipe
-    /// (the built-in model's is `shapes`, any other CLIP's `fourier`).
+    /// (the built-in model's is `world`, a search of its world's drawings; any other CLIP's
+    /// `fourier`). `world` takes only the prompts, size, seed and --starts.
     #[arg(long, default_value = "auto")]
     pub recipe: String,
     /// Optimisation steps.
@@ -80,7 +81,8 @@ pub struct GenerateArgs {
     /// Smallest radius of a primitive, a fraction of the shorter side.
     #[arg(long)]
     pub min_radius: Option<f64>,
-    /// Independent starts; the one the model scores best after --start-steps is continued.
+    /// Independent starts; the one the model scores best after --start-steps is continued
+    /// (with the `world` recipe: starting drawings, each improved, default 16).
     #[arg(long)]
     pub starts: Option<usize>,
     /// Steps each start runs before the best is chosen (at most half the steps unless given).
@@ -305,6 +307,9 @@ fn live_preview(
 
 /// Runs `clipguide generate` with a loaded model.
 pub fn run(args: GenerateArgs, model: &Clip, builtin_model: bool, json: bool) -> Result<()> {
+    if crate::generate_world::is_world(&args, builtin_model) {
+        return crate::generate_world::run(&args, model, builtin_model, json);
+    }
     if args.save_every == Some(0) {
         anyhow::bail!("--save-every 0: give the number of steps between frames, at least 1");
     }
@@ -382,11 +387,13 @@ pub fn help_with_recipe_defaults(mut cmd: clap::Command) -> clap::Command {
             a.help(format!("{help} {line}"))
         });
     }
-    let listing: Vec<String> = recipes
-        .iter()
-        .map(|r| format!("{}: {}", r.name, r.summary))
-        .collect();
-    let mut names = vec!["auto"];
+    let mut listing = vec![format!(
+        "{}: {}",
+        recipe::BUILTIN_DEFAULT_RECIPE,
+        recipe::WORLD_RECIPE_SUMMARY
+    )];
+    listing.extend(recipes.iter().map(|r| format!("{}: {}", r.name, r.summary)));
+    let mut names = vec!["auto", recipe::BUILTIN_DEFAULT_RECIPE];
     names.extend(recipes.iter().map(|r| r.name));
     cmd.mut_arg("recipe", |a| {
         let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
@@ -395,6 +402,6 @@ pub fn help_with_recipe_defaults(mut cmd: clap::Command) -> clap::Command {
     })
     .after_help(format!(
         "Without --model the built-in model runs with the `{}` recipe; with --model, `fourier`.",
-        recipe::BUILTIN_MODEL_RECIPE
+        recipe::BUILTIN_DEFAULT_RECIPE
     ))
 }

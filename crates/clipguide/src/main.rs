@@ -6,6 +6,7 @@ mod classify;
 mod detect;
 mod encode;
 mod generate;
+mod generate_world;
 mod index;
 mod progress;
 mod prompt_args;
@@ -33,7 +34,7 @@ struct Cli {
     /// Checkpoint folder or hub id: transformers layout (config.json, model.safetensors,
     /// tokenizer.json; e.g. openai/clip-vit-base-patch32) or OpenCLIP layout
     /// (open_clip_config.json + open_clip_model.safetensors or open_clip_pytorch_model.bin; e.g.
-    /// laion/CLIP-ViT-B-32-laion2B-s34B-b79K). Default: the built-in shapes CLIP.
+    /// laion/CLIP-ViT-B-32-laion2B-s34B-b79K). Default: the built-in CLIP of a drawn world (shapes, objects, scenes, styles; English and Japanese).
     #[arg(long, global = true)]
     model: Option<String>,
     /// The MLP activation of an OpenCLIP checkpoint, replacing what its config implies

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, ValueEnum};
+use clipguide_shapes::WorldMix;
 use clipguide_train::cloob;
 use clipguide_train::trainer::{DataSource, Objective, RunEnd, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -135,6 +136,18 @@ pub struct TrainArgs {
     /// the canonical look; captions are unchanged. 0 = the first world.
     #[arg(long, default_value_t = d().world.varied_drawing)]
     pub varied_drawing: f64,
+    /// Probability that an item is a picture (flowers, trees, houses, pagodas, torii gates,
+    /// mountains, sun, moon, clouds on a plain colour or under a sky on grass, snow, ice or sea,
+    /// in one of five styles) instead of a shapes scene. 0 = the first world.
+    #[arg(long, default_value_t = d().world.pictures)]
+    pub pictures: f64,
+    /// Probability that an item is captioned in Japanese (same drawing). 0 = English only.
+    #[arg(long, default_value_t = d().world.japanese)]
+    pub japanese: f64,
+    /// Probability that a shapes scene is painted (oil, watercolour or pixel art), named in its
+    /// captions. 0 = never.
+    #[arg(long, default_value_t = d().world.styled)]
+    pub styled: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
     #[arg(long, default_value_t = d().aux_weight)]
     pub aux_weight: f32,
@@ -211,7 +224,12 @@ impl TrainArgs {
         hard.colour_weight = self.colour_negatives;
         hard.group_size = self.group_size;
         hard.singles = self.singles;
-        cfg.world.varied_drawing = self.varied_drawing;
+        cfg.world = WorldMix {
+            varied_drawing: self.varied_drawing,
+            pictures: self.pictures,
+            japanese: self.japanese,
+            styled: self.styled,
+        };
         cfg
     }
 }
@@ -348,23 +366,62 @@ pub fn train(a: TrainArgs) -> Result<()> {
 pub struct EvalArgs {
     #[arg(long, default_value = "shapes")]
     pub data: String,
+    /// Drawings to evaluate (a seed never trained on).
     #[arg(long, default_value_t = 500)]
     pub count: usize,
     #[arg(long, default_value_t = 12345)]
     pub seed: u64,
+    /// Draw each held-out scene with a random outline, rasteriser and edge instead of the
+    /// canonical look.
+    #[arg(long, conflicts_with_all = ["pictures", "drawings"])]
+    pub varied: bool,
+    /// Evaluate pictures (object and style probes) instead of shapes scenes.
+    #[arg(long, conflicts_with = "drawings")]
+    pub pictures: bool,
+    /// Evaluate another renderer's drawings: a folder with scenes.jsonl
+    /// ({"file", "scene"} per line), e.g. tests/fixtures/heldout-drawings/centred.
+    #[arg(long, value_name = "DIR")]
+    pub drawings: Option<PathBuf>,
+    /// Language of the candidate captions.
+    #[arg(long, value_enum, default_value_t = CaptionLanguage::En)]
+    pub language: CaptionLanguage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CaptionLanguage {
+    En,
+    Ja,
 }
 
 pub fn eval(a: EvalArgs, clip: &clipguide_clip::Clip, json: bool) -> Result<()> {
+    use clipguide_train::eval::{evaluate_source, EvalSource};
     if a.data != "shapes" {
         bail!("--data: only \"shapes\" can be evaluated");
     }
-    let r = clipguide_train::eval::evaluate(clip, a.count, a.seed)?;
+    let source = match (&a.drawings, a.pictures) {
+        (Some(dir), _) => EvalSource::Drawings(dir.clone()),
+        (None, true) => EvalSource::Pictures {
+            count: a.count,
+            seed: a.seed,
+        },
+        (None, false) => EvalSource::Scenes {
+            count: a.count,
+            seed: a.seed,
+            varied: a.varied,
+        },
+    };
+    let language = match a.language {
+        CaptionLanguage::En => clipguide_shapes::Language::English,
+        CaptionLanguage::Ja => clipguide_shapes::Language::Japanese,
+    };
+    let r = evaluate_source(clip, &source, language)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "zero-shot accuracy on {} held-out scenes (seed {}):",
-            r.count, r.seed
+            "zero-shot accuracy on {} ({} candidates):",
+            r.source,
+            language.name()
         );
         for (k, v) in &r.accuracy {
             println!("  {k:<18} {:>6.1}%", 100.0 * v);

@@ -13,7 +13,7 @@ pub fn unknown_words_notice<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec
     }
     if !unknown.is_empty() {
         eprintln!(
-            "note: the built-in model never saw {} in training: {}. It knows colours, shapes, sizes, counts, placements and background patterns (English only); --model loads a real CLIP, e.g. --model openai/clip-vit-base-patch32",
+            "note: the built-in model never saw {} in training: {}. It knows a drawn world (colours, shapes, sizes, counts, placements, background patterns; flowers, trees, houses, pagodas, torii gates, mountains, sun, moon, clouds, skies and grounds; five drawing styles) in English and Japanese; --model loads a real CLIP, e.g. --model openai/clip-vit-base-patch32",
             if unknown.len() == 1 { "this word" } else { "these words" },
             unknown.join(", ")
         );

@@ -385,7 +385,26 @@ fn bad_input_table() {
             2,
             &["invalid value 'vqgan'", "--recipe"],
         )
-        .anywhere(&["auto, shapes, discs, fourier"]),
+        .anywhere(&["auto, world, shapes, discs, fourier"]),
+        // The built-in model's search recipe takes no gradient settings, and draws squares.
+        case(
+            &["generate", "x", "--steps", "5", "--lr", "0.1", "-o", &n],
+            1,
+            &["--steps, --lr", "`world`", "--recipe shapes"],
+        )
+        .output(&never),
+        case(
+            &["generate", "x", "--size", "64x32", "-o", &n],
+            1,
+            &["64x32", "square"],
+        )
+        .output(&never),
+        case(
+            &["generate", "x:1:5", "-o", &n],
+            1,
+            &["stop step", "--recipe shapes"],
+        )
+        .output(&never),
         gen_case(&["x", "--size", "0x10"], &existing, &["WIDTHxHEIGHT"]),
         case(
             &["generate", "--model", m, "x", "--steps", "0", "-o", &n],
@@ -418,6 +437,8 @@ fn bad_input_table() {
             &[
                 "generate",
                 "x",
+                "--recipe",
+                "shapes",
                 "--size",
                 "8x8",
                 "--steps",

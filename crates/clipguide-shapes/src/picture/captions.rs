@@ -391,6 +391,27 @@ fn ja_template(template: usize, spec: &PictureSpec, rng: &mut ChaCha8Rng) -> Opt
 
 const JA_TEMPLATES: usize = 6;
 
+/// Every word the Japanese picture captions are made of (object names, counters, numbers,
+/// backdrops, places, styles, particles; colours are the shapes captions'), for the unknown-word lexicon
+/// ([`crate::japanese_lexicon`]); a test checks every caption segments into the lexicon.
+pub(crate) fn japanese_words() -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = vec![
+        "二", "三", "小さな", "大きな", "背景", "の", "に", "と", "上", "草原", "雪",
+        "雪原", "氷", "氷原", "海辺", "海", "青空", "夕焼け空", "星空", "オーロラ", "夜空",
+        "京都", "北極",
+    ];
+    for kind in ObjectKind::ALL {
+        words.push(kind.ja_name());
+        // 「二つ」 is a word of the shapes captions already; the other counters are new.
+        if kind.ja_counter() != "つ" {
+            words.push(kind.ja_counter());
+        }
+    }
+    words.extend(Style::ALL.iter().map(|s| s.ja_name()));
+    // Colours (赤い, 緑の) segment into the shapes captions' colour words and particles.
+    words
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public API.
 

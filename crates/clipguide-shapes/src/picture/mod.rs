@@ -10,6 +10,7 @@
 mod captions;
 mod draw;
 
+pub(crate) use captions::japanese_words;
 pub use captions::{picture_canonical_caption, picture_captions, picture_probes};
 pub use draw::render_picture;
 
@@ -417,6 +418,30 @@ impl PictureSpec {
         json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
         })
+    }
+}
+
+impl PictureObject {
+    /// `kind` at `placement` in its middle proportions, upright and untinted: the object a
+    /// search adds before the model tunes the rest.
+    pub fn plain(kind: ObjectKind, placement: Placement, size: Size) -> PictureObject {
+        PictureObject {
+            kind,
+            placement,
+            size,
+            scale: 1.0,
+            jitter: [0.0, 0.0],
+            aspect: 1.0,
+            tilt: 0.0,
+            petals: match kind {
+                ObjectKind::Sunflower => 18,
+                ObjectKind::Daisy => 13,
+                ObjectKind::Sun => 10,
+                _ => 0,
+            },
+            variant: 0,
+            tint: [0, 0, 0],
+        }
     }
 }
 
