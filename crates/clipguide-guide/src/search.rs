@@ -181,8 +181,9 @@ pub fn search<S: DrawnSpace>(
             "the drawing space gave no starting point".to_string(),
         ));
     }
-    let draw_all =
-        |points: &[S::Point]| -> Vec<RgbImage> { points.iter().map(|p| space.draw(p, size)).collect() };
+    let draw_all = |points: &[S::Point]| -> Vec<RgbImage> {
+        points.iter().map(|p| space.draw(p, size)).collect()
+    };
     let start_scores = targets.scores(clip, &draw_all(&starts))?;
     let mut scored = starts.len();
     let mut best: Option<(S::Point, f32)> = None;
@@ -212,7 +213,9 @@ pub fn search<S: DrawnSpace>(
                     start: k,
                     starts: starts.len(),
                     scored,
-                    best: best.as_ref().map_or(current_score, |b| b.1.max(current_score)),
+                    best: best
+                        .as_ref()
+                        .map_or(current_score, |b| b.1.max(current_score)),
                 });
             }
             if !changed {
@@ -242,7 +245,10 @@ mod tests {
 
     /// The random-weight tiny CLIP fixture (tools/make_fixtures.py).
     fn tiny_clip() -> Clip {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tiny-clip-quickgelu");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/tiny-clip-quickgelu"
+        );
         Clip::load(std::path::Path::new(dir), &candle_core::Device::Cpu)
             .unwrap_or_else(|e| panic!("the tiny CLIP fixture {dir} is missing or broken: {e}"))
     }
@@ -296,7 +302,15 @@ mod tests {
             rounds: 3,
             seed: 0,
         };
-        let out = search(&clip, &prompts, &Flat, &settings, &mut |_| heard += 1, &stop).unwrap();
+        let out = search(
+            &clip,
+            &prompts,
+            &Flat,
+            &settings,
+            &mut |_| heard += 1,
+            &stop,
+        )
+        .unwrap();
         // Whatever the random tiny model prefers, the search must end on its favourite of the
         // four drawings: score all four directly and compare.
         let images: Vec<RgbImage> = (0..4).map(|p| Flat.draw(&p, 32)).collect();
@@ -311,7 +325,10 @@ mod tests {
             ("anything".to_string(), 0.0001),
         ];
         let out = search(&clip, &negative, &Flat, &settings, &mut |_| {}, &stop).unwrap();
-        let flipped = Targets::new(&clip, &negative).unwrap().scores(&clip, &images).unwrap();
+        let flipped = Targets::new(&clip, &negative)
+            .unwrap()
+            .scores(&clip, &images)
+            .unwrap();
         assert_eq!(out.point, best_index(&flipped));
     }
 

@@ -795,7 +795,10 @@ mod tests {
             for c in &caps {
                 for (japanese, run) in japanese_runs(c) {
                     if !japanese {
-                        assert!(run.chars().all(|ch| ch == '、' || ch == '：'), "{c}: {run:?}");
+                        assert!(
+                            run.chars().all(|ch| ch == '、' || ch == '：'),
+                            "{c}: {run:?}"
+                        );
                         continue;
                     }
                     for seg in segment_japanese(&run, lexicon) {

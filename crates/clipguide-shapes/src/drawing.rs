@@ -16,9 +16,7 @@ use crate::render::{
     pattern_covers, place_group, render_supersampled, PlacedObject, DOT_RADIUS, PATTERN_PERIOD,
     STRIPE_DUTY,
 };
-use crate::scene::{
-    BackgroundPattern, PatternKind, Placement, SceneSpec, Shape, StripeDirection,
-};
+use crate::scene::{BackgroundPattern, PatternKind, Placement, SceneSpec, Shape, StripeDirection};
 
 /// Which rasteriser draws a scene.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,7 +91,7 @@ impl GroupDrawing {
 
     /// Image offset (in radii) → unit frame: undo the rotation, then the aspect (the unit
     /// outline is stretched by `aspect` in x and `1/aspect` in y, keeping its area).
-    pub(crate) fn to_unit(&self) -> [[f64; 2]; 2] {
+    pub(crate) fn unit_frame(self) -> [[f64; 2]; 2] {
         let (s, c) = (self.rotation as f64).sin_cos();
         let a = (self.aspect as f64).sqrt();
         // R(-θ) then diag(1/a, a).
@@ -105,10 +103,18 @@ impl GroupDrawing {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Drawing {
     pub rasteriser: Rasteriser,
+    /// Anti-aliased edges (the supersampling rasteriser always averages; the vector one may
+    /// draw hard, aliased edges, as many simple drawing programs do).
+    #[serde(default = "anti_aliased")]
+    pub anti_alias: bool,
     /// Gaussian blur applied after rasterising, as a fraction of the image side (0 = hard).
     pub softness: f32,
     /// One per object group of the scene, in order.
     pub groups: Vec<GroupDrawing>,
+}
+
+fn anti_aliased() -> bool {
+    true
 }
 
 impl Drawing {
@@ -116,18 +122,21 @@ impl Drawing {
     pub fn plain(scene: &SceneSpec) -> Drawing {
         Drawing {
             rasteriser: Rasteriser::Supersampled,
+            anti_alias: true,
             softness: 0.0,
             groups: vec![GroupDrawing::PLAIN; scene.groups.len()],
         }
     }
 
-    /// A random drawing of `scene`: either rasteriser, a third of the time soft edges.
+    /// A random drawing of `scene`: either rasteriser (the vector one aliased a third of the
+    /// time), a third of the time soft edges.
     pub fn random(scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Drawing {
         let rasteriser = if rng.random_bool(0.5) {
             Rasteriser::Supersampled
         } else {
             Rasteriser::Vector
         };
+        let anti_alias = rasteriser == Rasteriser::Supersampled || !rng.random_bool(0.33);
         let softness = if rng.random_bool(0.33) {
             rng.random_range(0.004..=0.014)
         } else {
@@ -143,6 +152,7 @@ impl Drawing {
             .collect();
         Drawing {
             rasteriser,
+            anti_alias,
             softness,
             groups,
         }
@@ -162,7 +172,7 @@ pub fn render_drawn(drawn: &DrawnScene, size: u32) -> RgbImage {
     let d = &drawn.drawing;
     let image = match d.rasteriser {
         Rasteriser::Supersampled => render_supersampled(scene, &d.groups, size),
-        Rasteriser::Vector => render_vector(scene, &d.groups, size),
+        Rasteriser::Vector => render_vector(scene, &d.groups, d.anti_alias, size),
     };
     let sigma = d.softness * size as f32;
     if sigma > 0.05 && size > 0 {
@@ -172,16 +182,21 @@ pub fn render_drawn(drawn: &DrawnScene, size: u32) -> RgbImage {
     }
 }
 
-fn paint_of(rgb: [u8; 3]) -> Paint<'static> {
+fn paint_of(rgb: [u8; 3], anti_alias: bool) -> Paint<'static> {
     let mut paint = Paint::default();
     paint.set_color_rgba8(rgb[0], rgb[1], rgb[2], 255);
-    paint.anti_alias = true;
+    paint.anti_alias = anti_alias;
     paint
 }
 
 /// tiny-skia's drawing of the scene. Outline conventions differ on purpose from the
 /// supersampling rasteriser's (see [`Rasteriser::Vector`]).
-fn render_vector(scene: &SceneSpec, drawings: &[GroupDrawing], size: u32) -> RgbImage {
+fn render_vector(
+    scene: &SceneSpec,
+    drawings: &[GroupDrawing],
+    anti_alias: bool,
+    size: u32,
+) -> RgbImage {
     let Some(mut pixmap) = Pixmap::new(size.max(1), size.max(1)) else {
         return RgbImage::new(size, size);
     };
@@ -192,15 +207,15 @@ fn render_vector(scene: &SceneSpec, drawings: &[GroupDrawing], size: u32) -> Rgb
     let bg = scene.background.rgb();
     pixmap.fill(tiny_skia::Color::from_rgba8(bg[0], bg[1], bg[2], 255));
     if let Some(pattern) = &scene.pattern {
-        draw_pattern(&mut pixmap, pattern, side);
+        draw_pattern(&mut pixmap, pattern, anti_alias, side);
     }
-    for (group, drawing) in scene
-        .groups
-        .iter()
-        .zip(drawings.iter().chain(std::iter::repeat(&GroupDrawing::PLAIN)))
-    {
+    for (group, drawing) in scene.groups.iter().zip(
+        drawings
+            .iter()
+            .chain(std::iter::repeat(&GroupDrawing::PLAIN)),
+    ) {
         for object in place_group(group, drawing) {
-            draw_object(&mut pixmap, &object, side);
+            draw_object(&mut pixmap, &object, anti_alias, side);
         }
     }
     let mut image = RgbImage::new(size, size);
@@ -212,8 +227,8 @@ fn render_vector(scene: &SceneSpec, drawings: &[GroupDrawing], size: u32) -> Rgb
     image
 }
 
-fn draw_pattern(pixmap: &mut Pixmap, pattern: &BackgroundPattern, side: f32) {
-    let paint = paint_of(pattern.colour.rgb());
+fn draw_pattern(pixmap: &mut Pixmap, pattern: &BackgroundPattern, anti_alias: bool, side: f32) {
+    let paint = paint_of(pattern.colour.rgb(), anti_alias);
     let period = PATTERN_PERIOD as f32 * side;
     match pattern.kind {
         PatternKind::Striped => {
@@ -245,7 +260,13 @@ fn draw_pattern(pixmap: &mut Pixmap, pattern: &BackgroundPattern, side: f32) {
                 }
             }
             if let Some(path) = pb.finish() {
-                pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
+                pixmap.fill_path(
+                    &path,
+                    &paint,
+                    FillRule::Winding,
+                    Transform::identity(),
+                    None,
+                );
             }
         }
     }
@@ -254,7 +275,7 @@ fn draw_pattern(pixmap: &mut Pixmap, pattern: &BackgroundPattern, side: f32) {
     let _ = pattern_covers;
 }
 
-fn draw_object(pixmap: &mut Pixmap, object: &PlacedObject, side: f32) {
+fn draw_object(pixmap: &mut Pixmap, object: &PlacedObject, anti_alias: bool, side: f32) {
     let d = &object.drawing;
     let mut pb = PathBuilder::new();
     let mut rule = FillRule::Winding;
@@ -281,8 +302,8 @@ fn draw_object(pixmap: &mut Pixmap, object: &PlacedObject, side: f32) {
         Shape::Star => {
             let points = d.star_points.max(4) as usize;
             for k in 0..2 * points {
-                let a = -std::f32::consts::FRAC_PI_2
-                    + k as f32 * std::f32::consts::PI / points as f32;
+                let a =
+                    -std::f32::consts::FRAC_PI_2 + k as f32 * std::f32::consts::PI / points as f32;
                 let r = if k % 2 == 0 { 1.0 } else { d.star_inner };
                 let (x, y) = (r * a.cos(), r * a.sin() + 0.05);
                 if k == 0 {
@@ -295,12 +316,9 @@ fn draw_object(pixmap: &mut Pixmap, object: &PlacedObject, side: f32) {
         }
         Shape::Cross => {
             let (w, l) = (d.cross_arm, 0.95);
-            for r in [
-                Rect::from_ltrb(-w, -l, w, l),
-                Rect::from_ltrb(-l, -w, l, w),
-            ]
-            .into_iter()
-            .flatten()
+            for r in [Rect::from_ltrb(-w, -l, w, l), Rect::from_ltrb(-l, -w, l, w)]
+                .into_iter()
+                .flatten()
             {
                 pb.push_rect(r);
             }
@@ -320,7 +338,13 @@ fn draw_object(pixmap: &mut Pixmap, object: &PlacedObject, side: f32) {
     )
     .pre_rotate(d.rotation.to_degrees())
     .pre_scale(r * a, r / a);
-    pixmap.fill_path(&path, &paint_of(object.colour), rule, transform, None);
+    pixmap.fill_path(
+        &path,
+        &paint_of(object.colour, anti_alias),
+        rule,
+        transform,
+        None,
+    );
 }
 
 #[cfg(test)]
@@ -379,7 +403,10 @@ mod tests {
             let vector = fraction(&render_drawn(&drawn, 96), Colour::Red);
             assert!(own > 0.02 && vector > 0.02, "{shape:?}: {own} {vector}");
             // Different conventions, same object: within a third of each other.
-            assert!((own / vector - 1.0).abs() < 0.35, "{shape:?}: {own} vs {vector}");
+            assert!(
+                (own / vector - 1.0).abs() < 0.35,
+                "{shape:?}: {own} vs {vector}"
+            );
         }
         for (kind, direction) in [
             (PatternKind::Striped, StripeDirection::Horizontal),
@@ -400,13 +427,17 @@ mod tests {
             let drawn = DrawnScene {
                 drawing: Drawing {
                     rasteriser: Rasteriser::Vector,
+                    anti_alias: true,
                     softness: 0.0,
                     groups: vec![],
                 },
                 scene,
             };
             let vector = fraction(&render_drawn(&drawn, 64), Colour::White);
-            assert!((own - vector).abs() < 0.05, "{kind:?} {direction:?}: {own} vs {vector}");
+            assert!(
+                (own - vector).abs() < 0.05,
+                "{kind:?} {direction:?}: {own} vs {vector}"
+            );
         }
     }
 
@@ -425,14 +456,17 @@ mod tests {
             96,
         );
         assert_ne!(plain, varied);
-        let (a, b) = (fraction(&plain, Colour::Red), fraction(&varied, Colour::Red));
+        let (a, b) = (
+            fraction(&plain, Colour::Red),
+            fraction(&varied, Colour::Red),
+        );
         assert!((a - b).abs() < 0.01, "{a} vs {b}");
     }
 
     #[test]
     fn random_drawings_keep_within_what_captions_allow() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let mut saw = (false, false, false);
+        let mut saw = (false, false, false, false);
         for _ in 0..400 {
             let scene = SceneSpec::random_with(&mut rng, &SceneConfig::default());
             let drawing = Drawing::random(&scene, &mut rng);
@@ -450,8 +484,34 @@ mod tests {
             }
             saw.1 |= drawing.rasteriser == Rasteriser::Vector;
             saw.2 |= drawing.softness > 0.0;
+            // Only the vector rasteriser draws aliased edges.
+            assert!(drawing.anti_alias || drawing.rasteriser == Rasteriser::Vector);
+            saw.3 |= !drawing.anti_alias;
         }
-        assert_eq!(saw, (true, true, true));
+        assert_eq!(saw, (true, true, true, true));
+    }
+
+    #[test]
+    fn aliased_edges_have_only_the_two_colours() {
+        let scene = lone(Shape::Star);
+        let mut drawing = Drawing::plain(&scene);
+        drawing.rasteriser = Rasteriser::Vector;
+        let count_colours = |d: &Drawing| {
+            let img = render_drawn(
+                &DrawnScene {
+                    scene: scene.clone(),
+                    drawing: d.clone(),
+                },
+                64,
+            );
+            img.pixels()
+                .map(|p| p.0)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
+        assert!(count_colours(&drawing) > 2, "anti-aliased edges blend");
+        drawing.anti_alias = false;
+        assert_eq!(count_colours(&drawing), 2);
     }
 
     #[test]

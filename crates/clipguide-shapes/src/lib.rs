@@ -49,7 +49,7 @@ pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
-pub use drawing::{render_drawn, DrawnScene, Drawing, GroupDrawing, Rasteriser};
+pub use drawing::{render_drawn, Drawing, DrawnScene, GroupDrawing, Rasteriser};
 pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;
 pub use picture::{
@@ -61,10 +61,10 @@ pub use scene::{
     BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneConfig, SceneSpec, Shape, Size,
     StripeDirection,
 };
+pub use search_space::{draw_content, StoredWorldDrawing, WorldSpace, WORLD_SEARCH};
 pub use style::{apply_style, Style};
 pub use sunflower::{find_sunflower, SunflowerFound};
-pub use world::{styled_caption, WorldContent, WorldItem, WorldMix};
-pub use search_space::{draw_content, StoredWorldDrawing, WorldSpace, WORLD_SEARCH};
 pub use vocabulary::{training_vocabulary, unknown_words};
+pub use world::{styled_caption, WorldContent, WorldItem, WorldMix};
 pub use zero_shot::{attribute_prompts, zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
 pub use zero_shot_ja::{attribute_prompts_in, zero_shot_task_in};

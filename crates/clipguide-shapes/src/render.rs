@@ -164,7 +164,7 @@ pub(crate) fn place_group(group: &ObjectGroup, drawing: &GroupDrawing) -> Vec<Pl
         };
     }
     let polygon = unit_polygon(group.shape, drawing);
-    let to_unit = drawing.to_unit();
+    let to_unit = drawing.unit_frame();
     offsets
         .iter()
         .map(|o| PlacedObject {
@@ -215,7 +215,11 @@ pub(crate) fn render_supersampled(
     let objects: Vec<PlacedObject> = scene
         .groups
         .iter()
-        .zip(drawings.iter().chain(std::iter::repeat(&GroupDrawing::PLAIN)))
+        .zip(
+            drawings
+                .iter()
+                .chain(std::iter::repeat(&GroupDrawing::PLAIN)),
+        )
         .flat_map(|(g, d)| place_group(g, d))
         .collect();
     let background = scene.background.rgb();

@@ -131,16 +131,21 @@ fn scene_moves(scene: &SceneSpec, style: Style) -> Vec<Vec<WorldContent>> {
     // Several objects are always small (as the world draws them), so size and count move
     // together: one single large, one single small, two or three small.
     groups.push(shapes(
-        [(1u8, Size::Large), (1, Size::Small), (2, Size::Small), (3, Size::Small)]
-            .into_iter()
-            .filter(|&(n, z)| (n, z) != (g.count, g.size))
-            .map(|(n, z)| {
-                with(&|s| {
-                    s.groups[0].count = n;
-                    s.groups[0].size = z;
-                })
+        [
+            (1u8, Size::Large),
+            (1, Size::Small),
+            (2, Size::Small),
+            (3, Size::Small),
+        ]
+        .into_iter()
+        .filter(|&(n, z)| (n, z) != (g.count, g.size))
+        .map(|(n, z)| {
+            with(&|s| {
+                s.groups[0].count = n;
+                s.groups[0].size = z;
             })
-            .collect(),
+        })
+        .collect(),
     ));
     groups.push(
         SHAPE_STYLES
@@ -283,9 +288,7 @@ mod tests {
     fn every_move_changes_one_thing_and_stays_drawable() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let starts = WorldSpace.starts(12, &mut rng);
-        assert!(starts
-            .iter()
-            .any(|s| matches!(s, WorldContent::Picture(_))));
+        assert!(starts.iter().any(|s| matches!(s, WorldContent::Picture(_))));
         assert!(starts
             .iter()
             .any(|s| matches!(s, WorldContent::Shapes { .. })));

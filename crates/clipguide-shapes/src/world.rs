@@ -107,7 +107,10 @@ impl WorldMix {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorldContent {
     /// A shapes scene, in `style` (Flat unless [`WorldMix::styled`] chose one).
-    Shapes { scene: SceneSpec, style: Style },
+    Shapes {
+        scene: SceneSpec,
+        style: Style,
+    },
     Picture(PictureSpec),
 }
 
@@ -307,7 +310,10 @@ mod tests {
         .check()
         .unwrap_err()
         .to_string();
-        assert!(err.contains("styled") && err.contains("between 0 and 1"), "{err}");
+        assert!(
+            err.contains("styled") && err.contains("between 0 and 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -346,12 +352,14 @@ mod tests {
                 }
             }
         }
-        let near = |count: usize, total: usize, p: f64| {
-            (count as f64 / total as f64 - p).abs() < 0.08
-        };
+        let near =
+            |count: usize, total: usize, p: f64| (count as f64 / total as f64 - p).abs() < 0.08;
         assert!(near(pictures, n, 0.4), "{pictures} pictures of {n}");
         assert!(near(japanese, n, 0.3), "{japanese} Japanese of {n}");
-        assert!(near(styled_shapes, shapes, 0.5), "{styled_shapes} of {shapes}");
+        assert!(
+            near(styled_shapes, shapes, 0.5),
+            "{styled_shapes} of {shapes}"
+        );
     }
 
     #[test]
@@ -367,7 +375,12 @@ mod tests {
         );
         assert_eq!(styled_caption(c, Style::Flat, Language::English, 0), c);
         assert_eq!(
-            styled_caption("青い背景に赤い丸", Style::OilPainting, Language::Japanese, 0),
+            styled_caption(
+                "青い背景に赤い丸",
+                Style::OilPainting,
+                Language::Japanese,
+                0
+            ),
             "青い背景に赤い丸の油絵"
         );
     }

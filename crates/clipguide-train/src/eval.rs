@@ -85,7 +85,11 @@ pub fn read_drawings(dir: &Path) -> Result<Vec<(RgbImage, SceneSpec)>> {
         source: e,
     })?;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let record: DrawingRecord = serde_json::from_str(line).map_err(|e| {
             TrainError::Invalid(format!(
                 "{}:{}: {e}; each line must be {{\"file\": \"name.png\", \"scene\": {{…}}}} with the scene in clipguide's SceneSpec JSON",

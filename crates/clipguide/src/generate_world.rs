@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clipguide_clip::Clip;
 use clipguide_guide::{parse_size, search, PromptSpec, SearchSettings};
 use clipguide_shapes::{
-    draw_content, picture_canonical_caption, canonical_caption, Language, StoredWorldDrawing,
+    canonical_caption, draw_content, picture_canonical_caption, Language, StoredWorldDrawing,
     WorldContent, WorldSpace, WORLD_SEARCH,
 };
 use indicatif::{ProgressBar, ProgressStyle};

@@ -227,7 +227,11 @@ fn builtin_model_names_the_words_it_never_saw() {
         (v, String::from_utf8_lossy(&out.stderr).to_string())
     };
     let (v, err) = sim(
-        &["a dragon breathing fire", "a red circle", "青い背景に赤いドラゴン"],
+        &[
+            "a dragon breathing fire",
+            "a red circle",
+            "青い背景に赤いドラゴン",
+        ],
         None,
     );
     assert_eq!(
@@ -501,6 +505,82 @@ fn encode_writes_diffusers_named_tensors() {
     ]);
     assert!(e.contains("/nonexistent/encoder"), "{e}");
     assert!(!bad.exists());
+}
+
+/// The built-in model's default recipe searches its world: the prompt's colours, shape, size
+/// and place come out (judged by colour layout), the PNG stores the drawing it found (which
+/// re-draws the same pixels), and the same seed gives the same bytes.
+#[test]
+fn builtin_world_recipe_draws_the_whole_prompt_and_stores_it() {
+    use clipguide_shapes::judge::{judge, parse_prompt};
+    use clipguide_shapes::{draw_content, StoredWorldDrawing};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("star.png");
+    let prompt = "a large blue star in the center on a yellow background";
+    let v = ok_json(&[
+        "generate",
+        prompt,
+        "--size",
+        "128",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["recipe"], "world", "{v}");
+    let drew = v["drew"].as_str().unwrap();
+    assert!(drew.contains("blue star") && drew.contains("yellow"), "{v}");
+    let image = image::open(&out).unwrap().to_rgb8();
+    let verdict = judge(&image, &parse_prompt(prompt).unwrap());
+    assert!(verdict.pass, "{verdict:?}");
+    let text = clipguide_guide::png_meta::read_png_text(&out, StoredWorldDrawing::PNG_KEYWORD)
+        .unwrap()
+        .expect("the PNG stores the drawing");
+    let stored: StoredWorldDrawing = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored.prompts, vec![(prompt.to_string(), 1.0)]);
+    assert_eq!(draw_content(&stored.content, 128), image);
+    // Same seed and settings, same bytes.
+    let run = |name: &str| {
+        let path = dir.path().join(name);
+        ok_json(&[
+            "generate",
+            "two small red squares",
+            "--size",
+            "64",
+            "--starts",
+            "2",
+            "--seed",
+            "7",
+            "-o",
+            path.to_str().unwrap(),
+            "--json",
+        ]);
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(run("a.png"), run("b.png"));
+}
+
+/// The design card's prompt, offline: the built-in model draws a sunflower in oil, found by a
+/// colour-structure test that knows nothing of the renderer (yellow petals around a brown centre).
+#[test]
+fn sunflower_oil_painting_draws_a_sunflower() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sunflower.png");
+    let v = ok_json(&[
+        "generate",
+        "sunflower oil painting",
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let drew = v["drew"].as_str().unwrap();
+    assert!(
+        drew.contains("sunflower") && drew.contains("oil painting"),
+        "{v}"
+    );
+    let image = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), (256, 256));
+    let found = clipguide_shapes::find_sunflower(&image);
+    assert!(found.is_some(), "no sunflower found in {drew}");
 }
 
 #[test]

@@ -396,9 +396,29 @@ const JA_TEMPLATES: usize = 6;
 /// ([`crate::japanese_lexicon`]); a test checks every caption segments into the lexicon.
 pub(crate) fn japanese_words() -> Vec<&'static str> {
     let mut words: Vec<&'static str> = vec![
-        "二", "三", "小さな", "大きな", "背景", "の", "に", "と", "上", "草原", "雪",
-        "雪原", "氷", "氷原", "海辺", "海", "青空", "夕焼け空", "星空", "オーロラ", "夜空",
-        "京都", "北極",
+        "二",
+        "三",
+        "小さな",
+        "大きな",
+        "背景",
+        "の",
+        "に",
+        "と",
+        "上",
+        "草原",
+        "雪",
+        "雪原",
+        "氷",
+        "氷原",
+        "海辺",
+        "海",
+        "青空",
+        "夕焼け空",
+        "星空",
+        "オーロラ",
+        "夜空",
+        "京都",
+        "北極",
     ];
     for kind in ObjectKind::ALL {
         words.push(kind.ja_name());
