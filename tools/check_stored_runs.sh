@@ -19,7 +19,7 @@ check() { # name, made, how
 }
 "$bin" generate --from-png "$fixtures/readme.png" -o "$out/readme-png.png" 2>/dev/null
 check readme.png "$out/readme-png.png" "--from-png"
-"$bin" generate "a red circle on a blue background" --size 128x128 --steps 150 -o "$out/readme-cmd.png" 2>/dev/null
+"$bin" generate "a red circle on a blue background" --recipe shapes --size 128x128 --steps 150 -o "$out/readme-cmd.png" 2>/dev/null
 check readme.png "$out/readme-cmd.png" "command line"
 for i in 1 2 3; do
   for recipe in shapes discs fourier; do

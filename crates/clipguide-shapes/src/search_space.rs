@@ -170,7 +170,9 @@ fn all_backdrops() -> Vec<Backdrop> {
     out
 }
 
-fn picture_moves(spec: &PictureSpec) -> Vec<Vec<WorldContent>> {
+/// Moves from a picture, grouped by coordinate: backdrop; per object its kind, placement, size;
+/// objects added or removed; style (in this order).
+pub(crate) fn picture_moves(spec: &PictureSpec) -> Vec<Vec<WorldContent>> {
     let valid = |s: PictureSpec| s.is_consistent().then_some(WorldContent::Picture(s));
     let with = |f: &dyn Fn(&mut PictureSpec)| {
         let mut s = spec.clone();

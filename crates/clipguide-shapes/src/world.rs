@@ -18,6 +18,8 @@ use crate::language::Language;
 use crate::picture::{picture_captions, render_picture, PictureSpec};
 use crate::render::render;
 use crate::scene::SceneSpec;
+use crate::search_space::picture_moves;
+use rand::seq::IndexedRandom;
 use crate::style::{apply_style, Style};
 
 /// Probabilities of the world's variations, per item.
@@ -39,6 +41,12 @@ pub struct WorldMix {
     /// name colours.
     #[serde(default)]
     pub styled: f64,
+    /// An odd item that follows a picture is, with this probability, the same picture with its
+    /// first object's kind or its style changed (and captions in the same language): a pair in
+    /// one batch that only the object or the style tells apart, so the loss cannot separate
+    /// pictures by backdrop alone.
+    #[serde(default)]
+    pub picture_pairs: f64,
 }
 
 /// Styles a shapes scene may be drawn in (see [`WorldMix::styled`]).
@@ -47,11 +55,13 @@ const SHAPE_STYLES: [Style; 3] = [Style::OilPainting, Style::Watercolour, Style:
 impl WorldMix {
     /// The mix the shipped built-in model was trained on (BENCHMARKS.md has the recipe); the
     /// vocabulary it knows is this mix's ([`crate::training_vocabulary`]).
+    /// (Its last phase; the first had pictures at 0.35 and no pairs.)
     pub const SHIPPED: WorldMix = WorldMix {
         varied_drawing: 0.6,
-        pictures: 0.35,
+        pictures: 0.5,
         japanese: 0.4,
         styled: 0.2,
+        picture_pairs: 0.8,
     };
 
     /// The first world: canonical drawings of shapes, English captions.
@@ -60,6 +70,7 @@ impl WorldMix {
         pictures: 0.0,
         japanese: 0.0,
         styled: 0.0,
+        picture_pairs: 0.0,
     };
 
     /// Refuses a probability outside [0, 1], naming the setting.
@@ -69,6 +80,7 @@ impl WorldMix {
             ("pictures", self.pictures),
             ("japanese", self.japanese),
             ("styled", self.styled),
+            ("picture_pairs", self.picture_pairs),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(DatasetError::InvalidConfig {
@@ -162,6 +174,11 @@ impl ShapesDataset {
     /// Everything item `index` of the world under `mix` is, short of its pixels: what it
     /// shows, its captions, and how the shapes (if any) are drawn and styled.
     fn describe_world(&self, index: usize, mix: &WorldMix) -> Described {
+        if index % 2 == 1 && mix.picture_pairs > 0.0 {
+            if let Some(pair) = self.picture_pair(index, mix) {
+                return pair;
+            }
+        }
         let mut rng = self.variation_rng(index);
         let language = if mix.japanese > 0.0 && rng.random_bool(mix.japanese) {
             Language::Japanese
@@ -204,6 +221,34 @@ impl ShapesDataset {
             drawing: Some(drawing),
             style_seed,
         }
+    }
+
+    /// Item `index` (odd) as the previous item's picture with one thing changed, when the
+    /// previous item is a picture and the pair is drawn (see [`WorldMix::picture_pairs`]).
+    fn picture_pair(&self, index: usize, mix: &WorldMix) -> Option<Described> {
+        let previous = self.describe_world(index - 1, mix);
+        let WorldContent::Picture(spec) = &previous.content else {
+            return None;
+        };
+        let mut rng = self.variation_rng(index);
+        if !rng.random_bool(mix.picture_pairs) {
+            return None;
+        }
+        let moves = picture_moves(spec);
+        // Group 1 is the first object's kind, the last group the style.
+        let mut choices: Vec<WorldContent> = moves.get(1).cloned().unwrap_or_default();
+        choices.extend(moves.last().cloned().unwrap_or_default());
+        let WorldContent::Picture(changed) = choices.choose(&mut rng)?.clone() else {
+            return None;
+        };
+        let captions = picture_captions(&changed, previous.language, &mut rng);
+        Some(Described {
+            content: WorldContent::Picture(changed),
+            language: previous.language,
+            captions,
+            drawing: None,
+            style_seed: 0,
+        })
     }
 
     /// The language and captions of item `index` under `mix`, without drawing it (cheap).
@@ -324,6 +369,7 @@ mod tests {
             pictures: 0.4,
             japanese: 0.3,
             styled: 0.5,
+            picture_pairs: 0.0,
         };
         let n = 400;
         let (mut pictures, mut japanese, mut styled_shapes, mut shapes) = (0, 0, 0, 0);
@@ -360,6 +406,33 @@ mod tests {
             near(styled_shapes, shapes, 0.5),
             "{styled_shapes} of {shapes}"
         );
+    }
+
+    #[test]
+    fn picture_pairs_differ_from_their_partner_in_object_or_style_only() {
+        let data = ShapesDataset::new(6, 32).unwrap();
+        let mix = WorldMix {
+            pictures: 1.0,
+            picture_pairs: 1.0,
+            japanese: 0.5,
+            ..WorldMix::CANONICAL
+        };
+        let mut pairs = 0;
+        for i in (0..60).step_by(2) {
+            let (a, b) = (data.world_item(i, &mix), data.world_item(i + 1, &mix));
+            let (WorldContent::Picture(pa), WorldContent::Picture(pb)) = (&a.content, &b.content)
+            else {
+                panic!("pictures only at pictures 1.0");
+            };
+            assert_eq!(a.language, b.language);
+            assert_ne!(pa, pb);
+            assert_eq!(pa.backdrop, pb.backdrop);
+            let kind_changed = pa.objects[0].kind != pb.objects[0].kind;
+            assert!(kind_changed ^ (pa.style != pb.style), "{pa:?} vs {pb:?}");
+            assert!(pb.is_consistent());
+            pairs += 1;
+        }
+        assert_eq!(pairs, 30);
     }
 
     #[test]

@@ -60,9 +60,11 @@ fn gradient_flags(a: &GenerateArgs) -> Vec<&'static str> {
 }
 
 /// Whether `generate` runs the world search: `--recipe world`, or `auto` with the built-in
-/// model.
+/// model, unless the run comes from a stored PNG or a schedule file (those are gradient runs,
+/// and re-make as they were made).
 pub fn is_world(args: &GenerateArgs, builtin_model: bool) -> bool {
-    args.recipe == "world" || (args.recipe == "auto" && builtin_model)
+    let gradient_start = args.from_png.is_some() || args.schedule.is_some();
+    args.recipe == "world" || (args.recipe == "auto" && builtin_model && !gradient_start)
 }
 
 /// The prompts as (text, weight); a stop step has no meaning in a search.

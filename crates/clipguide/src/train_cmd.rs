@@ -148,6 +148,10 @@ pub struct TrainArgs {
     /// captions. 0 = never.
     #[arg(long, default_value_t = d().world.styled)]
     pub styled: f64,
+    /// Probability that an odd item following a picture is that picture with its first object
+    /// or its style changed (a pair only the object or the style tells apart). 0 = never.
+    #[arg(long, default_value_t = d().world.picture_pairs)]
+    pub picture_pairs: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
     #[arg(long, default_value_t = d().aux_weight)]
     pub aux_weight: f32,
@@ -229,6 +233,7 @@ impl TrainArgs {
             pictures: self.pictures,
             japanese: self.japanese,
             styled: self.styled,
+            picture_pairs: self.picture_pairs,
         };
         cfg
     }
