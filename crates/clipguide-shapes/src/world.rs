@@ -19,8 +19,8 @@ use crate::picture::{picture_captions, render_picture, PictureSpec};
 use crate::render::render;
 use crate::scene::SceneSpec;
 use crate::search_space::picture_moves;
-use rand::seq::IndexedRandom;
 use crate::style::{apply_style, Style};
+use rand::seq::IndexedRandom;
 
 /// Probabilities of the world's variations, per item.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
