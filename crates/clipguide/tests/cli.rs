@@ -184,7 +184,10 @@ fn bf16_precision_is_close_to_f32_and_a_bad_isa_cap_is_refused() {
         if fell_back {
             assert_eq!(a, b, "f32 fallback must give f32's numbers");
         } else {
-            assert!((a - b).abs() < 1e-3 && a != b, "f32 {a} vs bf16 {b}");
+            // bf16 products move an embedding by about 1e-3 of its length, so a cosine with a
+            // text moves by about that much (1.2e-3 with the built-in weights of 2026-12-07); the
+            // documented promise (embeddings within a cosine of 1e-3) bounds it by 0.045.
+            assert!((a - b).abs() < 5e-3 && a != b, "f32 {a} vs bf16 {b}");
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_clipguide"))
