@@ -607,7 +607,7 @@ mod tests {
     /// Writes example renders for a person to look at: one picture per style and a Kyoto at
     /// the North Pole scene, 256×256, into /tmp/world-B-examples.
     #[test]
-    #[ignore]
+    #[ignore = "writes example renders to /tmp for a person to look at; run by hand"]
     fn save_examples() {
         use crate::language::Language;
         let dir = std::path::Path::new("/tmp/world-B-examples");
