@@ -37,6 +37,8 @@ else
   fi
 fi
 
+# One test run on a fresh machine gains nothing from incremental build data and it costs disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # 2 threads is the fastest setting on the 2-core machines this project runs on.
 export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-2}"
 # The CPU kernels on every dispatch path this machine has: once with the opt-in AVX-512 GEMM and
