@@ -16,7 +16,9 @@ use crate::render::{
     pattern_covers, place_group, render_supersampled, PlacedObject, DOT_RADIUS, PATTERN_PERIOD,
     STRIPE_DUTY,
 };
-use crate::scene::{BackgroundPattern, PatternKind, Placement, SceneSpec, Shape, StripeDirection};
+use crate::scene::{
+    BackgroundPattern, PatternKind, Placement, SceneSpec, Shape, Size, StripeDirection,
+};
 
 /// Which rasteriser draws a scene.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,9 +61,10 @@ impl GroupDrawing {
         star_points: 5,
     };
 
-    /// A random outline for `shape`; `may_grow` lets a lone centred object fill most of the
-    /// image (as a photographed or hand-drawn object often does).
-    pub fn random(shape: Shape, may_grow: bool, rng: &mut ChaCha8Rng) -> GroupDrawing {
+    /// A random outline for `shape`; `may_grow` lets a lone centred *large* object fill most of
+    /// the image (as a photographed or hand-drawn object often does). A small one never grows:
+    /// grown, it would be as big as a large one and the size words would mean nothing.
+    pub fn random(shape: Shape, size: Size, may_grow: bool, rng: &mut ChaCha8Rng) -> GroupDrawing {
         let max_rotation: f32 = match shape {
             Shape::Circle | Shape::Ring => std::f32::consts::PI,
             Shape::Square => 0.2,
@@ -73,7 +76,9 @@ impl GroupDrawing {
             Shape::Square | Shape::Cross => 0.08,
             _ => 0.22,
         };
-        let scale = if may_grow && rng.random_bool(0.35) {
+        // One bool and one float are drawn either way, so the rest of the stream does not
+        // depend on the size.
+        let scale = if may_grow && rng.random_bool(0.35) && size == Size::Large {
             rng.random_range(1.2..=1.7)
         } else {
             rng.random_range(0.85..=1.15)
@@ -148,7 +153,7 @@ impl Drawing {
         let groups = scene
             .groups
             .iter()
-            .map(|g| GroupDrawing::random(g.shape, lone_centre, rng))
+            .map(|g| GroupDrawing::random(g.shape, g.size, lone_centre, rng))
             .collect();
         Drawing {
             rasteriser,
@@ -478,6 +483,12 @@ mod tests {
                     assert_eq!(g.placement, Placement::Center);
                     saw.0 = true;
                 }
+                // Drawn diameters of the two size classes never meet, grown or not.
+                let drawn = g.size.diameter() * d.scale as f64;
+                match g.size {
+                    Size::Small => assert!(drawn <= 0.2 * 1.15 + 1e-6, "small drawn at {drawn}"),
+                    Size::Large => assert!(drawn >= 0.36 * 0.85 - 1e-6, "large drawn at {drawn}"),
+                }
                 if g.shape == Shape::Square {
                     assert!(d.rotation.abs() <= 0.2 && (d.aspect - 1.0).abs() <= 0.08 + 1e-6);
                 }
@@ -489,6 +500,25 @@ mod tests {
             saw.3 |= !drawing.anti_alias;
         }
         assert_eq!(saw, (true, true, true, true));
+    }
+
+    #[test]
+    fn a_lone_centred_object_grows_only_when_large() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (mut small_max, mut large_max) = (0f32, 0f32);
+        for _ in 0..200 {
+            for shape in Shape::ALL {
+                small_max =
+                    small_max.max(GroupDrawing::random(shape, Size::Small, true, &mut rng).scale);
+                large_max =
+                    large_max.max(GroupDrawing::random(shape, Size::Large, true, &mut rng).scale);
+            }
+        }
+        assert!(small_max <= 1.15, "a small object grew to {small_max}×");
+        assert!(
+            large_max > 1.5,
+            "a lone large object should sometimes fill the image: {large_max}×"
+        );
     }
 
     #[test]
