@@ -473,7 +473,10 @@ fn embed_all(
             let done = b.metas.len() + b.skipped.len();
             report.skipped.extend(b.skipped);
             if let Some(px) = b.pixels {
-                let emb = l2_normalize(&clip.model.image_features(&px)?)?.to_vec2::<f32>()?;
+                // `--precision bf16` reaches the store as it reaches every other embedding.
+                let emb =
+                    l2_normalize(&clip.model.image_features_with(&px, clip.embed_precision)?)?
+                        .to_vec2::<f32>()?;
                 for (m, v) in b.metas.into_iter().zip(emb) {
                     rows.push(m, &v);
                     report.embedded += 1;

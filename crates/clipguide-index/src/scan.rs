@@ -72,3 +72,19 @@ pub fn file_meta(f: &Found) -> std::io::Result<FileMeta> {
         hash: content_hash(&f.path)?,
     })
 }
+
+/// What names a model's weights in a store: a hash of their bytes, so the same checkpoint gives
+/// the same key wherever it lies (shards indexed on several machines merge) and new weights of
+/// the same size never reuse old embeddings.
+pub fn weights_key(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: read-only map of a weights file, read once here; a checkpoint rewritten while
+    // clipguide runs would already corrupt the loaded model itself.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(bytes_key(&map))
+}
+
+/// [`weights_key`] of weights held in memory (the built-in model's).
+pub fn bytes_key(bytes: &[u8]) -> String {
+    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}

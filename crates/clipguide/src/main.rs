@@ -211,7 +211,7 @@ fn load_checkpoint(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
             clip,
             key: format!(
                 "builtin:{}",
-                clipguide_clip::builtin::MODEL_SAFETENSORS.len()
+                clipguide_index::bytes_key(clipguide_clip::builtin::MODEL_SAFETENSORS)
             ),
         });
     };
@@ -224,14 +224,15 @@ fn load_checkpoint(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
     let cfg = clip.model.config();
     let key = format!(
         "{}:{}:{}",
-        model_key(&dir),
+        model_key(&dir)?,
         cfg.text.hidden_act.hf_name(),
         cfg.vision.hidden_act.hf_name()
     );
     Ok(Loaded { clip, key })
 }
 
-fn model_key(dir: &Path) -> String {
+/// The weights' content hash: the same checkpoint gives the same key on every machine and path.
+fn model_key(dir: &Path) -> Result<String> {
     let w = match checkpoint::detect(dir).map(|d| d.layout) {
         Ok(
             Layout::Transformers { weights, .. }
@@ -240,20 +241,7 @@ fn model_key(dir: &Path) -> String {
         ) => weights,
         Err(_) => dir.join("model.safetensors"),
     };
-    let (len, mtime) = std::fs::metadata(&w)
-        .map(|m| {
-            (
-                m.len(),
-                m.modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-            )
-        })
-        .unwrap_or((0, 0));
-    let canon = std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
-    format!("{}:{len}:{mtime}", canon.display())
+    clipguide_index::weights_key(&w).with_context(|| format!("reading {}", w.display()))
 }
 
 fn tokenizer_for(spec: Option<&str>) -> Result<ClipTokenizer> {
@@ -392,7 +380,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Zeroshot(a) => {
             let m = load_model(model, cli.act, cli.precision)?;
-            zeroshot::run(a, &m.clip, cli.json)?
+            zeroshot::run(a, &m, cli.json)?
         }
         Command::Detect(a) => {
             let m = load_model(model, cli.act, cli.precision)?;
