@@ -6,6 +6,13 @@ pub enum ZeroShotError {
     #[error(transparent)]
     Clip(#[from] clipguide_clip::ClipError),
 
+    #[error(transparent)]
+    Index(#[from] clipguide_index::IndexError),
+
+    /// Stopped while embedding; what was embedded is kept in the store.
+    #[error("stopped: {embedded} new image embeddings were kept in {}; run the same command again to go on", store.display())]
+    Stopped { store: PathBuf, embedded: usize },
+
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
 

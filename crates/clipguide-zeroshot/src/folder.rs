@@ -7,7 +7,9 @@ use crate::error::{io_err, Result, ZeroShotError};
 use crate::prompts::{image_embeddings, ClassPrompt};
 use candle_core::Tensor;
 use clipguide_clip::Clip;
+use clipguide_index::{IndexOptions, IndexReport, Progress, Source, Store};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Extensions read as images (lower-case).
@@ -179,17 +181,8 @@ pub fn evaluate(
     batch: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<FolderReport> {
-    let c = folder.classes.len();
-    if class_embeddings.dim(0)? != c {
-        return Err(ZeroShotError::BadInput(format!(
-            "{} class embeddings for {c} classes",
-            class_embeddings.dim(0)?
-        )));
-    }
+    let mut tally = Tally::new(folder, class_embeddings)?;
     let batch = batch.max(1);
-    let mut confusion = vec![vec![0usize; c]; c];
-    let (mut top5_hits, mut seen) = (0usize, 0usize);
-    let mut skipped = Vec::new();
     let total = folder.images.len();
     for (b, chunk) in folder.images.chunks(batch).enumerate() {
         let mut imgs = Vec::with_capacity(chunk.len());
@@ -200,68 +193,210 @@ pub fn evaluate(
                     imgs.push(img);
                     truths.push(*k);
                 }
-                Err(e) => skipped.push(Skipped {
-                    path: path.clone(),
-                    error: e.to_string(),
-                }),
+                Err(e) => tally.skip(path, e.to_string()),
             }
         }
         if !imgs.is_empty() {
-            let cos = image_embeddings(clip, &imgs)?
-                .matmul(&class_embeddings.t()?)?
-                .to_vec2::<f32>()?;
-            for (row, &truth) in cos.iter().zip(&truths) {
-                let better = row.iter().filter(|s| **s > row[truth]).count();
-                top5_hits += usize::from(better < 5);
-                confusion[truth][argmax(row)] += 1;
-                seen += 1;
-            }
+            tally.add(&image_embeddings(clip, &imgs)?, class_embeddings, &truths)?;
         }
         progress((b * batch + chunk.len()).min(total), total);
     }
-    if seen == 0 {
-        return Err(ZeroShotError::BadFolder {
-            path: folder.root.clone(),
-            detail: format!(
-                "none of its {total} images could be read (first error: {})",
-                skipped.first().map_or("", |s| s.error.as_str())
-            ),
+    tally.report(folder)
+}
+
+/// Where [`evaluate_cached`] keeps image embeddings: a `clipguide-index` store (the one
+/// `clipguide search --dir` keeps too), under the key of the model that embeds them.
+pub struct EmbeddingCache<'a> {
+    pub store: &'a Path,
+    pub model_key: &'a str,
+    pub options: &'a IndexOptions,
+}
+
+/// [`evaluate_cached`]'s result: the report and what the store update did.
+pub struct CachedReport {
+    pub report: FolderReport,
+    pub index: IndexReport,
+}
+
+/// [`evaluate`] with the image embeddings kept in a store: only images new or changed since the
+/// last run go through the model, so re-running with other class names, templates or
+/// definitions costs only the text side. Stopping through `progress` keeps what was embedded
+/// and returns [`ZeroShotError::Stopped`].
+pub fn evaluate_cached(
+    clip: &Clip,
+    folder: &ImageFolder,
+    class_embeddings: &Tensor,
+    cache: &EmbeddingCache,
+    progress: &mut dyn Progress,
+) -> Result<CachedReport> {
+    let mut tally = Tally::new(folder, class_embeddings)?;
+    let source = Source::Dir(folder.root.clone());
+    let index = clipguide_index::index(
+        clip,
+        cache.model_key,
+        &source,
+        cache.store,
+        cache.options,
+        progress,
+    )?;
+    if index.stopped {
+        return Err(ZeroShotError::Stopped {
+            store: cache.store.to_path_buf(),
+            embedded: index.embedded,
         });
     }
-    let per_class = folder
-        .classes
+    let store = Store::open(cache.store)?;
+    store.check_model(cache.model_key)?;
+    let rows: HashMap<&str, usize> = store
+        .rows
+        .meta
         .iter()
         .enumerate()
-        .map(|(k, name)| {
-            let n: usize = confusion[k].iter().sum();
-            ClassAccuracy {
-                class: name.clone(),
-                images: n,
-                top1: confusion[k][k] as f32 / n.max(1) as f32,
+        .map(|(i, m)| (m.path.as_str(), i))
+        .collect();
+    let why_skipped: HashMap<&Path, &str> = index
+        .skipped
+        .iter()
+        .map(|(p, e)| (p.as_path(), e.as_str()))
+        .collect();
+    // Scored a block at a time so a large folder never holds all its vectors twice.
+    const BLOCK: usize = 4096;
+    let dim = store.manifest.dim;
+    for block in folder.images.chunks(BLOCK) {
+        let mut vectors = Vec::with_capacity(block.len() * dim);
+        let mut truths = Vec::with_capacity(block.len());
+        for (path, k) in block {
+            match rows.get(stored_key(&folder.root, path).as_str()) {
+                Some(&row) => {
+                    vectors.extend(store.rows.row_f32(row));
+                    truths.push(*k);
+                }
+                None => tally.skip(
+                    path,
+                    why_skipped
+                        .get(path.as_path())
+                        .map_or_else(|| "not in the store".to_string(), |e| e.to_string()),
+                ),
             }
-        })
-        .collect();
-    let mut confusions: Vec<Confusion> = (0..c)
-        .flat_map(|t| (0..c).map(move |p| (t, p)))
-        .filter(|&(t, p)| t != p && confusion[t][p] > 0)
-        .map(|(t, p)| Confusion {
-            truth: folder.classes[t].clone(),
-            predicted: folder.classes[p].clone(),
-            count: confusion[t][p],
-        })
-        .collect();
-    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
-    let correct: usize = (0..c).map(|k| confusion[k][k]).sum();
-    Ok(FolderReport {
-        format: REPORT_FORMAT.into(),
-        version: REPORT_VERSION,
-        images: seen,
-        top1: correct as f32 / seen as f32,
-        top5: top5_hits as f32 / seen as f32,
-        per_class,
-        confusions,
-        skipped,
+        }
+        if !truths.is_empty() {
+            let embedded =
+                Tensor::from_vec(vectors, (truths.len(), dim), class_embeddings.device())?;
+            tally.add(&embedded, class_embeddings, &truths)?;
+        }
+    }
+    Ok(CachedReport {
+        report: tally.report(folder)?,
+        index,
     })
+}
+
+/// The path a `Source::Dir` store keeps for `path` under `root`: relative, `/`-separated.
+fn stored_key(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The confusion matrix and top-5 count as images are classified.
+struct Tally {
+    confusion: Vec<Vec<usize>>,
+    top5_hits: usize,
+    seen: usize,
+    skipped: Vec<Skipped>,
+}
+
+impl Tally {
+    fn new(folder: &ImageFolder, class_embeddings: &Tensor) -> Result<Self> {
+        let c = folder.classes.len();
+        if class_embeddings.dim(0)? != c {
+            return Err(ZeroShotError::BadInput(format!(
+                "{} class embeddings for {c} classes",
+                class_embeddings.dim(0)?
+            )));
+        }
+        Ok(Self {
+            confusion: vec![vec![0usize; c]; c],
+            top5_hits: 0,
+            seen: 0,
+            skipped: Vec::new(),
+        })
+    }
+
+    fn skip(&mut self, path: &Path, error: String) {
+        self.skipped.push(Skipped {
+            path: path.to_path_buf(),
+            error,
+        });
+    }
+
+    /// Unit image embeddings [N, P] whose classes are `truths`.
+    fn add(&mut self, images: &Tensor, class_embeddings: &Tensor, truths: &[usize]) -> Result<()> {
+        let cos = images.matmul(&class_embeddings.t()?)?.to_vec2::<f32>()?;
+        for (row, &truth) in cos.iter().zip(truths) {
+            let better = row.iter().filter(|s| **s > row[truth]).count();
+            self.top5_hits += usize::from(better < 5);
+            self.confusion[truth][argmax(row)] += 1;
+            self.seen += 1;
+        }
+        Ok(())
+    }
+
+    fn report(self, folder: &ImageFolder) -> Result<FolderReport> {
+        let Tally {
+            confusion,
+            top5_hits,
+            seen,
+            skipped,
+        } = self;
+        let c = folder.classes.len();
+        if seen == 0 {
+            return Err(ZeroShotError::BadFolder {
+                path: folder.root.clone(),
+                detail: format!(
+                    "none of its {} images could be read (first error: {})",
+                    folder.images.len(),
+                    skipped.first().map_or("", |s| s.error.as_str())
+                ),
+            });
+        }
+        let per_class = folder
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let n: usize = confusion[k].iter().sum();
+                ClassAccuracy {
+                    class: name.clone(),
+                    images: n,
+                    top1: confusion[k][k] as f32 / n.max(1) as f32,
+                }
+            })
+            .collect();
+        let mut confusions: Vec<Confusion> = (0..c)
+            .flat_map(|t| (0..c).map(move |p| (t, p)))
+            .filter(|&(t, p)| t != p && confusion[t][p] > 0)
+            .map(|(t, p)| Confusion {
+                truth: folder.classes[t].clone(),
+                predicted: folder.classes[p].clone(),
+                count: confusion[t][p],
+            })
+            .collect();
+        confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
+        let correct: usize = (0..c).map(|k| confusion[k][k]).sum();
+        Ok(FolderReport {
+            format: REPORT_FORMAT.into(),
+            version: REPORT_VERSION,
+            images: seen,
+            top1: correct as f32 / seen as f32,
+            top5: top5_hits as f32 / seen as f32,
+            per_class,
+            confusions,
+            skipped,
+        })
+    }
 }
 
 /// Index of the largest value (the first on ties).

@@ -11,7 +11,9 @@ use clipguide_shapes::{
 };
 use clipguide_zeroshot::coco::{annotate, CocoFile};
 use clipguide_zeroshot::detect::{detect, iou, DetectOptions, DetectPrompts};
-use clipguide_zeroshot::folder::{evaluate, FolderReport, ImageFolder};
+use clipguide_zeroshot::folder::{
+    evaluate, evaluate_cached, EmbeddingCache, FolderReport, ImageFolder,
+};
 use clipguide_zeroshot::prompts::{class_embeddings, ClassPrompt, Templates};
 use clipguide_zeroshot::ZeroShotError;
 use std::ops::ControlFlow;
@@ -132,6 +134,107 @@ fn folder_accuracy_agrees_with_the_worlds_zero_shot_probe() {
     );
     assert_eq!(calls.last(), Some(&(n + 1, n + 1)));
     assert_eq!(calls.len(), (n + 1).div_ceil(7));
+}
+
+/// Writes `n` single-object scenes of the built-in world into `dir/<shape>/`, and one
+/// unreadable file.
+fn shape_folder(dir: &Path, n: usize) {
+    let ds = ShapesDataset::with_config(778, 64, SceneConfig::single_group()).unwrap();
+    for i in 0..n {
+        let (img, _, scene) = ds.get(i);
+        let class_dir = dir.join(scene.groups[0].shape.name());
+        std::fs::create_dir_all(&class_dir).unwrap();
+        img.save(class_dir.join(format!("{i:03}.png"))).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("star")).unwrap();
+    std::fs::write(dir.join("star/broken.png"), b"not a png").unwrap();
+}
+
+/// Stops the store update after the first batch.
+struct StopAfterFirst;
+
+impl clipguide_index::Progress for StopAfterFirst {
+    fn advanced(&mut self, _n: usize) -> ControlFlow<()> {
+        ControlFlow::Break(())
+    }
+}
+
+#[test]
+fn cached_evaluation_gives_the_direct_report_and_embeds_each_image_once() {
+    let clip = clip();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 40;
+    shape_folder(dir.path(), n);
+    let folder = ImageFolder::scan(dir.path()).unwrap();
+    let names = folder.class_names(None).unwrap();
+    let classes: Vec<ClassPrompt> = names.iter().map(|n| ClassPrompt::new(n)).collect();
+    let text = class_embeddings(&clip, &classes, &Templates::single("a {}").unwrap()).unwrap();
+    let direct = evaluate(&clip, &folder, &text, 8, &mut |_, _| {}).unwrap();
+
+    let store = dir.path().join(".clipguide-store");
+    let options = clipguide_index::IndexOptions {
+        vectors: clipguide_index::VectorType::F32,
+        part_rows: 16,
+        batch: 8,
+        ..Default::default()
+    };
+    let cache = EmbeddingCache {
+        store: &store,
+        model_key: "builtin-test",
+        options: &options,
+    };
+    // Stopped after its first batch: an error saying so, and the batch kept.
+    let stopped = evaluate_cached(&clip, &folder, &text, &cache, &mut StopAfterFirst)
+        .err()
+        .expect("a stopped run is not a report");
+    assert!(
+        matches!(stopped, ZeroShotError::Stopped { embedded: 8, .. }),
+        "{stopped}"
+    );
+    let first = evaluate_cached(&clip, &folder, &text, &cache, &mut ()).unwrap();
+    assert_eq!(
+        first.index.embedded,
+        n - 8,
+        "the stopped run's batch is reused"
+    );
+    assert_eq!(first.report.images, n);
+    // Same images, same classes: the same report as embedding directly, unreadable file included.
+    assert_eq!(first.report.per_class, direct.per_class);
+    assert_eq!(first.report.confusions, direct.confusions);
+    assert_eq!(
+        (first.report.top1, first.report.top5),
+        (direct.top1, direct.top5)
+    );
+    assert_eq!(first.report.skipped.len(), 1);
+    assert!(first.report.skipped[0].path.ends_with("star/broken.png"));
+
+    // Other class wording: no image goes through the model again.
+    let other: Vec<ClassPrompt> = names
+        .iter()
+        .map(|n| ClassPrompt::new(&format!("a {n} shape")))
+        .collect();
+    let text2 = class_embeddings(&clip, &other, &Templates::single("{}").unwrap()).unwrap();
+    let again = evaluate_cached(&clip, &folder, &text2, &cache, &mut ()).unwrap();
+    assert_eq!(again.index.embedded, 0);
+    assert_eq!(again.index.kept, n);
+    assert_eq!(
+        again.report,
+        evaluate(&clip, &folder, &text2, 8, &mut |_, _| {}).unwrap()
+    );
+
+    // Another model's store is refused, not mixed in.
+    let other_model = EmbeddingCache {
+        model_key: "another-model",
+        ..cache
+    };
+    let e = evaluate_cached(&clip, &folder, &text, &other_model, &mut ())
+        .err()
+        .expect("a store of another model is refused")
+        .to_string();
+    assert!(
+        e.contains("another-model") && e.contains("builtin-test"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -119,21 +119,10 @@ pub fn index_with_progress(
     opts: &IndexOptions,
     json: bool,
 ) -> Result<IndexReport> {
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let mut bar = Bar {
-        bar: None,
-        json,
-        stop,
-    };
+    let mut bar = Bar::new(json);
     let r = clipguide_index::index(&m.clip, &m.key, source, store, opts, &mut bar)
         .with_context(|| format!("indexing into {}", store.display()));
-    if let Some(b) = &bar.bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     let r = r?;
     for n in &r.notices {
         eprintln!("note: {n}");
@@ -147,10 +136,33 @@ pub fn index_with_progress(
     Ok(r)
 }
 
-struct Bar {
+/// The store update's progress bar (none with `--json`); Ctrl-C stops after the current batch,
+/// keeping what was embedded.
+pub struct Bar {
     bar: Option<ProgressBar>,
     json: bool,
     stop: Arc<AtomicBool>,
+}
+
+impl Bar {
+    pub fn new(json: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+        }
+        Self {
+            bar: None,
+            json,
+            stop,
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 impl Progress for Bar {

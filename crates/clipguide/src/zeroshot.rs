@@ -1,9 +1,11 @@
 //! `clipguide zeroshot`: zero-shot accuracy on an ImageFolder (one sub-folder per class).
 
+use crate::index::{default_store, Bar};
 use crate::prompt_args::{KnowledgeArgs, TemplateArgs};
+use crate::Loaded;
 use anyhow::{Context, Result};
-use clipguide_clip::Clip;
-use clipguide_zeroshot::folder::{evaluate, ImageFolder};
+use clipguide_index::IndexOptions;
+use clipguide_zeroshot::folder::{evaluate, evaluate_cached, EmbeddingCache, ImageFolder};
 use clipguide_zeroshot::prompts::{class_embeddings, read_lines_file};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -19,6 +21,13 @@ pub struct ZeroshotArgs {
     /// Images embedded per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Keep the image embeddings in this store (default: DIR/.clipguide-store, the one
+    /// `search --dir` keeps), so a re-run embeds only new or changed images.
+    #[arg(long, conflicts_with = "no_cache")]
+    store: Option<PathBuf>,
+    /// Embed every image afresh and write no store.
+    #[arg(long)]
+    no_cache: bool,
     /// Confusion pairs listed (the JSON has them all).
     #[arg(long, default_value_t = 10)]
     confusions: usize,
@@ -28,30 +37,45 @@ pub struct ZeroshotArgs {
     knowledge: KnowledgeArgs,
 }
 
-pub fn run(a: ZeroshotArgs, clip: &Clip, json: bool) -> Result<()> {
+pub fn run(a: ZeroshotArgs, m: &Loaded, json: bool) -> Result<()> {
     let folder = ImageFolder::scan(&a.dir)?;
     let names = match &a.classnames {
         Some(p) => folder.class_names(Some(&read_lines_file(p)?))?,
         None => folder.class_names(None)?,
     };
     let classes = a.knowledge.define(&names)?;
-    let text = class_embeddings(clip, &classes, &a.templates.templates()?)?;
-    let bar = if json {
-        ProgressBar::hidden()
+    let text = class_embeddings(&m.clip, &classes, &a.templates.templates()?)?;
+    let context = || format!("evaluating {}", a.dir.display());
+    let report = if a.no_cache {
+        direct(&a, m, &folder, &text, json).with_context(context)?
     } else {
-        ProgressBar::new(folder.images.len() as u64)
+        let store = a.store.clone().unwrap_or_else(|| default_store(&a.dir));
+        let options = IndexOptions {
+            batch: a.batch,
+            ..IndexOptions::default()
+        };
+        let cache = EmbeddingCache {
+            store: &store,
+            model_key: &m.key,
+            options: &options,
+        };
+        let mut bar = Bar::new(json);
+        let cached = evaluate_cached(&m.clip, &folder, &text, &cache, &mut bar);
+        bar.finish();
+        let cached = cached.with_context(context)?;
+        for n in &cached.index.notices {
+            eprintln!("note: {n}");
+        }
+        if !json {
+            eprintln!(
+                "{} images embedded, {} from the store {}",
+                cached.index.embedded,
+                cached.index.kept + cached.index.reused,
+                store.display()
+            );
+        }
+        cached.report
     };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} images [{elapsed_precise}<{eta_precise}]",
-        )
-        .expect("valid template"),
-    );
-    let report = evaluate(clip, &folder, &text, a.batch, &mut |done, _| {
-        bar.set_position(done as u64)
-    });
-    bar.finish_and_clear();
-    let report = report.with_context(|| format!("evaluating {}", a.dir.display()))?;
     for s in &report.skipped {
         eprintln!("skipped {}: {}", s.path.display(), s.error);
     }
@@ -86,4 +110,30 @@ pub fn run(a: ZeroshotArgs, clip: &Clip, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every image through the model, nothing stored.
+fn direct(
+    a: &ZeroshotArgs,
+    m: &Loaded,
+    folder: &ImageFolder,
+    text: &candle_core::Tensor,
+    json: bool,
+) -> Result<clipguide_zeroshot::folder::FolderReport> {
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(folder.images.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} images [{elapsed_precise}<{eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    let report = evaluate(&m.clip, folder, text, a.batch, &mut |done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    Ok(report?)
 }

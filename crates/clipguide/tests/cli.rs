@@ -331,6 +331,166 @@ fn search_caches_and_refreshes_embeddings() {
 }
 
 #[test]
+fn zeroshot_keeps_image_embeddings_in_the_folders_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, rgb) in [("red_thing", [250, 0, 0]), ("blue_thing", [0, 0, 250])] {
+        std::fs::create_dir(dir.path().join(class)).unwrap();
+        for i in 0..3u8 {
+            write_png(
+                &dir.path().join(class).join(format!("{i}.png")),
+                40,
+                40,
+                |x, _| {
+                    if x < 10 * (i as u32 + 1) {
+                        rgb
+                    } else {
+                        [255, 255, 255]
+                    }
+                },
+            );
+        }
+    }
+    let model = fixture("tiny-clip-quickgelu");
+    let m = model.to_str().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let args = ["zeroshot", "--model", m, "--dir", d];
+    let first = clipguide(&args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("6 images embedded, 0 from the store"),
+        "{stderr}"
+    );
+    assert!(dir.path().join(".clipguide-store/manifest.json").is_file());
+    let second = clipguide(&args);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("0 images embedded, 6 from the store"),
+        "{stderr}"
+    );
+    // The store is hidden from the class scan, and the same vectors give the same report.
+    assert_eq!(first.stdout, second.stdout);
+    let cached = ok_json(&["--json", "zeroshot", "--model", m, "--dir", d]);
+    assert_eq!(cached["images"], 6);
+    assert_eq!(cached["per_class"].as_array().unwrap().len(), 2);
+
+    // --no-cache writes nothing; --store puts the store where it is told.
+    let fresh = tempfile::tempdir().unwrap();
+    let copy = fresh.path().join("set");
+    for class in ["red_thing", "blue_thing"] {
+        std::fs::create_dir_all(copy.join(class)).unwrap();
+        for i in 0..3 {
+            let name = format!("{i}.png");
+            std::fs::copy(
+                dir.path().join(class).join(&name),
+                copy.join(class).join(&name),
+            )
+            .unwrap();
+        }
+    }
+    let c = copy.to_str().unwrap();
+    let direct = ok_json(&["--json", "zeroshot", "--model", m, "--dir", c, "--no-cache"]);
+    assert_eq!(direct["images"], 6);
+    assert!(!copy.join(".clipguide-store").exists());
+    let elsewhere = fresh.path().join("elsewhere");
+    let e = elsewhere.to_str().unwrap();
+    ok_json(&["--json", "zeroshot", "--model", m, "--dir", c, "--store", e]);
+    assert!(elsewhere.join("manifest.json").is_file());
+    assert!(!copy.join(".clipguide-store").exists());
+    let both = err_text(&[
+        "zeroshot",
+        "--model",
+        m,
+        "--dir",
+        c,
+        "--store",
+        e,
+        "--no-cache",
+    ]);
+    assert!(
+        both.contains("--no-cache") && both.contains("--store"),
+        "{both}"
+    );
+}
+
+#[test]
+fn shards_indexed_with_copies_of_one_checkpoint_merge_and_other_weights_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = String::new();
+    for (i, rgb) in [[250, 0, 0], [0, 0, 250], [0, 250, 0], [250, 250, 0]]
+        .into_iter()
+        .enumerate()
+    {
+        let p = dir.path().join(format!("img{i}.png"));
+        write_png(&p, 32, 32, |_, _| rgb);
+        list.push_str(&format!("{}\n", p.display()));
+    }
+    let list_path = dir.path().join("files.txt");
+    std::fs::write(&list_path, list).unwrap();
+    // The same weights at two paths, written at different times (two machines' copies).
+    let copy = |name: &str, from: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(fixture(from).join(f), to.join(f)).unwrap();
+        }
+        to
+    };
+    let (a, b) = (
+        copy("machine-a", "tiny-clip-quickgelu"),
+        copy("machine-b", "tiny-clip-quickgelu"),
+    );
+    let other = copy("other-weights", "tiny-clip-gelu");
+    let store = dir.path().join("store");
+    let (l, st) = (list_path.to_str().unwrap(), store.to_str().unwrap());
+    for (shard, model) in [("0/2", &a), ("1/2", &b)] {
+        let r = ok_json(&[
+            "--json",
+            "index",
+            "--model",
+            model.to_str().unwrap(),
+            "--files",
+            l,
+            "--shard",
+            shard,
+            "--out",
+            st,
+        ]);
+        assert_eq!(r["embedded"], 2, "{r}");
+    }
+    let merged = ok_json(&["--json", "index", "--merge", st]);
+    assert_eq!(merged["rows"], 4, "{merged}");
+    // Search with the one copy finds what the other indexed.
+    let hits = ok_json(&[
+        "--json",
+        "search",
+        "--model",
+        a.to_str().unwrap(),
+        "--store",
+        st,
+        "--text",
+        "red",
+        "--top",
+        "4",
+    ]);
+    assert_eq!(hits["results"].as_array().unwrap().len(), 4);
+    let e = err_text(&[
+        "search",
+        "--model",
+        other.to_str().unwrap(),
+        "--store",
+        st,
+        "--text",
+        "red",
+    ]);
+    assert!(e.contains("was built with the model"), "{e}");
+}
+
+#[test]
 fn index_search_store_by_image_and_dedupe() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
@@ -391,12 +551,12 @@ fn index_search_store_by_image_and_dedupe() {
         (pairs[0]["a"].as_str(), pairs[0]["b"].as_str()),
         (Some("b-copy.png"), Some("b.png"))
     );
-    // The built-in model is not the store's: refused, naming both.
+    // The built-in model is not the store's: refused, naming both weights' keys.
     let out = clipguide(&["search", "--store", st, "--text", "red"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("builtin:") && err.contains("tiny-clip-quickgelu"),
+        err.contains("\"builtin:xxh3-128:") && err.contains("\"xxh3-128:"),
         "{err}"
     );
 }
