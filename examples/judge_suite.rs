@@ -136,7 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let target = parse_prompt(prompt).ok_or(format!("judge cannot parse {prompt:?}"))?;
-        if world {
+        // Each recipe gives its image, the model's score of it, and the seconds it took.
+        let (image, score, took) = if world {
             let settings = clipguide_guide::SearchSettings {
                 seed,
                 ..clipguide_shapes::WORLD_SEARCH
@@ -152,47 +153,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
             let side = o.size.map_or(128, |s| s.0) as u32;
             let image = clipguide_shapes::draw_content(&found.point, side);
-            let took = t0.elapsed().as_secs_f64();
-            runs += 1;
-            seconds += took;
-            let verdict = judge(&image, &target);
-            passed += verdict.pass as usize;
-            println!(
-                "{:>2} {} {took:5.1}s  score {:.3}  object {:.2} elsewhere {:.2} border {:.2} count {} extent {:.2}  {prompt}",
-                i + 1,
-                if verdict.pass { "PASS" } else { "fail" },
-                found.score,
-                verdict.object_in_region,
-                verdict.object_elsewhere,
-                verdict.background_border,
-                verdict.object_count,
-                verdict.object_extent,
-            );
-            if let Some(dir) = &out {
-                image.save(dir.join(format!("{:02}.png", i + 1)))?;
-            }
-            continue;
-        }
-        o.prompts = Some(PromptSchedule::single(prompt)?);
-        o.contrasts = match contrasts {
-            Contrasts::Recipe => ContrastChoice::Start,
-            Contrasts::Placement => ContrastChoice::These(placement_contrasts(&[prompt])),
-            Contrasts::None => ContrastChoice::None,
+            (image, found.score, t0.elapsed().as_secs_f64())
+        } else {
+            o.prompts = Some(PromptSchedule::single(prompt)?);
+            o.contrasts = match contrasts {
+                Contrasts::Recipe => ContrastChoice::Start,
+                Contrasts::Placement => ContrastChoice::These(placement_contrasts(&[prompt])),
+                Contrasts::None => ContrastChoice::None,
+            };
+            let cfg = plan_run(&recipe, Start::Recipe, &o)?;
+            let mut last = LastImage(None);
+            let summary = clipguide_guide::generate(&clip, &cfg, &mut [&mut last], &never)?;
+            let image = last.0.ok_or("the run ended without an image")?;
+            let score = clipguide_guide::weighted_similarity(&summary.final_similarity);
+            (image, score, summary.seconds)
         };
-        let cfg = plan_run(&recipe, Start::Recipe, &o)?;
         runs += 1;
-        let mut last = LastImage(None);
-        let summary = clipguide_guide::generate(&clip, &cfg, &mut [&mut last], &never)?;
-        seconds += summary.seconds;
-        let image = last.0.ok_or("the run ended without an image")?;
-        let score = clipguide_guide::weighted_similarity(&summary.final_similarity);
+        seconds += took;
         let verdict = judge(&image, &target);
         passed += verdict.pass as usize;
         println!(
-            "{:>2} {} {:5.1}s  similarity {score:.3}  object {:.2} elsewhere {:.2} border {:.2} count {} extent {:.2}  {prompt}",
+            "{:>2} {} {took:5.1}s  score {score:.3}  object {:.2} elsewhere {:.2} border {:.2} count {} extent {:.2}  {prompt}",
             i + 1,
             if verdict.pass { "PASS" } else { "fail" },
-            summary.seconds,
             verdict.object_in_region,
             verdict.object_elsewhere,
             verdict.background_border,

@@ -1,6 +1,7 @@
 //! The library calls behind `clipguide classify --labels-file/--templates`, `zeroshot` and
 //! `annotate`, on a few of the shapes world's scenes with the built-in model: a K-LITE
-//! classification, an ImageFolder evaluation, and a COCO file for a folder.
+//! classification, an ImageFolder evaluation (directly and with cached embeddings), and a COCO
+//! file for a folder.
 //!
 //! `cargo run --release --example zeroshot -- OUT_DIR`
 
@@ -9,7 +10,7 @@ use clipguide_clip::Clip;
 use clipguide_shapes::{SceneConfig, ShapesDataset};
 use clipguide_zeroshot::coco::annotate;
 use clipguide_zeroshot::detect::{DetectOptions, DetectPrompts};
-use clipguide_zeroshot::folder::{evaluate, ImageFolder};
+use clipguide_zeroshot::folder::{evaluate, evaluate_cached, EmbeddingCache, ImageFolder};
 use clipguide_zeroshot::prompts::{class_embeddings, classify, ClassPrompt, Templates};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -56,6 +57,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "top-1 {:.3}, top-5 {:.3} on {} images",
         report.top1, report.top5, report.images
+    );
+    // The same with the image embeddings kept in the folder's store: a second run (other class
+    // wording, say) embeds nothing.
+    let store = folder_dir.join(".clipguide-store");
+    let options = clipguide_index::IndexOptions::default();
+    let cache = EmbeddingCache {
+        store: &store,
+        model_key: "builtin",
+        options: &options,
+    };
+    let cached = evaluate_cached(&clip, &folder, &text, &cache, &mut ())?;
+    println!(
+        "cached: top-1 {:.3}; {} images embedded, {} from the store",
+        cached.report.top1,
+        cached.index.embedded,
+        cached.index.kept + cached.index.reused
     );
 
     // COCO annotations for a flat folder (rerunning resumes the file).

@@ -18,7 +18,7 @@ use crate::picture::{
 };
 use crate::render::render;
 use crate::scene::{Placement, SceneConfig, SceneSpec, Shape, Size};
-use crate::style::{apply_style, Style};
+use crate::style::{apply_style, content_seed, Style};
 use crate::world::WorldContent;
 
 /// Styles a shapes scene can be searched in: a pencil sketch drops the colours its caption names.
@@ -58,15 +58,6 @@ impl StoredWorldDrawing {
     pub const VERSION: u32 = 1;
     /// The PNG text keyword the record is stored under.
     pub const PNG_KEYWORD: &'static str = "clipguide-world-drawing";
-}
-
-/// A stable seed for a style's random details from the content (so the same point gives the
-/// same strokes at every size, and a changed coordinate gives new ones).
-fn content_seed(scene: &SceneSpec) -> u64 {
-    let json = serde_json::to_vec(scene).unwrap_or_default();
-    json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }
 
 /// Draws a world point at `size`.

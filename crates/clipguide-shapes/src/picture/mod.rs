@@ -414,10 +414,7 @@ impl PictureSpec {
     /// A seed derived from the whole spec (for the style's and the backdrop's random details),
     /// so the picture is a pure function of the spec: FNV-1a over its JSON form.
     pub fn seed(&self) -> u64 {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-        })
+        crate::style::content_seed(self)
     }
 }
 
