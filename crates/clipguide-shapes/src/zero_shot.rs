@@ -81,70 +81,79 @@ pub fn zero_shot_task(
     attribute: Attribute,
     style: PromptStyle,
 ) -> Option<ZeroShotTask> {
+    task_worded(scene, attribute, style, canonical_caption, isolated_english)
+}
+
+/// The value a probe's candidate scene takes for the attribute it varies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Varied {
+    ObjectColour(Colour),
+    BackgroundColour(Colour),
+    Shape(Shape),
+    Placement(Placement),
+    Count(u8),
+    Size(Size),
+}
+
+/// The candidate scenes probing `attribute` for a single-group `scene`, each with the value it
+/// varies, in probe order (the same in every language, so `correct` is too). `None` for
+/// multi-group scenes and the picture attributes.
+fn candidate_scenes(scene: &SceneSpec, attribute: Attribute) -> Option<Vec<(SceneSpec, Varied)>> {
     let [group] = scene.groups.as_slice() else {
         return None;
     };
     let pattern_colour = scene.pattern.map(|p| p.colour);
-    // Each variant is (candidate scene, isolated wording); `correct` is found by equality.
-    let variants: Vec<(SceneSpec, String)> = match attribute {
+    let with = |change: &dyn Fn(&mut SceneSpec), v: Varied| {
+        let mut s = scene.clone();
+        change(&mut s);
+        (s, v)
+    };
+    Some(match attribute {
         Attribute::ObjectColour => Colour::ALL
             .iter()
             .filter(|&&c| c != scene.background && Some(c) != pattern_colour)
-            .map(|&c| {
-                let mut s = scene.clone();
-                s.groups[0].colour = c;
-                (s, format!("a {c} shape"))
-            })
+            .map(|&c| with(&|s| s.groups[0].colour = c, Varied::ObjectColour(c)))
             .collect(),
         Attribute::BackgroundColour => Colour::ALL
             .iter()
             .filter(|&&c| c != group.colour && Some(c) != pattern_colour)
-            .map(|&c| {
-                let mut s = scene.clone();
-                s.background = c;
-                (s, format!("a {c} background"))
-            })
+            .map(|&c| with(&|s| s.background = c, Varied::BackgroundColour(c)))
             .collect(),
         Attribute::Shape => Shape::ALL
             .iter()
-            .map(|&shape| {
-                let mut s = scene.clone();
-                s.groups[0].shape = shape;
-                (s, format!("a {}", shape.name()))
-            })
+            .map(|&shape| with(&|s| s.groups[0].shape = shape, Varied::Shape(shape)))
             .collect(),
         Attribute::Placement => Placement::ALL
             .iter()
-            .map(|&p| {
-                let mut s = scene.clone();
-                s.groups[0].placement = p;
-                (s, format!("a shape {}", placement_phrases(p)[0]))
-            })
+            .map(|&p| with(&|s| s.groups[0].placement = p, Varied::Placement(p)))
             .collect(),
         Attribute::Count => (1..=3u8)
-            .map(|n| {
-                let mut s = scene.clone();
-                s.groups[0].count = n;
-                let noun = if n == 1 { "shape" } else { "shapes" };
-                (s, format!("{} {noun}", count_word(n)))
-            })
+            .map(|n| with(&|s| s.groups[0].count = n, Varied::Count(n)))
             .collect(),
         Attribute::Size => Size::ALL
             .iter()
-            .map(|&size| {
-                let mut s = scene.clone();
-                s.groups[0].size = size;
-                (s, format!("a {} shape", size.name()))
-            })
+            .map(|&size| with(&|s| s.groups[0].size = size, Varied::Size(size)))
             .collect(),
         Attribute::Object | Attribute::Style => return None,
-    };
+    })
+}
+
+/// A probe in one language: candidates are `caption` of each candidate scene, or the
+/// `isolated` wording of the value it varies.
+pub(crate) fn task_worded(
+    scene: &SceneSpec,
+    attribute: Attribute,
+    style: PromptStyle,
+    caption: fn(&SceneSpec) -> String,
+    isolated: fn(Varied) -> String,
+) -> Option<ZeroShotTask> {
+    let variants = candidate_scenes(scene, attribute)?;
     let correct = variants.iter().position(|(s, _)| s == scene)?;
     let candidates = variants
         .into_iter()
-        .map(|(s, isolated)| match style {
-            PromptStyle::FullCaption => canonical_caption(&s),
-            PromptStyle::Isolated => isolated,
+        .map(|(s, v)| match style {
+            PromptStyle::FullCaption => caption(&s),
+            PromptStyle::Isolated => isolated(v),
         })
         .collect();
     Some(ZeroShotTask {
@@ -152,6 +161,21 @@ pub fn zero_shot_task(
         candidates,
         correct,
     })
+}
+
+/// "a red shape", "a star", "a shape in the center", "two shapes", …
+fn isolated_english(v: Varied) -> String {
+    match v {
+        Varied::ObjectColour(c) => format!("a {c} shape"),
+        Varied::BackgroundColour(c) => format!("a {c} background"),
+        Varied::Shape(shape) => format!("a {}", shape.name()),
+        Varied::Placement(p) => format!("a shape {}", placement_phrases(p)[0]),
+        Varied::Count(n) => {
+            let noun = if n == 1 { "shape" } else { "shapes" };
+            format!("{} {noun}", count_word(n))
+        }
+        Varied::Size(size) => format!("a {} shape", size.name()),
+    }
 }
 
 /// One task per attribute (see [`zero_shot_task`]); empty for multi-group scenes.

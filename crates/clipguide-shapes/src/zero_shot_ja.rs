@@ -6,9 +6,8 @@ use crate::captions_ja::{
     shape_words_ja, size_words_ja,
 };
 use crate::language::Language;
-use crate::palette::Colour;
-use crate::scene::{Placement, SceneSpec, Shape, Size};
-use crate::zero_shot::{zero_shot_task, Attribute, PromptStyle, ZeroShotTask};
+use crate::scene::SceneSpec;
+use crate::zero_shot::{task_worded, zero_shot_task, Attribute, PromptStyle, Varied, ZeroShotTask};
 
 /// The task probing `attribute` for `scene` with candidates in `language`: English is exactly
 /// [`zero_shot_task`]; Japanese has the same candidate scenes in the same order (so the same
@@ -20,80 +19,28 @@ pub fn zero_shot_task_in(
     style: PromptStyle,
     language: Language,
 ) -> Option<ZeroShotTask> {
-    if language == Language::English {
-        return zero_shot_task(scene, attribute, style);
+    match language {
+        Language::English => zero_shot_task(scene, attribute, style),
+        Language::Japanese => task_worded(
+            scene,
+            attribute,
+            style,
+            canonical_caption_ja,
+            isolated_japanese,
+        ),
     }
-    let [group] = scene.groups.as_slice() else {
-        return None;
-    };
-    let pattern_colour = scene.pattern.map(|p| p.colour);
-    let variants: Vec<(SceneSpec, String)> = match attribute {
-        Attribute::ObjectColour => Colour::ALL
-            .iter()
-            .filter(|&&c| c != scene.background && Some(c) != pattern_colour)
-            .map(|&c| {
-                let mut s = scene.clone();
-                s.groups[0].colour = c;
-                (s, format!("{}図形", colour_adjectives_ja(c)[0]))
-            })
-            .collect(),
-        Attribute::BackgroundColour => Colour::ALL
-            .iter()
-            .filter(|&&c| c != group.colour && Some(c) != pattern_colour)
-            .map(|&c| {
-                let mut s = scene.clone();
-                s.background = c;
-                (s, format!("{}背景", colour_adjectives_ja(c)[0]))
-            })
-            .collect(),
-        Attribute::Shape => Shape::ALL
-            .iter()
-            .map(|&shape| {
-                let mut s = scene.clone();
-                s.groups[0].shape = shape;
-                (s, shape_words_ja(shape)[0].to_string())
-            })
-            .collect(),
-        Attribute::Placement => Placement::ALL
-            .iter()
-            .map(|&p| {
-                let mut s = scene.clone();
-                s.groups[0].placement = p;
-                (s, format!("{}にある図形", placement_phrases_ja(p)[0]))
-            })
-            .collect(),
-        Attribute::Count => (1..=3u8)
-            .map(|n| {
-                let mut s = scene.clone();
-                s.groups[0].count = n;
-                (s, format!("{}の図形", count_words_ja(n)[0]))
-            })
-            .collect(),
-        Attribute::Size => Size::ALL
-            .iter()
-            .map(|&size| {
-                let mut s = scene.clone();
-                s.groups[0].size = size;
-                (s, format!("{}図形", size_words_ja(size)[0]))
-            })
-            .collect(),
-        // Attributes added later get Japanese wording here; until then they have no task.
-        #[allow(unreachable_patterns)]
-        _ => return None,
-    };
-    let correct = variants.iter().position(|(s, _)| s == scene)?;
-    let candidates = variants
-        .into_iter()
-        .map(|(s, isolated)| match style {
-            PromptStyle::FullCaption => canonical_caption_ja(&s),
-            PromptStyle::Isolated => isolated,
-        })
-        .collect();
-    Some(ZeroShotTask {
-        attribute,
-        candidates,
-        correct,
-    })
+}
+
+/// 「赤い図形」, 「星」, 「中央にある図形」, 「二つの図形」, …
+fn isolated_japanese(v: Varied) -> String {
+    match v {
+        Varied::ObjectColour(c) => format!("{}図形", colour_adjectives_ja(c)[0]),
+        Varied::BackgroundColour(c) => format!("{}背景", colour_adjectives_ja(c)[0]),
+        Varied::Shape(shape) => shape_words_ja(shape)[0].to_string(),
+        Varied::Placement(p) => format!("{}にある図形", placement_phrases_ja(p)[0]),
+        Varied::Count(n) => format!("{}の図形", count_words_ja(n)[0]),
+        Varied::Size(size) => format!("{}図形", size_words_ja(size)[0]),
+    }
 }
 
 /// One task per attribute in `language` (see [`zero_shot_task_in`]); empty for multi-group scenes.
@@ -111,7 +58,8 @@ pub fn attribute_prompts_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scene::{ObjectGroup, SceneConfig};
+    use crate::palette::Colour;
+    use crate::scene::{ObjectGroup, Placement, SceneConfig, Shape, Size};
     use crate::zero_shot::attribute_prompts;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
