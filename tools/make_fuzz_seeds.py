@@ -1,24 +1,21 @@
 """Writes the fuzz seeds, fuzz/seeds/<target>/: small, valid inputs of each format.
 
-    python3 tools/make_fuzz_seeds.py [--png PATH]
+    python3 tools/make_fuzz_seeds.py [--png PATH] [--only GROUP ...]
 
-Needs torch, safetensors, sentencepiece, Pillow and open_clip_torch (pip). `--png` adds a PNG
-written by `clipguide generate` (its parameters chunk is the png_params target's seed). The
-seeds are never minimised; what the libFuzzer runs find goes to fuzz/corpus/<target>/.
+Needs torch, safetensors, sentencepiece, Pillow and open_clip_torch (pip) for the model and image
+targets; the text targets (labels_file, wordnet, coco_resume, scenes_jsonl, index_manifest) are cut
+from the repository's fixtures with the standard library alone, so `--only` those needs nothing.
+`--png` adds a PNG written by `clipguide generate` (its parameters chunk is the png_params
+target's seed). The seeds are never minimised; what the libFuzzer runs find goes to
+fuzz/corpus/<target>/.
 """
 import argparse
 import io
 import json
 import pathlib
-import shutil
 import struct
 import tempfile
 import zlib
-
-import numpy as np
-import torch
-from safetensors.numpy import save as st_save
-from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "seeds"
@@ -67,6 +64,9 @@ def configs():
 
 
 def weights():
+    import numpy as np
+    import torch
+    from safetensors.numpy import save as st_save
     rng = np.random.default_rng(0)
     put("safetensors", "f32", st_save({"a.weight": rng.standard_normal((2, 3)).astype(np.float32)}))
     put("safetensors", "f16-module", st_save({"module.x": rng.standard_normal((4,)).astype(np.float16)}))
@@ -105,6 +105,8 @@ def png_chunk(kind, data):
 
 
 def images(png_path):
+    import numpy as np
+    from PIL import Image
     rng = np.random.default_rng(1)
     rgb = Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8))
     for fmt, name in [("PNG", "rgb.png"), ("JPEG", "rgb.jpg"), ("GIF", "p.gif"), ("BMP", "rgb.bmp"), ("WEBP", "rgb.webp")]:
@@ -134,16 +136,80 @@ def schedules():
         'steps = 10\n[[prompts]]\ntext = "a: b"\nweight = 2\n[[prompts]]\nstep = 5\ntext = "c"\nstop = 8\n')
 
 
+def labels_files():
+    put("labels_file", "klite.tsv", "# shapes\ndisc\ta round flat circle\n\nbox\ta square; four equal sides\n")
+    put("labels_file", "japanese-crlf.tsv", "ひまわり\t大きな黄色い花\r\n  sunflower  \t a tall plant \r\n")
+    put("labels_file", "templates.txt", "a photo of a {}.\n# a comment\n  a drawing of the {}  \n\nitap of my {}.\n")
+    put("labels_file", "clip80.txt", (ROOT / "crates/clipguide-zeroshot/data/clip80_templates.txt").read_bytes())
+    put("labels_file", "classnames.txt", "red circle\n# skipped\n\n blue star \ngreen_square\n")
+    put("labels_file", "one-template", "a {} on a {}")
+
+
+def wordnet():
+    # The target's input: index.noun, data.noun, index.adj, data.adj joined by NUL bytes.
+    d = ROOT / "crates/clipguide-zeroshot/tests/fixtures/wordnet"
+    files = [(d / f).read_bytes() for f in ["index.noun", "data.noun", "index.adj", "data.adj"]]
+    put("wordnet", "noun-adj", b"\0".join(files))
+    put("wordnet", "noun", b"\0".join(files[:2]))
+    index = b"disc n 1 0 1 0 00000000  \n"
+    data = b'00000000 05 n 01 disc 0 000 | a flat round object; "a disc of wax"  \n'
+    put("wordnet", "one-noun", index + b"\0" + data)
+
+
+def coco():
+    fixture = ROOT / "crates/clipguide-zeroshot/tests/fixtures/annotations_v1.json"
+    put("coco_resume", "annotations_v1.json", fixture.read_bytes())
+    f = json.loads(fixture.read_text())
+    f["clipguide"]["skipped"] = [["broken.png", "not an image: bad PNG signature"]]
+    f["images"] = f["images"][:1]
+    f["annotations"] = [a for a in f["annotations"] if a["image_id"] == 1][:2]
+    put("coco_resume", "skipped-compact.json", json.dumps(f, separators=(",", ":")))
+
+
+def scenes():
+    d = ROOT / "tests/fixtures/heldout-drawings"
+    for name in ["centred", "placed"]:
+        lines = (d / name / "scenes.jsonl").read_text().splitlines(True)
+        put("scenes_jsonl", name, "".join(lines[:8]))
+    scene = {"background": "white", "pattern": {"kind": "striped", "colour": "black", "direction": "diagonal"},
+             "groups": [{"shape": "star", "colour": "red", "size": "small", "count": 3, "placement": "bottom_right", "jitter": [0.02, -0.01]},
+                        {"shape": "square", "colour": "blue", "size": "large", "count": 1, "placement": "top_left", "jitter": [0.0, 0.0]}]}
+    single = dict(scene, groups=scene["groups"][:1])
+    empty = dict(scene, pattern=None, groups=[])
+    put("scenes_jsonl", "patterns-crlf", "\r\n".join(json.dumps({"file": f, "scene": s}) for f, s in
+                                                     [("a.png", scene), ("b.png", single), ("c.png", empty)]) + "\r\n\n")
+
+
+def manifests():
+    fixture = ROOT / "crates/clipguide-index/tests/fixtures/store-v1/manifest.json"
+    put("index_manifest", "store-v1.json", fixture.read_bytes())
+    m = json.loads(fixture.read_text())
+    m["index"] = {"file": "index.usearch", "xxh3": "0123456789abcdef", "parts_xxh3": "fedcba9876543210"}
+    put("index_manifest", "with-index.json", json.dumps(m, indent=2))
+    shard = dict(m, vectors="f32", dim=512, parts=[], next_part=0, index=None)
+    put("index_manifest", "shard-00001-of-00004.json", json.dumps(shard))
+    put("index_manifest", "shard-spec", "2/4")
+
+
+# Each group writes the seeds of one or more targets (prompts: prompt and attention; configs:
+# clip_config and open_clip_config; weights: safetensors and torch_pickle; images: image and
+# png_params).
+GROUPS = {
+    "prompts": lambda a: prompts(), "configs": lambda a: configs(), "weights": lambda a: weights(),
+    "sentencepiece": lambda a: sentencepiece_model(), "images": lambda a: images(a.png),
+    "schedules": lambda a: schedules(), "labels_file": lambda a: labels_files(),
+    "wordnet": lambda a: wordnet(), "coco_resume": lambda a: coco(), "scenes_jsonl": lambda a: scenes(),
+    "index_manifest": lambda a: manifests(),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--png", help="a PNG written by clipguide generate")
+    ap.add_argument("--only", nargs="+", choices=list(GROUPS), help="write only these groups of seeds")
     args = ap.parse_args()
-    prompts()
-    configs()
-    weights()
-    sentencepiece_model()
-    images(args.png)
-    schedules()
+    for name in args.only or GROUPS:
+        GROUPS[name](args)
     for d in sorted(SEEDS.iterdir()):
         files = list(d.iterdir())
         print(f"{d.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")

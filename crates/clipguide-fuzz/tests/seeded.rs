@@ -94,6 +94,14 @@ const TOKENS: &[&[u8]] = &[
     b"\"text\"",
     b"[[prompts]]\n",
     b"\xe3\x81\xb2",
+    b"\t",
+    b"{}",
+    b"#",
+    b"\r\n",
+    b" | ",
+    b"1e39",
+    b"../",
+    b"18446744073709551615",
 ];
 
 fn mutate(rng: &mut ChaCha8Rng, corpus: &[(String, Vec<u8>)]) -> Vec<u8> {
@@ -244,5 +252,56 @@ fn the_seed_corpus_is_accepted_where_it_should_be() {
             clipguide_clip::ClipConfig::from_json_str(text).is_ok(),
             "clip_config/{file}"
         );
+    }
+}
+
+/// The text formats' seeds parse, so their mutations start past the first check.
+#[test]
+fn the_text_format_seeds_are_accepted() {
+    use clipguide_zeroshot::prompts::{parse_labels_file, read_lines_file, Templates};
+    let corpus = |name: &str| files_in(&fuzz_dir().join("seeds").join(name));
+    let text = |d: &[u8]| String::from_utf8(d.to_vec()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut kinds = Vec::new();
+    for (file, data) in corpus("labels_file") {
+        let path = scratch.path().join(&file);
+        std::fs::write(&path, &data).unwrap();
+        let labels = parse_labels_file(&text(&data), &path).is_ok();
+        let templates = Templates::from_file(&path).is_ok();
+        let lines = read_lines_file(&path).is_ok();
+        assert!(labels || lines, "labels_file/{file}");
+        kinds.push((labels, templates));
+    }
+    // Both kinds are there, and templates.
+    assert!(kinds.iter().any(|k| k.0) && kinds.iter().any(|k| k.1));
+    for (file, data) in corpus("wordnet") {
+        let dir = scratch.path().join(format!("wordnet-{file}"));
+        std::fs::create_dir(&dir).unwrap();
+        let names = ["index.noun", "data.noun", "index.adj", "data.adj"];
+        for (name, part) in names.iter().zip(data.split(|&b| b == 0)) {
+            std::fs::write(dir.join(name), part).unwrap();
+        }
+        let wn = clipguide_zeroshot::wordnet::WordNet::open(&dir).unwrap();
+        let gloss = wn.gloss("disc").unwrap();
+        assert!(gloss.is_some_and(|g| !g.is_empty()), "wordnet/{file}");
+    }
+    for (file, data) in corpus("coco_resume") {
+        let f = clipguide_zeroshot::coco::CocoFile::from_json_str(&text(&data), Path::new(&file))
+            .unwrap_or_else(|e| panic!("coco_resume/{file}: {e}"));
+        assert!(!f.images.is_empty() && !f.annotations.is_empty(), "{file}");
+    }
+    for (file, data) in corpus("scenes_jsonl") {
+        let d = clipguide_train::eval::parse_drawings(&text(&data), Path::new(&file))
+            .unwrap_or_else(|e| panic!("scenes_jsonl/{file}: {e}"));
+        assert!(d.len() >= 3, "{file}");
+    }
+    for (file, data) in corpus("index_manifest") {
+        let t = text(&data);
+        if file.ends_with(".json") {
+            clipguide_index::Manifest::from_json_str(&t, Path::new(&file))
+                .unwrap_or_else(|e| panic!("index_manifest/{file}: {e}"));
+        } else {
+            t.parse::<clipguide_index::Shard>().unwrap();
+        }
     }
 }

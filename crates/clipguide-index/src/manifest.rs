@@ -91,12 +91,20 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(read_err(path)(e)),
         };
+        Self::from_json_str(&text, path).map(Some)
+    }
+
+    /// Parses and validates a manifest's text (`path` names it in errors): its format and
+    /// version, a non-zero dimension, row counts whose total fits, and files that are plain
+    /// names inside the store folder, each part named once (the writer removes the files a
+    /// manifest names, so a path such as `../x` must never get that far).
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
         let bad = |detail: String| IndexError::BadManifest {
             path: path.to_path_buf(),
             detail,
         };
         let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(bad(format!("its \"format\" is not {FORMAT:?}")));
         }
@@ -112,12 +120,42 @@ impl Manifest {
         if m.dim == 0 {
             return Err(bad("dim is 0".into()));
         }
-        Ok(Some(m))
+        if m.parts
+            .iter()
+            .try_fold(0usize, |n, p| n.checked_add(p.rows))
+            .is_none()
+        {
+            return Err(bad(
+                "the parts' row counts add up to more than a count can hold".into(),
+            ));
+        }
+        let files = m
+            .parts
+            .iter()
+            .map(|p| &p.file)
+            .chain(m.index.iter().map(|i| &i.file));
+        let mut seen = std::collections::HashSet::new();
+        for file in files {
+            if !is_file_name(file) {
+                return Err(bad(format!(
+                    "{file:?} is not the name of a file in the store folder"
+                )));
+            }
+            if !seen.insert(file) {
+                return Err(bad(format!("{file:?} is listed twice")));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The manifest's JSON, as [`Manifest::write`] writes it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest serialises")
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("a manifest serialises");
-        clipguide_clip::fsutil::write_atomic(path, text.as_bytes()).map_err(write_err(path))
+        clipguide_clip::fsutil::write_atomic(path, self.to_json().as_bytes())
+            .map_err(write_err(path))
     }
 
     /// Checksum of the parts list, what an index built from them records.
@@ -125,6 +163,16 @@ impl Manifest {
         let joined: Vec<&str> = self.parts.iter().map(|p| p.xxh3.as_str()).collect();
         checksum(joined.join(",").as_bytes())
     }
+}
+
+/// One plain name, no folder part: what the writer names its files, on any platform.
+fn is_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    let one = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(n)), None) if n == name
+    );
+    one && !name.contains(['/', '\\'])
 }
 
 pub fn checksum(bytes: &[u8]) -> String {
@@ -176,5 +224,80 @@ impl Shard {
     /// Prefix of this shard's part files, so shards writing into one folder never collide.
     pub fn part_prefix(self) -> String {
         format!("part-s{:05}of{:05}-", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(parts: serde_json::Value, index: serde_json::Value) -> String {
+        json!({
+            "format": FORMAT, "version": VERSION, "model": "m", "dim": 4, "vectors": "f16",
+            "parts": parts, "next_part": 2, "index": index,
+        })
+        .to_string()
+    }
+
+    fn part(file: &str, rows: usize) -> serde_json::Value {
+        json!({"file": file, "rows": rows, "xxh3": "c60eecdfb61b34bd"})
+    }
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::from_json_str(text, Path::new("s/manifest.json"))
+    }
+
+    #[test]
+    fn a_manifest_survives_its_write_back() {
+        let index = json!({"file": "index.usearch", "xxh3": "a", "parts_xxh3": "b"});
+        let text = manifest(
+            json!([part("p-00000.parquet", 2), part("p-00001.parquet", 1)]),
+            index,
+        );
+        let m = parse(&text).unwrap();
+        assert_eq!(m.rows(), 3);
+        assert_eq!(parse(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn files_outside_the_store_folder_are_refused() {
+        // The indexer removes the parts and index a manifest names once they are replaced: a
+        // name reaching outside the folder would remove a file that is not the store's.
+        for name in [
+            "../x.parquet",
+            "/tmp/x.parquet",
+            "a/b.parquet",
+            "a\\b",
+            "..",
+            ".",
+            "",
+        ] {
+            let e = parse(&manifest(json!([part(name, 1)]), json!(null))).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("not the name of a file in the store folder"),
+                "{name:?}: {e}"
+            );
+            let index = json!({"file": name, "xxh3": "a", "parts_xxh3": "b"});
+            assert!(parse(&manifest(json!([]), index)).is_err(), "{name:?}");
+        }
+        let twice = manifest(
+            json!([part("p.parquet", 1), part("p.parquet", 1)]),
+            json!(null),
+        );
+        assert!(parse(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("listed twice"));
+    }
+
+    #[test]
+    fn row_counts_that_overflow_are_refused() {
+        // Their sum once overflowed in `rows()`.
+        let text = manifest(json!([part("a", usize::MAX), part("b", 1)]), json!(null));
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("row counts"), "{e}");
+        assert!(parse(&manifest(json!([part("a", usize::MAX)]), json!(null))).is_ok());
     }
 }

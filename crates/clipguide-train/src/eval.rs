@@ -77,13 +77,23 @@ struct DrawingRecord {
 /// The file a drawings folder describes its images in.
 pub const DRAWINGS_FILE: &str = "scenes.jsonl";
 
-/// Reads a drawings folder: every image with its scene.
+/// Reads a drawings folder: every image with its scene. Every line is checked before any image
+/// is read, so a bad line near the end is reported at once.
 pub fn read_drawings(dir: &Path) -> Result<Vec<(RgbImage, SceneSpec)>> {
     let path = dir.join(DRAWINGS_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Io {
         path: path.clone(),
         source: e,
     })?;
+    parse_drawings(&text, &path)?
+        .into_iter()
+        .map(|(file, scene)| Ok((clipguide_clip::load_image(&dir.join(file))?, scene)))
+        .collect()
+}
+
+/// The `(file, scene)` lines of a drawings folder's `scenes.jsonl` (`path` names it in errors),
+/// blank lines skipped; at least one.
+pub fn parse_drawings(text: &str, path: &Path) -> Result<Vec<(String, SceneSpec)>> {
     let mut out = Vec::new();
     for (n, line) in text
         .lines()
@@ -97,8 +107,7 @@ pub fn read_drawings(dir: &Path) -> Result<Vec<(RgbImage, SceneSpec)>> {
                 n + 1
             ))
         })?;
-        let image = clipguide_clip::load_image(&dir.join(&record.file))?;
-        out.push((image, record.scene));
+        out.push((record.file, record.scene));
     }
     if out.is_empty() {
         return Err(TrainError::Invalid(format!(
@@ -255,4 +264,29 @@ fn score(
         recall_at_1: r1 as f32 / count.max(1) as f32,
         recall_at_5: r5 as f32 / count.max(1) as f32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"file": "0000.png", "scene": {"background": "green", "pattern": null, "groups": [{"shape": "ring", "colour": "gray", "size": "large", "count": 1, "placement": "left", "jitter": [0.0, 0.0]}]}}"#;
+
+    #[test]
+    fn drawing_lines_parse_and_a_bad_one_names_its_number() {
+        let p = Path::new("d/scenes.jsonl");
+        let text = format!("{LINE}\r\n\n  \n{}\n", LINE.replace("0000", "0001"));
+        let parsed = parse_drawings(&text, p).unwrap();
+        assert_eq!(
+            parsed.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+            ["0000.png", "0001.png"]
+        );
+        assert_eq!(parsed[0].1.groups[0].count, 1);
+        let e = parse_drawings(&format!("{LINE}\n\n{{\"file\": \"x.png\"}}\n"), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("d/scenes.jsonl:3") && e.contains("scene"), "{e}");
+        let e = parse_drawings(" \n\n", p).unwrap_err().to_string();
+        assert!(e.contains("no drawings listed"), "{e}");
+    }
 }

@@ -69,13 +69,22 @@ impl CocoFile {
     /// Reads a file written by [`annotate`], checking its format and version.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parses the text of a file written by [`annotate`] (`path` names it in errors), checking
+    /// its format and version, and that it holds together as a resumed run needs: every
+    /// annotation's category is one of the labels and its image is listed, the categories are
+    /// the labels in order, and every number is finite (a non-finite one would be written back
+    /// as `null`, which no later run could read).
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
         let bad = |detail: String| ZeroShotError::BadAnnotations {
             path: path.into(),
             kind: FORMAT,
             detail,
         };
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         match value.pointer("/clipguide/format").and_then(|f| f.as_str()) {
             Some(FORMAT) => {}
             other => {
@@ -92,7 +101,64 @@ impl CocoFile {
                 )))
             }
         }
-        serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+        let file: Self = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        file.check().map_err(bad)?;
+        Ok(file)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let labels = &self.clipguide.labels;
+        let expected = labels.iter().enumerate().map(|(k, l)| (k as u64 + 1, l));
+        if !self.categories.iter().map(|c| (c.id, &c.name)).eq(expected) {
+            return Err(
+                "the categories are not the labels of clipguide.labels, numbered from 1".into(),
+            );
+        }
+        let o = &self.clipguide.options;
+        let option_numbers = [o.threshold, o.nms_iou, o.context];
+        if !option_numbers
+            .iter()
+            .chain(&o.box_scales)
+            .all(|v| v.is_finite())
+        {
+            return Err("a detection option is not a finite number".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        if let Some(im) = self.images.iter().find(|im| !ids.insert(im.id)) {
+            return Err(format!("image id {} is given twice", im.id));
+        }
+        for a in &self.annotations {
+            if !ids.contains(&a.image_id) {
+                return Err(format!(
+                    "annotation {} is of image {}, which is not listed",
+                    a.id, a.image_id
+                ));
+            }
+            if a.category_id == 0 || a.category_id > labels.len() as u64 {
+                return Err(format!(
+                    "annotation {} has category {}, not one of the {} labels",
+                    a.id,
+                    a.category_id,
+                    labels.len()
+                ));
+            }
+            // A resumed run writes the box back through its corners: those numbers too.
+            let corners = corners(a.bbox);
+            let (rebuilt, rebuilt_area) = coco_box(corners);
+            let numbers = [a.bbox, corners, rebuilt];
+            if !(numbers
+                .iter()
+                .flatten()
+                .chain([&a.area, &a.score, &rebuilt_area]))
+            .all(|v| v.is_finite())
+            {
+                return Err(format!(
+                    "annotation {} has a box, area or score that is not a finite number",
+                    a.id
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> String {
@@ -228,14 +294,11 @@ fn resume(
                 .iter()
                 .filter(|a| a.image_id == img.id)
                 .map(|a| Detection {
+                    // In range: `from_json_str` checked it against the file's labels, which
+                    // are these.
                     label: prompts.labels()[(a.category_id - 1) as usize].clone(),
                     score: a.score,
-                    bbox: [
-                        a.bbox[0],
-                        a.bbox[1],
-                        a.bbox[0] + a.bbox[2],
-                        a.bbox[1] + a.bbox[3],
-                    ],
+                    bbox: corners(a.bbox),
                 })
                 .collect();
             done[i] = Some(Done::Detected {
@@ -281,15 +344,15 @@ fn assemble(
                     height: *height,
                 });
                 for det in detections {
-                    let [x0, y0, x1, y1] = det.bbox;
+                    let (bbox, area) = coco_box(det.bbox);
                     let category =
                         labels.iter().position(|l| l == &det.label).unwrap_or(0) as u64 + 1;
                     annotations.push(CocoAnnotation {
                         id: annotations.len() as u64 + 1,
                         image_id: id,
                         category_id: category,
-                        bbox: [x0, y0, x1 - x0, y1 - y0],
-                        area: (x1 - x0) * (y1 - y0),
+                        bbox,
+                        area,
                         score: det.score,
                         iscrowd: 0,
                     });
@@ -318,7 +381,92 @@ fn assemble(
     }
 }
 
+/// `[x0, y0, x1, y1]` of COCO's `[x, y, width, height]`.
+fn corners([x, y, w, h]: [f32; 4]) -> [f32; 4] {
+    [x, y, x + w, y + h]
+}
+
+/// COCO's `[x, y, width, height]` and area of `[x0, y0, x1, y1]`.
+fn coco_box([x0, y0, x1, y1]: [f32; 4]) -> ([f32; 4], f32) {
+    let (w, h) = (x1 - x0, y1 - y0);
+    ([x0, y0, w, h], w * h)
+}
+
 /// The folder a COCO file's `file_name`s are relative to is the annotated folder.
 pub fn image_path(dir: &Path, image: &CocoImage) -> PathBuf {
     dir.join(&image.file_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn fixture() -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/annotations_v1.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn parse(v: &Value) -> Result<CocoFile> {
+        CocoFile::from_json_str(&v.to_string(), Path::new("a.json"))
+    }
+
+    /// The fixture with `edit` applied must be refused with a message containing `needle`.
+    fn refused(edit: impl FnOnce(&mut Value), needle: &str) {
+        let mut v = fixture();
+        edit(&mut v);
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(e.contains(needle) && e.contains("a.json"), "{needle}: {e}");
+    }
+
+    #[test]
+    fn a_stored_file_survives_its_write_back() {
+        let f = parse(&fixture()).unwrap();
+        let back = CocoFile::from_json_str(&f.to_json(), Path::new("b.json")).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn a_category_a_resumed_run_could_not_name_is_refused() {
+        // Category 0 and one past the labels once panicked when a run resumed the file.
+        for id in [0, 4, u64::MAX] {
+            refused(
+                |v| v["annotations"][0]["category_id"] = json!(id),
+                "category",
+            );
+        }
+        refused(
+            |v| v["annotations"][0]["image_id"] = json!(99),
+            "not listed",
+        );
+        refused(|v| v["images"][1]["id"] = json!(1), "twice");
+        refused(
+            |v| v["categories"][1]["name"] = json!("a cat"),
+            "categories",
+        );
+        refused(
+            |v| {
+                v["categories"].as_array_mut().unwrap().pop();
+            },
+            "categories",
+        );
+    }
+
+    #[test]
+    fn numbers_that_could_not_be_written_back_are_refused() {
+        // 1e39 is a finite JSON number but an infinite f32, which serde_json writes as null.
+        refused(|v| v["annotations"][0]["score"] = json!(1e39), "finite");
+        refused(
+            |v| v["clipguide"]["options"]["box_scales"][0] = json!(-1e39),
+            "finite",
+        );
+        // Every number finite, but the area a resumed run computes from the box is not.
+        refused(
+            |v| v["annotations"][0]["bbox"] = json!([0.0, 0.0, 1e20, 1e20]),
+            "finite",
+        );
+        let mut v = fixture();
+        v["annotations"][0]["bbox"] = json!([1.0, 2.0, 1e10, 3.0]);
+        assert!(parse(&v).is_ok());
+    }
 }

@@ -87,10 +87,13 @@ impl WordNet {
             let (Some(synsets), Some(pointers)) = (count(2), count(3)) else {
                 return Err(bad("synset and pointer counts are not numbers"));
             };
-            let first = 4 + pointers + 2;
-            if fields.len() != first + synsets || synsets == 0 {
+            // Checked: the counts are the file's, and one near usize::MAX would overflow.
+            let first = pointers
+                .checked_add(4 + 2)
+                .filter(|f| synsets > 0 && f.checked_add(synsets) == Some(fields.len()));
+            let Some(first) = first else {
                 return Err(bad("the field count does not match the counts it gives"));
-            }
+            };
             return fields[first]
                 .parse::<u64>()
                 .map(Some)
@@ -122,7 +125,14 @@ impl WordNet {
             .ok_or_else(|| bad(format!("the synset at byte {offset} has no gloss")))?;
         // The definition comes first; quoted usage examples follow it after "; ".
         let definition = gloss.split("; \"").next().unwrap_or(gloss).trim();
-        Ok(definition.trim_end_matches(';').trim().to_string())
+        let definition = definition.trim_end_matches(';').trim();
+        // An empty definition would make a class prompt "label, " that a labels file refuses.
+        if definition.is_empty() {
+            return Err(bad(format!(
+                "the synset at byte {offset} has an empty gloss"
+            )));
+        }
+        Ok(definition.to_string())
     }
 
     /// Each label with its first-sense gloss as the definition; a label WordNet does not know is
@@ -172,6 +182,52 @@ mod tests {
             e.to_string().contains("\"hexagon\"") && e.to_string().contains("labels file"),
             "{e}"
         );
+    }
+
+    /// A database of one noun, `index` and `data` written as given.
+    fn one_noun(index: &str, data: &str) -> (tempfile::TempDir, WordNet) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.noun"), index).unwrap();
+        std::fs::write(dir.path().join("data.noun"), data).unwrap();
+        let wn = WordNet::open(dir.path()).unwrap();
+        (dir, wn)
+    }
+
+    #[test]
+    fn counts_that_would_overflow_are_a_bad_line_not_a_panic() {
+        let data = "00000000 05 n 01 disc 0 000 | a flat round object\n";
+        let huge = usize::MAX;
+        for index in [
+            format!("disc n 1 {huge} 1 0 00000000\n"),
+            format!("disc n {huge} 0 1 0 00000000\n"),
+            format!("disc n {} 1 @ 1 0 00000000\n", huge - 6),
+        ] {
+            let (_dir, wn) = one_noun(&index, data);
+            let e = wn.gloss("disc").unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("field count"), "{e}");
+        }
+        // The same line with honest counts reads.
+        let (_dir, wn) = one_noun("disc n 1 0 1 0 00000000\n", data);
+        assert_eq!(
+            wn.gloss("disc").unwrap().as_deref(),
+            Some("a flat round object")
+        );
+    }
+
+    #[test]
+    fn an_empty_gloss_is_an_error_not_an_empty_definition() {
+        for data in [
+            "00000000 05 n 01 disc 0 000 | \n",
+            "00000000 05 n 01 disc 0 000 | ;\n",
+            "00000000 05 n 01 disc 0 000 | ; \"an example\"\n",
+        ] {
+            let (_dir, wn) = one_noun("disc n 1 0 1 0 00000000\n", data);
+            let e = wn.gloss("disc").unwrap_err().to_string();
+            assert!(
+                e.contains("empty gloss") && e.contains("data.noun"),
+                "{data:?}: {e}"
+            );
+        }
     }
 
     #[test]
