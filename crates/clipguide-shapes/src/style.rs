@@ -626,6 +626,16 @@ fn pencil_sketch(image: &RgbImage, seed: u64) -> RgbImage {
     out.to_rgb()
 }
 
+/// A stable seed from a value's content (FNV-1a over its JSON form), for the random details of
+/// its style and backdrop: the same content gives the same strokes at every size, and a changed
+/// field gives new ones.
+pub(crate) fn content_seed<T: serde::Serialize>(value: &T) -> u64 {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -803,14 +813,4 @@ pub(crate) mod tests {
             );
         }
     }
-}
-
-/// A stable seed from a value's content (FNV-1a over its JSON form), for the random details of
-/// its style and backdrop: the same content gives the same strokes at every size, and a changed
-/// field gives new ones.
-pub(crate) fn content_seed<T: serde::Serialize>(value: &T) -> u64 {
-    let json = serde_json::to_vec(value).unwrap_or_default();
-    json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }
