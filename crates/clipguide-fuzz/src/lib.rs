@@ -18,7 +18,7 @@ use clipguide_text::{parse_prompt, ParseMode, PromptSyntax};
 use clipguide_train::eval::parse_drawings;
 use clipguide_zeroshot::coco::CocoFile;
 use clipguide_zeroshot::folder::with_definitions;
-use clipguide_zeroshot::prompts::{parse_labels_file, read_lines_file, Templates};
+use clipguide_zeroshot::prompts::{parse_labels_file, parse_lines_file, Templates};
 use clipguide_zeroshot::wordnet::WordNet;
 
 /// A fuzz target: its name (its folder in fuzz/seeds, corpus and regressions) and its body.
@@ -181,10 +181,8 @@ pub fn labels_file(data: &[u8]) {
     if let Ok(t) = Templates::single(&text) {
         assert!(text.contains("{}") && t.len() == 1);
     }
-    let Ok(file) = scratch_file("lines.txt", data) else {
-        return;
-    };
-    let templates = Templates::from_file(&file);
+    let path = Path::new("lines.txt");
+    let templates = Templates::parse(&text, path);
     if let Ok(t) = &templates {
         assert!(!t.is_empty());
         for line in t.as_slice() {
@@ -196,7 +194,7 @@ pub fn labels_file(data: &[u8]) {
         assert!(filled.iter().all(|f| f.contains('\u{1}')));
         assert_eq!(&Templates::from_list(t.as_slice().to_vec()).unwrap(), t);
     }
-    let lines = read_lines_file(&file);
+    let lines = parse_lines_file(&text, path);
     if let Ok(lines) = &lines {
         assert!(!lines.is_empty());
         for l in lines {

@@ -42,8 +42,12 @@ impl Templates {
 
     /// One template per non-empty line of a file; a line without `{}` is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = read_text(path)?;
-        let lines: Vec<(usize, String)> = content_lines(&text)
+        Self::parse(&read_text(path)?, path)
+    }
+
+    /// [`Templates::from_file`] on the file's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let lines: Vec<(usize, String)> = content_lines(text)
             .map(|(n, l)| (n, l.to_string()))
             .collect();
         for (n, l) in &lines {
@@ -195,7 +199,12 @@ pub fn read_labels_file(path: &Path) -> Result<Vec<ClassPrompt>> {
 
 /// One sentence (or name) per non-empty line, `#` comments skipped; at least one.
 pub fn read_lines_file(path: &Path) -> Result<Vec<String>> {
-    let lines: Vec<String> = content_lines(&read_text(path)?)
+    parse_lines_file(&read_text(path)?, path)
+}
+
+/// [`read_lines_file`] on the file's text; `path` names it in errors.
+pub fn parse_lines_file(text: &str, path: &Path) -> Result<Vec<String>> {
+    let lines: Vec<String> = content_lines(text)
         .map(|(_, l)| l.trim().to_string())
         .collect();
     if lines.is_empty() {
@@ -341,6 +350,22 @@ mod tests {
             e.to_string().contains("line 2") && e.to_string().contains("twice"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn template_and_lines_files_read_from_their_text() {
+        let p = Path::new("t.txt");
+        let t = Templates::parse("a {}.\n# note\n\n  the {} \r\n", p).unwrap();
+        assert_eq!(t.as_slice(), ["a {}.", "  the {}"]);
+        let e = Templates::parse("a {}\na photo\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.txt, line 2") && e.contains("no {}"), "{e}");
+        assert!(Templates::parse("# only a comment\n", p).is_err());
+        let lines = parse_lines_file(" red circle \n#x\n\nblue star\r\n", p).unwrap();
+        assert_eq!(lines, ["red circle", "blue star"]);
+        let e = parse_lines_file("\n  \n# x\n", p).unwrap_err().to_string();
+        assert!(e.contains("t.txt: no lines"), "{e}");
     }
 
     #[test]
