@@ -120,7 +120,7 @@ pub fn index_with_progress(
     json: bool,
 ) -> Result<IndexReport> {
     let mut bar = Bar::new(json);
-    let r = clipguide_index::index(&m.clip, &m.key, source, store, opts, &mut bar)
+    let r = clipguide_index::index(&m.clip, &m.key()?, source, store, opts, &mut bar)
         .with_context(|| format!("indexing into {}", store.display()));
     bar.finish();
     let r = r?;

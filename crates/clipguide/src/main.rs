@@ -174,8 +174,35 @@ fn quiet_wayland_probe() {
 
 pub(crate) struct Loaded {
     pub(crate) clip: Clip,
-    /// Identifies the weights, for caches.
-    pub(crate) key: String,
+    /// What identifies the weights, for stores; hashed only by the commands that use a store.
+    weights: Weights,
+}
+
+enum Weights {
+    Builtin,
+    /// The weights file and the activations (`--act` changes the embeddings).
+    File {
+        path: PathBuf,
+        activations: String,
+    },
+}
+
+impl Loaded {
+    /// The weights' content hash: the same checkpoint gives the same key on every machine and
+    /// path.
+    pub(crate) fn key(&self) -> Result<String> {
+        match &self.weights {
+            Weights::Builtin => Ok(format!(
+                "builtin:{}",
+                clipguide_index::bytes_key(clipguide_clip::builtin::MODEL_SAFETENSORS)
+            )),
+            Weights::File { path, activations } => {
+                let hash = clipguide_index::weights_key(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Ok(format!("{hash}:{activations}"))
+            }
+        }
+    }
 }
 
 /// What the user typed about an OpenCLIP checkpoint, plus the hub id when `spec` is one.
@@ -209,10 +236,7 @@ fn load_checkpoint(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
         let clip = Clip::builtin(&Device::Cpu)?;
         return Ok(Loaded {
             clip,
-            key: format!(
-                "builtin:{}",
-                clipguide_index::bytes_key(clipguide_clip::builtin::MODEL_SAFETENSORS)
-            ),
+            weights: Weights::Builtin,
         });
     };
     let dir = hub::resolve(spec, true)?;
@@ -222,26 +246,30 @@ fn load_checkpoint(spec: Option<&str>, act: Option<ActArg>) -> Result<Loaded> {
     }
     // The activation is part of the weights' meaning (--act changes the embeddings).
     let cfg = clip.model.config();
-    let key = format!(
-        "{}:{}:{}",
-        model_key(&dir)?,
+    let activations = format!(
+        "{}:{}",
         cfg.text.hidden_act.hf_name(),
         cfg.vision.hidden_act.hf_name()
     );
-    Ok(Loaded { clip, key })
+    Ok(Loaded {
+        clip,
+        weights: Weights::File {
+            path: weights_file(&dir),
+            activations,
+        },
+    })
 }
 
-/// The weights' content hash: the same checkpoint gives the same key on every machine and path.
-fn model_key(dir: &Path) -> Result<String> {
-    let w = match checkpoint::detect(dir).map(|d| d.layout) {
+/// The checkpoint's weights file.
+fn weights_file(dir: &Path) -> PathBuf {
+    match checkpoint::detect(dir).map(|d| d.layout) {
         Ok(
             Layout::Transformers { weights, .. }
             | Layout::OpenClip { weights, .. }
             | Layout::Rinna { weights, .. },
         ) => weights,
         Err(_) => dir.join("model.safetensors"),
-    };
-    clipguide_index::weights_key(&w).with_context(|| format!("reading {}", w.display()))
+    }
 }
 
 fn tokenizer_for(spec: Option<&str>) -> Result<ClipTokenizer> {

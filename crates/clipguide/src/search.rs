@@ -42,7 +42,7 @@ pub fn run(a: SearchArgs, m: &Loaded, json: bool) -> Result<()> {
         (None, None) => unreachable!("clap requires --dir or --store"),
     };
     let s = Store::open(&store).with_context(|| format!("opening {}", store.display()))?;
-    s.check_model(&m.key)?;
+    s.check_model(&m.key()?)?;
     if let Some(n) = &s.notice {
         eprintln!("note: {n}");
     }

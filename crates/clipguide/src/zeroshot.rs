@@ -54,9 +54,10 @@ pub fn run(a: ZeroshotArgs, m: &Loaded, json: bool) -> Result<()> {
             batch: a.batch,
             ..IndexOptions::default()
         };
+        let model_key = m.key()?;
         let cache = EmbeddingCache {
             store: &store,
-            model_key: &m.key,
+            model_key: &model_key,
             options: &options,
         };
         let mut bar = Bar::new(json);
