@@ -18,7 +18,7 @@ pub use error::{IndexError, Result};
 pub use indexer::{index, IndexOptions, IndexReport, Notice, Progress, Source};
 pub use manifest::{Manifest, Shard, VectorType};
 pub use merge::{merge, MergeReport};
-pub use scan::{bytes_key, weights_key};
+pub use scan::{bytes_key, dir_key, weights_key};
 pub use store::{DuplicatePair, Hit, Store};
 
 use clipguide_clip::{l2_normalize, Clip};

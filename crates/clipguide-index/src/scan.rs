@@ -44,6 +44,15 @@ pub fn walk(dir: &Path) -> std::io::Result<Vec<Found>> {
     Ok(out)
 }
 
+/// The key [`walk`] stores for `path` found under `root`: relative, `/`-separated.
+pub fn dir_key(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Size and modification time (ns since the epoch).
 pub fn stamp(path: &Path) -> std::io::Result<(u64, i64)> {
     let md = std::fs::metadata(path)?;

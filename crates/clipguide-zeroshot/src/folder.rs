@@ -7,7 +7,7 @@ use crate::error::{io_err, Result, ZeroShotError};
 use crate::prompts::{image_embeddings, ClassPrompt};
 use candle_core::Tensor;
 use clipguide_clip::Clip;
-use clipguide_index::{IndexOptions, IndexReport, Progress, Source, Store};
+use clipguide_index::{dir_key, IndexOptions, IndexReport, Progress, Source, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -266,7 +266,7 @@ pub fn evaluate_cached(
         let mut vectors = Vec::with_capacity(block.len() * dim);
         let mut truths = Vec::with_capacity(block.len());
         for (path, k) in block {
-            match rows.get(stored_key(&folder.root, path).as_str()) {
+            match rows.get(dir_key(&folder.root, path).as_str()) {
                 Some(&row) => {
                     vectors.extend(store.rows.row_f32(row));
                     truths.push(*k);
@@ -289,15 +289,6 @@ pub fn evaluate_cached(
         report: tally.report(folder)?,
         index,
     })
-}
-
-/// The path a `Source::Dir` store keeps for `path` under `root`: relative, `/`-separated.
-fn stored_key(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The confusion matrix and top-5 count as images are classified.
