@@ -1,8 +1,9 @@
 //! AP at IoU 0.5 of `clipguide_zeroshot::detect` with the built-in model on held-out synthetic
-//! scenes with known boxes, from two drawing paths: the shapes world's renderer
-//! (`clipguide_shapes::render`, objects on its 3×3 grid) and an independent one written here
-//! (hard-edged discs, squares and triangles anywhere in the image, other sizes), one and three
-//! objects per image, 128² and 256².
+//! scenes with known boxes (the tight boxes of the drawn pixels), from two drawing paths: the
+//! shapes world's renderer (`clipguide_shapes::render`, objects on its 3×3 grid, on plain and on
+//! striped or dotted backgrounds) and an independent one written here (hard-edged discs, squares
+//! and triangles anywhere in the image, other sizes), one and three objects per image, 128² and
+//! 256².
 //!
 //! Each image is queried with its objects' labels ("red circle") plus two absent labels, so
 //! false positives count. Seeds 9000+ are not used anywhere else (the training stream and the
@@ -27,12 +28,26 @@ use std::time::Instant;
 
 type Scene = (RgbImage, Vec<GroundTruth>);
 
-/// A shapes-world scene with exactly `objects` single-object groups.
+/// A shapes-world scene with exactly `objects` single-object groups on a plain background.
 fn world_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
+    world_scene_with(rng, objects, size, 0.0)
+}
+
+/// The same on a striped or dotted background.
+fn patterned_world_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
+    world_scene_with(rng, objects, size, 1.0)
+}
+
+fn world_scene_with(
+    rng: &mut ChaCha8Rng,
+    objects: usize,
+    size: u32,
+    pattern_probability: f64,
+) -> Scene {
     let config = SceneConfig {
         max_groups: objects,
         max_count: 1,
-        pattern_probability: 0.0,
+        pattern_probability,
     };
     loop {
         let scene = SceneSpec::random_with(rng, &config);
@@ -138,6 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "shapes world",
             world_scene as fn(&mut ChaCha8Rng, usize, u32) -> Scene,
         ),
+        ("shapes world, patterned background", patterned_world_scene),
         ("own polygons", own_scene),
     ] {
         for objects in [1, 3] {

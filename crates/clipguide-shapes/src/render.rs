@@ -264,20 +264,45 @@ fn sample_colour(
     }
 }
 
-/// Pixel-space bounding boxes `[x0, y0, x1, y1)` of every object a group renders, for tests
-/// and for callers that want to crop or mark objects.
+/// Pixel-space bounding boxes `[x0, y0, x1, y1)` of every object a group renders (by
+/// [`render`]): the tightest box holding every pixel the object covers at least one sample of,
+/// as COCO boxes are drawn, not the circle the object is inscribed in.
 pub fn object_boxes(group: &ObjectGroup, size: u32) -> Vec<[u32; 4]> {
     let side = size as f64;
     place_group(group, &GroupDrawing::PLAIN)
         .iter()
-        .map(|o| {
+        .filter_map(|o| {
+            // Only pixels inside the object's circumscribed square can hold one of its samples.
             let to_px = |v: f64| (v * side).clamp(0.0, side);
-            [
+            let (x0, y0) = (
                 to_px(o.centre[0] - o.radius).floor() as u32,
                 to_px(o.centre[1] - o.radius).floor() as u32,
+            );
+            let (x1, y1) = (
                 to_px(o.centre[0] + o.radius).ceil() as u32,
                 to_px(o.centre[1] + o.radius).ceil() as u32,
-            ]
+            );
+            let mut b = [u32::MAX, u32::MAX, 0, 0];
+            for py in y0..y1 {
+                for px in x0..x1 {
+                    let covered = (0..SUPERSAMPLE * SUPERSAMPLE).any(|s| {
+                        let (sx, sy) = (s % SUPERSAMPLE, s / SUPERSAMPLE);
+                        o.contains([
+                            (px as f64 + (sx as f64 + 0.5) / SUPERSAMPLE as f64) / side,
+                            (py as f64 + (sy as f64 + 0.5) / SUPERSAMPLE as f64) / side,
+                        ])
+                    });
+                    if covered {
+                        b = [
+                            b[0].min(px),
+                            b[1].min(py),
+                            b[2].max(px + 1),
+                            b[3].max(py + 1),
+                        ];
+                    }
+                }
+            }
+            (b[0] < b[2]).then_some(b)
         })
         .collect()
 }
@@ -300,6 +325,29 @@ mod tests {
                 placement,
                 jitter: [0.0, 0.0],
             }],
+        }
+    }
+
+    #[test]
+    fn object_boxes_are_the_tight_boxes_of_the_drawn_pixels() {
+        for shape in Shape::ALL {
+            for (placement, size) in [
+                (Placement::Center, Size::Large),
+                (Placement::TopLeft, Size::Small),
+                (Placement::Right, Size::Large),
+            ] {
+                let scene = one_object(shape, placement, size);
+                let img = render(&scene, 96);
+                // Every pixel that is not pure background has some of the object in it.
+                let mut b = [u32::MAX, u32::MAX, 0, 0];
+                for (x, y, p) in img.enumerate_pixels() {
+                    if p.0 != Colour::Blue.rgb() {
+                        b = [b[0].min(x), b[1].min(y), b[2].max(x + 1), b[3].max(y + 1)];
+                    }
+                }
+                let boxes = object_boxes(&scene.groups[0], 96);
+                assert_eq!(boxes, vec![b], "{shape:?} {placement:?} {size:?}");
+            }
         }
     }
 

@@ -118,7 +118,7 @@ impl CocoFile {
         let option_numbers = [o.threshold, o.nms_iou, o.context];
         if !option_numbers
             .iter()
-            .chain(&o.box_scales)
+            .chain(&o.segment_scales)
             .all(|v| v.is_finite())
         {
             return Err("a detection option is not a finite number".into());
@@ -457,7 +457,7 @@ mod tests {
         // 1e39 is a finite JSON number but an infinite f32, which serde_json writes as null.
         refused(|v| v["annotations"][0]["score"] = json!(1e39), "finite");
         refused(
-            |v| v["clipguide"]["options"]["box_scales"][0] = json!(-1e39),
+            |v| v["clipguide"]["options"]["segment_scales"] = json!([-1e39]),
             "finite",
         );
         // Every number finite, but the area a resumed run computes from the box is not.

@@ -3,18 +3,22 @@
 //! 1. **Dense similarity** (MaskCLIP): every patch's embedding by the last layer's value path
 //!    ([`clipguide_clip::ClipModel::dense_patch_embeddings`]) against every label, on the whole
 //!    image and on overlapping tiles (finer cells than one pass's patch grid), stretched from
-//!    floor to peak per label. These are the heatmaps.
-//! 2. **Candidates**: connected regions of each label's map above half way, each at a few
-//!    scales around its centre.
-//! 3. **Re-scoring**: each candidate crop (with context) classified by the full model over the
-//!    labels and background prompts; a candidate's score is its label's probability there
-//!    times the highest value of its label's heatmap inside the box.
+//!    floor to peak per label. These are the heatmaps: they say where each label is, at the
+//!    coarseness of the patch grid.
+//! 2. **Candidates**: the segments of a class-agnostic graph-based segmentation at a few scales
+//!    ([`crate::segment`], selective search's first stage), whose boxes follow the image's own
+//!    edges; boxes drawn from the heatmaps' cells were too loose or too tight for IoU 0.5
+//!    (BENCHMARKS.md, issue #26). A segment spanning the whole frame is the background.
+//! 3. **Re-scoring**: each candidate's crop (with context) classified by the full model over
+//!    the labels and background prompts; its score for a label is the label's probability
+//!    there times the label's mean heatmap value over the segment's pixels.
 //! 4. **Non-maximum suppression** per label.
 //!
 //! Boxes are in pixels of the input image.
 
 use crate::error::{Result, ZeroShotError};
 use crate::prompts::{class_embeddings, image_embeddings, scores, ClassPrompt, Templates};
+use crate::segment;
 use candle_core::Tensor;
 use clipguide_clip::preprocess::pil_resize_bicubic;
 use clipguide_clip::{l2_normalize, Clip};
@@ -35,12 +39,16 @@ pub struct DetectOptions {
     pub tilings: Vec<u32>,
     /// Cells per side of the heatmap grid the tiles are accumulated on.
     pub grid: u32,
-    /// Side scales tried around each candidate region's box.
-    pub box_scales: Vec<f32>,
     /// Context added around a candidate box before cropping, as a fraction of its side.
     pub context: f32,
     /// Prompts competing with the labels for "nothing there" (filled into the templates).
     pub background: Vec<String>,
+    /// Scales (Felzenszwalb's `k`, for 0–255 colours) of the segmentations whose segments are
+    /// the candidate boxes ([`crate::segment`]): small scales find small or low-contrast parts,
+    /// large ones whole objects. Absent from annotation files written before detection used
+    /// segments (read as none, so such a run is never resumed with today's options).
+    #[serde(default)]
+    pub segment_scales: Vec<f32>,
 }
 
 impl Default for DetectOptions {
@@ -51,9 +59,9 @@ impl Default for DetectOptions {
             max_detections: 100,
             tilings: vec![1, 2, 3, 4],
             grid: 48,
-            box_scales: vec![1.0, 1.25, 1.5],
             context: 0.25,
             background: vec!["background".into()],
+            segment_scales: vec![100.0, 300.0, 1000.0],
         }
     }
 }
@@ -148,32 +156,26 @@ pub fn detect(
     }
     let heatmaps = dense_maps(clip, image, prompts, opts)?;
     let side = clip.processor.output_side() as u32;
-    let mut candidates: Vec<(usize, [f32; 4])> = Vec::new();
-    for (k, map) in heatmaps.iter().enumerate() {
-        for cells in regions(&map.values, opts.grid) {
-            let b = cells_to_box(cells, opts.grid, w, h);
-            for &s in &opts.box_scales {
-                candidates.push((k, scale_box(b, s, w, h)));
-            }
-        }
-    }
+    let candidates = segment_candidates(image, &heatmaps, opts);
     let mut detections = Vec::new();
     // Crops are embedded in batches: one forward pass per 64 candidates.
     for chunk in candidates.chunks(64) {
         let crops: Vec<RgbImage> = chunk
             .iter()
-            .map(|(_, b)| crop_square(image, *b, opts.context, side))
+            .map(|c| crop_square(image, c.bbox, opts.context, side))
             .collect();
         let emb = image_embeddings(clip, &crops)?;
         let probs = scores(clip, &emb, &prompts.embeddings)?.probs;
-        for ((k, b), p) in chunk.iter().zip(probs) {
-            // The crop's verdict, weighted by how much of the box the dense map gives the label.
-            let support = box_support(&heatmaps[*k], *b, w, h);
-            detections.push(Detection {
-                label: prompts.labels[*k].clone(),
-                score: p[*k] * support,
-                bbox: *b,
-            });
+        for (c, p) in chunk.iter().zip(probs) {
+            // The crop's verdict, weighted by how much the dense map gives the label over the
+            // segment's own pixels.
+            for (k, label) in prompts.labels.iter().enumerate() {
+                detections.push(Detection {
+                    label: label.clone(),
+                    score: p[k] * c.support[k],
+                    bbox: c.bbox,
+                });
+            }
         }
     }
     let mut kept = nms(detections, opts.nms_iou);
@@ -185,6 +187,62 @@ pub fn detect(
     })
 }
 
+/// A segment's bounding box, to re-score with the full model, with each label's mean heatmap
+/// value over the segment's pixels.
+struct Candidate {
+    bbox: [f32; 4],
+    support: Vec<f32>,
+}
+
+/// Gaussian smoothing before segmenting, in pixels: enough to merge JPEG and sensor noise,
+/// little enough that a sharp edge's blur is not a band of segments of its own.
+const SMOOTHING_SIGMA: f32 = 0.5;
+
+/// Smallest segment kept as a candidate, as a fraction of the image's pixels.
+const MIN_SEGMENT_FRACTION: f32 = 0.005;
+
+/// The segments of every scale in `opts.segment_scales` large enough to be an object, once
+/// each (a box found again at another scale is not repeated).
+fn segment_candidates(
+    image: &RgbImage,
+    heatmaps: &[Heatmap],
+    opts: &DetectOptions,
+) -> Vec<Candidate> {
+    let (w, h) = image.dimensions();
+    let min_area = ((w * h) as f32 * MIN_SEGMENT_FRACTION).ceil() as u32;
+    let m = opts.grid as usize;
+    // The heatmap cell under each pixel.
+    let cell_of = |i: usize| {
+        let (x, y) = (i % w as usize, i / w as usize);
+        (y * m / h as usize) * m + x * m / w as usize
+    };
+    let mut out: Vec<Candidate> = Vec::new();
+    for &k in &opts.segment_scales {
+        let seg = segment::segment(image, SMOOTHING_SIGMA, k, min_area);
+        let mut sums = vec![vec![0f32; heatmaps.len()]; seg.regions.len()];
+        for (i, &s) in seg.segment_of.iter().enumerate() {
+            let cell = cell_of(i);
+            for (acc, map) in sums[s as usize].iter_mut().zip(heatmaps) {
+                *acc += map.values[cell];
+            }
+        }
+        for (r, sum) in seg.regions.iter().zip(sums) {
+            let bbox = r.bbox.map(|v| v as f32);
+            // A segment spanning the whole frame is the scene's background (or an object
+            // filling the frame, which is `classify`'s question, not a box).
+            let frame = r.bbox == [0, 0, w, h];
+            if frame || r.area < min_area || out.iter().any(|c| iou(c.bbox, bbox) > 0.95) {
+                continue;
+            }
+            out.push(Candidate {
+                bbox,
+                support: sum.iter().map(|s| s / r.area as f32).collect(),
+            });
+        }
+    }
+    out
+}
+
 fn check_options(opts: &DetectOptions) -> Result<()> {
     let bad = |what: &str| Err(ZeroShotError::BadInput(what.into()));
     if opts.tilings.is_empty() || opts.tilings.iter().any(|&t| t == 0 || t > 8) {
@@ -193,11 +251,15 @@ fn check_options(opts: &DetectOptions) -> Result<()> {
     if !(4..=256).contains(&opts.grid) {
         return bad("the heatmap grid must have 4 to 256 cells per side");
     }
-    if opts.box_scales.is_empty() || opts.box_scales.iter().any(|s| !(0.1..=4.0).contains(s)) {
-        return bad("box scales must be between 0.1 and 4, at least one of them");
-    }
     if !(0.0..=1.0).contains(&opts.nms_iou) || !(0.0..=1.0).contains(&opts.threshold) {
         return bad("the score threshold and the NMS IoU must be between 0 and 1");
+    }
+    if opts
+        .segment_scales
+        .iter()
+        .any(|k| !(1.0..=100_000.0).contains(k))
+    {
+        return bad("segmentation scales must be between 1 and 100000");
     }
     if !(0.0..=2.0).contains(&opts.context) {
         return bad("the crop context must be between 0 and 2 (a fraction of the box side)");
@@ -298,93 +360,6 @@ fn dense_maps(
             }
         })
         .collect())
-}
-
-/// Smallest candidate region, in grid cells of its bounding rectangle.
-const MIN_REGION_CELLS: u32 = 4;
-
-/// Connected (4-neighbour) regions of cells at or above half way up a (floor-to-peak
-/// normalised) heatmap, as bounding cell rectangles `[cx0, cy0, cx1, cy1)`.
-fn regions(values: &[f32], grid: u32) -> Vec<[u32; 4]> {
-    let m = grid as usize;
-    let on: Vec<bool> = values.iter().map(|&v| v >= 0.5).collect();
-    let mut seen = vec![false; m * m];
-    let mut out = Vec::new();
-    for start in 0..m * m {
-        if !on[start] || seen[start] {
-            continue;
-        }
-        let mut stack = vec![start];
-        seen[start] = true;
-        let mut b = [u32::MAX, u32::MAX, 0, 0];
-        while let Some(i) = stack.pop() {
-            let (x, y) = ((i % m) as u32, (i / m) as u32);
-            b = [b[0].min(x), b[1].min(y), b[2].max(x + 1), b[3].max(y + 1)];
-            let mut push = |j: usize| {
-                if on[j] && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                push(i - 1);
-            }
-            if (x as usize) + 1 < m {
-                push(i + 1);
-            }
-            if y > 0 {
-                push(i - m);
-            }
-            if (y as usize) + 1 < m {
-                push(i + m);
-            }
-        }
-        // A lone cell or two is noise of the tiling, not an object.
-        if (b[2] - b[0]) * (b[3] - b[1]) >= MIN_REGION_CELLS {
-            out.push(b);
-        }
-    }
-    out
-}
-
-/// The heatmap's highest cell among those whose centres lie inside `b`: 1 where the box holds
-/// its label's strongest evidence in the image, the same for every box around that peak (so
-/// the crop's verdict alone picks among them).
-fn box_support(map: &Heatmap, b: [f32; 4], w: u32, h: u32) -> f32 {
-    let m = map.grid as usize;
-    let mut best = 0.0f32;
-    for cy in 0..m {
-        let y = (cy as f32 + 0.5) * h as f32 / m as f32;
-        for cx in 0..m {
-            let x = (cx as f32 + 0.5) * w as f32 / m as f32;
-            if x >= b[0] && x < b[2] && y >= b[1] && y < b[3] {
-                best = best.max(map.values[cy * m + cx]);
-            }
-        }
-    }
-    best
-}
-
-fn cells_to_box(c: [u32; 4], grid: u32, w: u32, h: u32) -> [f32; 4] {
-    let (sx, sy) = (w as f32 / grid as f32, h as f32 / grid as f32);
-    [
-        c[0] as f32 * sx,
-        c[1] as f32 * sy,
-        c[2] as f32 * sx,
-        c[3] as f32 * sy,
-    ]
-}
-
-/// `b` scaled by `s` about its centre, clipped to the image.
-fn scale_box(b: [f32; 4], s: f32, w: u32, h: u32) -> [f32; 4] {
-    let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
-    let (hw, hh) = ((b[2] - b[0]) * s / 2.0, (b[3] - b[1]) * s / 2.0);
-    [
-        (cx - hw).max(0.0),
-        (cy - hh).max(0.0),
-        (cx + hw).min(w as f32),
-        (cy + hh).min(h as f32),
-    ]
 }
 
 /// The square around `b` (its longer side plus `context` on each side), clipped to the image,
@@ -517,6 +492,53 @@ mod tests {
     }
 
     #[test]
+    fn candidates_are_the_segments_boxes_without_the_frame_with_their_mean_heat() {
+        use image::Rgb;
+        // Two hard-edged rectangles on white, 64×64.
+        let img = RgbImage::from_fn(64, 64, |x, y| {
+            if (8..24).contains(&x) && (10..30).contains(&y) {
+                Rgb([200, 30, 30])
+            } else if (40..60).contains(&x) && (36..52).contains(&y) {
+                Rgb([30, 30, 200])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        // One label whose 8×8 map is 1 in the top half and 0 below.
+        let map = Heatmap {
+            label: "a".into(),
+            grid: 8,
+            values: (0..64).map(|i| if i < 32 { 1.0 } else { 0.0 }).collect(),
+        };
+        let opts = DetectOptions {
+            grid: 8,
+            ..DetectOptions::default()
+        };
+        let got = segment_candidates(&img, &[map], &opts);
+        // The red one: rows 10..30, all in the map's top half (rows 0..32) → 1.
+        // The blue one: rows 36..52, all in the bottom half → 0.
+        for (rect, heat) in [
+            ([8.0, 10.0, 24.0, 30.0], 1.0),
+            ([40.0, 36.0, 60.0, 52.0], 0.0),
+        ] {
+            assert!(
+                got.iter().any(|c| c.bbox == rect && c.support == [heat]),
+                "{rect:?} {:?}",
+                got.iter().map(|c| c.bbox).collect::<Vec<_>>()
+            );
+        }
+        // Nothing else but the blur band just around each edge; never the white frame.
+        for c in &got {
+            let near = |r: [f32; 4]| c.bbox.iter().zip(r).all(|(a, b)| (a - b).abs() <= 2.0);
+            assert!(
+                near([8.0, 10.0, 24.0, 30.0]) || near([40.0, 36.0, 60.0, 52.0]),
+                "{:?}",
+                c.bbox
+            );
+        }
+    }
+
+    #[test]
     fn iou_of_known_boxes() {
         assert_eq!(iou([0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]), 1.0 / 7.0);
         assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 3.0]), 0.0);
@@ -564,20 +586,5 @@ mod tests {
         // ground truth): precisions at the two hits are 1/2 and 2/4, so AP = 0.5·0.5 + 0.5·0.5.
         let pooled = average_precision(&images, |_| true, 0.5).unwrap();
         assert!((pooled - 0.5).abs() < 1e-6, "{pooled}");
-    }
-
-    #[test]
-    fn regions_are_connected_components_above_half_way_without_lone_cells() {
-        #[rustfmt::skip]
-        let v = [
-            0.9, 0.8, 0.0, 0.0, 0.0, 0.0,
-            0.6, 0.7, 0.0, 0.0, 0.0, 0.6,
-            0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-            0.0, 0.0, 0.0, 0.0, 0.9, 0.0,
-            0.0, 0.0, 0.0, 0.5, 0.9, 0.9,
-            0.4, 0.0, 0.0, 0.0, 0.9, 0.0,
-        ];
-        // The lone 0.6 cell is dropped; the plus-shaped blob's bounding rectangle is 3×3.
-        assert_eq!(regions(&v, 6), vec![[0, 0, 2, 2], [3, 3, 6, 6]]);
     }
 }

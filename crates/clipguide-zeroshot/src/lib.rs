@@ -7,8 +7,11 @@
 //! - [`wordnet`]: first-sense glosses from an installed WordNet database (Debian's
 //!   `wordnet-base` files, read directly).
 //! - [`folder`]: zero-shot accuracy on an ImageFolder layout (one sub-folder per class).
-//! - [`detect`]: boxes from dense patch-to-text similarity (MaskCLIP's value path), re-scored
-//!   crops and non-maximum suppression; similarity heatmaps.
+//! - [`detect`]: boxes from segments of the image ([`segment`]) labelled by dense
+//!   patch-to-text similarity (MaskCLIP's value path) and re-scored crops, non-maximum
+//!   suppression; similarity heatmaps.
+//! - [`segment`]: graph-based segmentation (Felzenszwalb–Huttenlocher), the class-agnostic
+//!   candidate boxes.
 //! - [`coco`]: COCO detection JSON for a folder, written atomically and resumable.
 //!
 //! Nothing here prints, parses flags or exits: errors are [`ZeroShotError`].
@@ -18,6 +21,7 @@ pub mod detect;
 mod error;
 pub mod folder;
 pub mod prompts;
+pub mod segment;
 pub mod wordnet;
 
 pub use error::{Result, ZeroShotError};

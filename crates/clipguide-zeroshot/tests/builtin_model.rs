@@ -309,6 +309,63 @@ fn a_large_rendered_object_is_boxed_and_its_heatmap_peaks_on_it() {
     assert!(centre > corner + 0.3, "centre {centre}, corner {corner}");
 }
 
+/// Three hard-edged shapes drawn here (not by the world's renderer), each found by its label
+/// with a box overlapping the drawn one by at least half, above a label that is not there.
+#[test]
+fn three_drawn_objects_are_each_boxed_by_their_own_label() {
+    let clip = clip();
+    let side = 128u32;
+    let bg = Colour::Green.rgb();
+    // (label, colour, box [x0, y0, x1, y1), shape test on the box's unit square)
+    type Inside = fn(f32, f32) -> bool;
+    let objects: [(&str, Colour, [u32; 4], Inside); 3] = [
+        ("red circle", Colour::Red, [10, 12, 50, 52], |u, v| {
+            (u - 0.5).powi(2) + (v - 0.5).powi(2) <= 0.25
+        }),
+        ("blue square", Colour::Blue, [74, 20, 112, 58], |_, _| true),
+        (
+            "yellow triangle",
+            Colour::Yellow,
+            [40, 76, 84, 120],
+            |u, v| (u - 0.5).abs() <= v / 2.0,
+        ),
+    ];
+    let img = image::RgbImage::from_fn(side, side, |x, y| {
+        for (_, colour, b, inside) in &objects {
+            let (u, v) = (
+                (x as f32 + 0.5 - b[0] as f32) / (b[2] - b[0]) as f32,
+                (y as f32 + 0.5 - b[1] as f32) / (b[3] - b[1]) as f32,
+            );
+            if (0.0..1.0).contains(&u) && (0.0..1.0).contains(&v) && inside(u, v) {
+                return image::Rgb(colour.rgb());
+            }
+        }
+        image::Rgb(bg)
+    });
+    let opts = DetectOptions::default();
+    let mut classes: Vec<ClassPrompt> = objects.iter().map(|o| ClassPrompt::new(o.0)).collect();
+    classes.push(ClassPrompt::new("white star"));
+    let prompts =
+        DetectPrompts::new(&clip, &classes, &Templates::single("a {}").unwrap(), &opts).unwrap();
+    let out = detect(&clip, &img, &prompts, &opts).unwrap();
+    let best = |label: &str| out.detections.iter().find(|d| d.label == label);
+    let absent = best("white star").map_or(0.0, |d| d.score);
+    for (label, _, b, _) in &objects {
+        let d = best(label).unwrap_or_else(|| panic!("no {label}: {:?}", out.detections));
+        let gt = b.map(|v| v as f32);
+        assert!(
+            iou(d.bbox, gt) >= 0.5,
+            "{label}: {:?} against {gt:?}",
+            d.bbox
+        );
+        assert!(
+            d.score > absent,
+            "{label} {} against white star {absent}",
+            d.score
+        );
+    }
+}
+
 fn annotated_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let ds = ShapesDataset::with_config(31, 96, SceneConfig::default()).unwrap();
