@@ -3,7 +3,7 @@
 //! (median and p99 of Q queries) of exact search and of the HNSW index, and recall@10 of HNSW
 //! against exact search; then the exact/HNSW crossover on smaller stores.
 //!
-//! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench] [exact-only]`
+//! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench] [exact-only|no-crossover]`
 
 use clipguide_index::ann;
 use clipguide_index::manifest::{Manifest, PartInfo, VectorType};
@@ -142,14 +142,14 @@ fn hnsw(store: &Store, qs: &[Vec<f32>], truth: &[Vec<usize>], ef: usize) -> (f64
 /// The smallest beam width reaching recall@10 ≥ 0.95 on the tuning queries.
 fn tune(store: &Store, tuning: &[Vec<f32>]) -> usize {
     let (truth, _) = exact(store, tuning);
-    for ef in [64, 128, 256, 512, 1024, 2048, 4096, 8192] {
+    for ef in [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768] {
         let (r, (m, _)) = hnsw(store, tuning, &truth, ef);
         println!("  tuning: ef {ef}: recall@10 {r:.3}, median {m:.2} ms");
         if r >= 0.95 {
             return ef;
         }
     }
-    8192
+    32768
 }
 
 /// Exact and HNSW (at the beam width tuned on other queries) on held-out queries.
@@ -168,15 +168,18 @@ fn main() {
     let n: usize = args.next().map_or(1_000_000, |a| a.parse().unwrap());
     let q: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let root = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp/store-bench".into()));
-    // `exact-only`: the store and exact search at N, without the crossover and HNSW.
-    let with_ann = args.next().as_deref() != Some("exact-only");
+    // `exact-only`: the store and exact search at N, without the crossover and HNSW;
+    // `no-crossover`: the store, exact search and HNSW at N only.
+    let mode = args.next();
+    let with_ann = mode.as_deref() != Some("exact-only");
+    let crossover = mode.is_none();
     println!("threads: {:?}", std::thread::available_parallelism());
     // Beam widths are tuned on one query set and reported on another.
     let tuning = unit_vectors(100, 2);
     let held_out = unit_vectors(q, 3);
 
     for &m in &[20_000usize, 50_000, 100_000] {
-        if m >= n || !with_ann {
+        if m >= n || !crossover {
             break;
         }
         let dir = root.join(format!("n{m}"));

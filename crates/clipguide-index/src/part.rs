@@ -132,6 +132,19 @@ impl Rows {
         }
     }
 
+    /// Room for `rows` more rows without reallocating (a growing vector's doubling would
+    /// otherwise hold up to twice the store while it is read). Only a hint: where the memory
+    /// cannot be had (a row count no file could hold), nothing is reserved and rows are pushed
+    /// as they come.
+    pub fn reserve(&mut self, rows: usize) {
+        let values = rows.saturating_mul(self.dim);
+        let _ = self.meta.try_reserve_exact(rows);
+        let _ = match &mut self.vectors {
+            Vectors::F16(v) => v.try_reserve_exact(values),
+            Vectors::F32(v) => v.try_reserve_exact(values),
+        };
+    }
+
     pub fn row_f32(&self, row: usize) -> Vec<f32> {
         let mut v = vec![0f32; self.dim];
         self.vectors.row_f32(row, self.dim, &mut v);
@@ -286,4 +299,30 @@ fn decode_batch(b: &RecordBatch, rows: &mut Rows) -> std::result::Result<(), Str
         return Err("embedding values and rows disagree".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserving_more_rows_than_memory_holds_is_only_a_hint() {
+        let meta = |k: u64| FileMeta {
+            path: format!("{k}.png"),
+            size: k,
+            mtime_ns: 0,
+            hash: String::new(),
+        };
+        for kind in [VectorType::F16, VectorType::F32] {
+            let mut rows = Rows::new(4, kind);
+            // A manifest could claim any row count; the reservation must not abort.
+            rows.reserve(usize::MAX / 2);
+            rows.reserve(1 << 50);
+            rows.reserve(3);
+            rows.push(meta(1), &[1.0, 0.0, 0.0, 0.0]);
+            rows.push(meta(2), &[0.0, 0.5, 0.0, 0.0]);
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows.row_f32(1), vec![0.0, 0.5, 0.0, 0.0]);
+        }
+    }
 }

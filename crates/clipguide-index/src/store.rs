@@ -18,16 +18,25 @@ pub struct Store {
     pub notice: Option<String>,
 }
 
-/// Every part's rows in manifest order, each part checked against its checksum.
+/// Every part's rows in manifest order, each part checked against its checksum. Parts are read
+/// a thread's worth at a time and copied into one matrix sized up front, so the peak is the
+/// store plus a few parts, not twice the store.
 pub fn read_rows(dir: &Path, manifest: &Manifest) -> Result<Rows> {
-    let parts: Vec<Rows> = manifest
-        .parts
-        .par_iter()
-        .map(|p| part::read(&dir.join(&p.file), &p.xxh3, manifest.dim, manifest.vectors))
-        .collect::<Result<_>>()?;
     let mut rows = Rows::new(manifest.dim, manifest.vectors);
-    for p in &parts {
-        rows.append(p);
+    rows.reserve(
+        manifest
+            .parts
+            .iter()
+            .fold(0usize, |n, p| n.saturating_add(p.rows)),
+    );
+    for batch in manifest.parts.chunks(rayon::current_num_threads().max(1)) {
+        let parts: Vec<Rows> = batch
+            .par_iter()
+            .map(|p| part::read(&dir.join(&p.file), &p.xxh3, manifest.dim, manifest.vectors))
+            .collect::<Result<_>>()?;
+        for p in &parts {
+            rows.append(p);
+        }
     }
     Ok(rows)
 }
