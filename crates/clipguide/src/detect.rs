@@ -21,7 +21,8 @@ pub struct DetectArgs {
     /// Draw the boxes and their labels (coloured per label) on the image and write it here.
     #[arg(short = 'o', long)]
     out: Option<PathBuf>,
-    /// Write one similarity map per label into this folder as <label>.png.
+    /// Write one similarity map per label into this folder as <label>.png (characters other
+    /// than letters and digits written as _).
     #[arg(long)]
     heatmap: Option<PathBuf>,
 }

@@ -940,3 +940,62 @@ fn generate_help_shows_each_recipes_defaults() {
         assert!(help.contains(expected), "missing {expected:?} in:\n{help}");
     }
 }
+
+/// `detect` end to end with the built-in model: a red disc and a blue square drawn here, boxed by
+/// their own labels in `--json` (input-image pixels), the boxed image and one heatmap per label
+/// written.
+#[test]
+fn detect_boxes_drawn_objects_in_input_pixels_and_writes_its_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("two.png");
+    // A red disc in [20, 20, 80, 80) and a blue square in [120, 100, 180, 160) on yellow, 200×180.
+    write_png(&img, 200, 180, |x, y| {
+        let (dx, dy) = (x as f32 + 0.5 - 50.0, y as f32 + 0.5 - 50.0);
+        if dx * dx + dy * dy <= 900.0 {
+            [230, 30, 30]
+        } else if (120..180).contains(&x) && (100..160).contains(&y) {
+            [30, 60, 230]
+        } else {
+            [240, 220, 40]
+        }
+    });
+    let boxed = dir.path().join("boxed.png");
+    let maps = dir.path().join("maps");
+    let v = ok_json(&[
+        "detect",
+        "--json",
+        "--image",
+        img.to_str().unwrap(),
+        "--labels",
+        "red circle,blue square,green star",
+        "-o",
+        boxed.to_str().unwrap(),
+        "--heatmap",
+        maps.to_str().unwrap(),
+    ]);
+    let dets = v.as_array().expect("a JSON list of detections");
+    let best = |label: &str| {
+        dets.iter()
+            .find(|d| d["label"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {v}"))
+    };
+    for (label, want) in [
+        ("red circle", [20.0, 20.0, 80.0, 80.0]),
+        ("blue square", [120.0, 100.0, 180.0, 160.0]),
+    ] {
+        let b: Vec<f64> = serde_json::from_value(best(label)["box"].clone()).unwrap();
+        for (got, want) in b.iter().zip(want) {
+            assert!((got - want).abs() <= 3.0, "{label}: {b:?} against {want:?}");
+        }
+    }
+    assert_eq!(image::image_dimensions(&boxed).unwrap(), (200, 180));
+    let mut written: Vec<String> = std::fs::read_dir(&maps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        ["blue_square.png", "green_star.png", "red_circle.png"]
+    );
+}
