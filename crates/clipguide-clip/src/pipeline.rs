@@ -89,6 +89,12 @@ impl Clip {
         self.processor.load_image(path)
     }
 
+    /// An image file for embedding among many: large JPEGs decoded at a reduced scale
+    /// ([`ImageProcessor::load_image_reduced`]).
+    pub fn load_image_reduced(&self, path: &Path) -> Result<RgbImage> {
+        self.processor.load_image_reduced(path)
+    }
+
     pub fn device(&self) -> &Device {
         self.model.device()
     }

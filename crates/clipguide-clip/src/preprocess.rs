@@ -171,6 +171,51 @@ impl ImageProcessor {
         p
     }
 
+    /// [`Self::load_image`] for embedding many files: a JPEG much larger than the model's input
+    /// is decoded at a reduced scale (1/2, 1/4 or 1/8, done in the inverse DCT), the smallest that
+    /// keeps both sides at least [`REDUCED_DECODE_MARGIN`] times what the resize makes of them,
+    /// so the bicubic resize still has that many source pixels per output pixel. Other files,
+    /// and JPEGs this decoder cannot read at a reduced scale, go through [`Self::load_image`].
+    ///
+    /// Pixels differ slightly from the full decode, as Pillow's `draft` mode does; the index,
+    /// its image queries and folder evaluation use this, single-image commands the exact path.
+    pub fn load_image_reduced(&self, path: &Path) -> Result<RgbImage> {
+        match self.reduced_jpeg(path) {
+            Some(img) => Ok(img),
+            None => self.load_image(path),
+        }
+    }
+
+    fn reduced_jpeg(&self, path: &Path) -> Option<RgbImage> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        if ext != "jpg" && ext != "jpeg" {
+            return None;
+        }
+        let file = std::fs::File::open(path).ok()?;
+        let mut dec = jpeg_decoder::Decoder::new(std::io::BufReader::new(file));
+        dec.read_info().ok()?;
+        let info = dec.info()?;
+        let (w, h) = (info.width as usize, info.height as usize);
+        let (nw, nh) = self.resize.resized_dims(w, h, self.convention);
+        let denom = [8usize, 4, 2].into_iter().find(|d| {
+            w.div_ceil(*d) >= REDUCED_DECODE_MARGIN * nw
+                && h.div_ceil(*d) >= REDUCED_DECODE_MARGIN * nh
+        })?;
+        let (sw, sh) = dec
+            .scale(w.div_ceil(denom) as u16, h.div_ceil(denom) as u16)
+            .ok()?;
+        let pixels = dec.decode().ok()?;
+        let (sw, sh) = (sw as u32, sh as u32);
+        match dec.info()?.pixel_format {
+            jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(sw, sh, pixels),
+            jpeg_decoder::PixelFormat::L8 => {
+                RgbImage::from_raw(sw, sh, pixels.iter().flat_map(|&v| [v, v, v]).collect())
+            }
+            // CMYK and 16-bit greys: the exact path.
+            _ => None,
+        }
+    }
+
     /// Opens an image file as the reference pipeline sees it. transformers composites
     /// transparency onto white. open_clip resizes an RGBA image with Pillow, which premultiplies
     /// alpha around the resampling, and then drops alpha: for such an image the resize is done
@@ -577,6 +622,10 @@ fn composite_on_white(r: u8, a: u8) -> u8 {
     (shift_div255(tmp + (0x80 << PB)) >> PB) as u8
 }
 
+/// How many source pixels per output pixel (along each side) a reduced-scale JPEG decode keeps
+/// for the resize ([`ImageProcessor::load_image_reduced`]).
+pub const REDUCED_DECODE_MARGIN: usize = 2;
+
 fn decode_image(path: &Path) -> Result<image::DynamicImage> {
     if !path.exists() {
         return Err(ClipError::MissingFile {
@@ -618,6 +667,55 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smooth 1024×768 picture with a sharp-edged disc, as JPEG (quality 92) and PNG.
+    fn photo_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let img = RgbImage::from_fn(1024, 768, |x, y| {
+            let (dx, dy) = (x as f32 - 600.0, y as f32 - 300.0);
+            if dx * dx + dy * dy < 150.0 * 150.0 {
+                image::Rgb([220, 40, 40])
+            } else {
+                image::Rgb([(x / 4) as u8, (y / 3) as u8, 128])
+            }
+        });
+        let (jpg, png) = (dir.join("photo.jpg"), dir.join("photo.png"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&jpg).unwrap());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+            .encode_image(&img)
+            .unwrap();
+        drop(out);
+        img.save(&png).unwrap();
+        (jpg, png)
+    }
+
+    #[test]
+    fn a_large_jpeg_decoded_at_a_reduced_scale_preprocesses_nearly_as_the_full_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jpg, png) = photo_files(dir.path());
+        let p = ImageProcessor::for_size(64);
+        // Short side 768 → 64: 1/4 keeps 192 ≥ 2 × 64 (1/8 would leave 96).
+        let reduced = p.load_image_reduced(&jpg).unwrap();
+        assert_eq!(reduced.dimensions(), (256, 192));
+        let full = p.load_image(&jpg).unwrap();
+        assert_eq!(full.dimensions(), (1024, 768));
+        let a = p.preprocess(&reduced, &Device::Cpu).unwrap();
+        let b = p.preprocess(&full, &Device::Cpu).unwrap();
+        let d = (&a - &b).unwrap().abs().unwrap().flatten_all().unwrap();
+        let mean = d.mean_all().unwrap().to_scalar::<f32>().unwrap();
+        let max = d.max_all().unwrap().to_scalar::<f32>().unwrap();
+        // Normalised units (1/255 of a channel ≈ 0.015).
+        assert!(mean < 0.02 && max < 0.5, "mean {mean}, max {max}");
+        // A model input as large as the file, and files other than JPEG: the exact path.
+        let big = ImageProcessor::for_size(448);
+        assert_eq!(
+            big.load_image_reduced(&jpg).unwrap(),
+            big.load_image(&jpg).unwrap()
+        );
+        assert_eq!(
+            p.load_image_reduced(&png).unwrap(),
+            p.load_image(&png).unwrap()
+        );
+    }
 
     #[test]
     fn output_size_follows_transformers() {

@@ -504,7 +504,9 @@ fn prepare(clip: &Clip, files: &[(Found, FileMeta)], last_of_chunk: bool) -> Res
     let loaded: Vec<std::result::Result<Tensor, String>> = files
         .par_iter()
         .map(|(f, _)| {
-            let img = clip.load_image(&f.path).map_err(|e| e.to_string())?;
+            let img = clip
+                .load_image_reduced(&f.path)
+                .map_err(|e| e.to_string())?;
             clip.processor
                 .preprocess(&img, device)
                 .map_err(|e| e.to_string())

@@ -30,9 +30,11 @@ pub fn text_query(clip: &Clip, text: &str) -> Result<Vec<f32>> {
     Ok(e.squeeze(0)?.to_vec1::<f32>()?)
 }
 
-/// An image query (image-to-image search) as a unit vector of `clip`'s embedding space.
+/// An image query (image-to-image search) as a unit vector of `clip`'s embedding space, the
+/// file decoded as the indexer decodes it ([`Clip::load_image_reduced`]), so a stored image
+/// finds itself.
 pub fn image_query(clip: &Clip, path: &Path) -> Result<Vec<f32>> {
-    let img = clip.load_image(path)?;
+    let img = clip.load_image_reduced(path)?;
     let e = l2_normalize(&clip.embed_images(&[img])?)?;
     Ok(e.squeeze(0)?.to_vec1::<f32>()?)
 }

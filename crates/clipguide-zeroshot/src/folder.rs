@@ -173,7 +173,8 @@ pub struct FolderReport {
 
 /// Classifies every image of `folder` against unit class embeddings [C, P] (one row per class,
 /// in folder order), `batch` images at a time; `progress(done, total)` after each batch. An
-/// image that cannot be read is skipped and listed, not fatal.
+/// image that cannot be read is skipped and listed, not fatal. Files are decoded as the index
+/// decodes them ([`Clip::load_image_reduced`]), so this and [`evaluate_cached`] agree.
 pub fn evaluate(
     clip: &Clip,
     folder: &ImageFolder,
@@ -188,7 +189,7 @@ pub fn evaluate(
         let mut imgs = Vec::with_capacity(chunk.len());
         let mut truths = Vec::with_capacity(chunk.len());
         for (path, k) in chunk {
-            match clip.load_image(path) {
+            match clip.load_image_reduced(path) {
                 Ok(img) => {
                     imgs.push(img);
                     truths.push(*k);
