@@ -198,6 +198,9 @@ struct Candidate {
 /// little enough that a sharp edge's blur is not a band of segments of its own.
 const SMOOTHING_SIGMA: f32 = 0.5;
 
+/// Longest side an image is segmented at (larger ones are reduced first, boxes scaled back).
+const SEGMENT_MAX_SIDE: u32 = 512;
+
 /// Smallest segment kept as a candidate, as a fraction of the image's pixels.
 const MIN_SEGMENT_FRACTION: f32 = 0.005;
 
@@ -208,7 +211,23 @@ fn segment_candidates(
     heatmaps: &[Heatmap],
     opts: &DetectOptions,
 ) -> Vec<Candidate> {
+    // A photo is segmented at a reduced size: the segmentation's cost and memory grow with the
+    // pixels (eight edges each), its boxes need no more precision than IoU 0.5 asks.
+    let (iw, ih) = image.dimensions();
+    let reduced;
+    let image = if iw.max(ih) > SEGMENT_MAX_SIDE {
+        let f = SEGMENT_MAX_SIDE as f32 / iw.max(ih) as f32;
+        let (sw, sh) = (
+            ((iw as f32 * f).round() as u32).max(1),
+            ((ih as f32 * f).round() as u32).max(1),
+        );
+        reduced = image::imageops::resize(image, sw, sh, image::imageops::FilterType::Triangle);
+        &reduced
+    } else {
+        image
+    };
     let (w, h) = image.dimensions();
+    let (to_x, to_y) = (iw as f32 / w as f32, ih as f32 / h as f32);
     let min_area = ((w * h) as f32 * MIN_SEGMENT_FRACTION).ceil() as u32;
     let m = opts.grid as usize;
     // The heatmap cell under each pixel.
@@ -227,7 +246,8 @@ fn segment_candidates(
             }
         }
         for (r, sum) in seg.regions.iter().zip(sums) {
-            let bbox = r.bbox.map(|v| v as f32);
+            let b = r.bbox.map(|v| v as f32);
+            let bbox = [b[0] * to_x, b[1] * to_y, b[2] * to_x, b[3] * to_y];
             // A segment spanning the whole frame is the scene's background (or an object
             // filling the frame, which is `classify`'s question, not a box).
             let frame = r.bbox == [0, 0, w, h];
@@ -536,6 +556,39 @@ mod tests {
                 c.bbox
             );
         }
+    }
+
+    #[test]
+    fn a_large_image_is_segmented_reduced_and_its_boxes_come_back_in_its_pixels() {
+        use image::Rgb;
+        // 1600×1200 (segmented at 512×384): a red rectangle at [200, 250, 600, 750).
+        let img = RgbImage::from_fn(1600, 1200, |x, y| {
+            if (200..600).contains(&x) && (250..750).contains(&y) {
+                Rgb([200, 30, 30])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        let map = Heatmap {
+            label: "a".into(),
+            grid: 8,
+            values: vec![1.0; 64],
+        };
+        let opts = DetectOptions {
+            grid: 8,
+            ..DetectOptions::default()
+        };
+        let got = segment_candidates(&img, &[map], &opts);
+        let want = [200.0, 250.0, 600.0, 750.0];
+        assert!(
+            got.iter()
+                .any(|c| c.bbox.iter().zip(want).all(|(a, b)| (a - b).abs() <= 4.0)),
+            "{:?}",
+            got.iter().map(|c| c.bbox).collect::<Vec<_>>()
+        );
+        assert!(got
+            .iter()
+            .all(|c| c.bbox[2] <= 1600.0 && c.bbox[3] <= 1200.0));
     }
 
     #[test]
