@@ -212,7 +212,7 @@ fn segment_candidates(
     opts: &DetectOptions,
 ) -> Vec<Candidate> {
     // A photo is segmented at a reduced size: the segmentation's cost and memory grow with the
-    // pixels (eight edges each), its boxes need no more precision than IoU 0.5 asks.
+    // pixels (four edges each), and its boxes need no more precision than IoU 0.5 asks.
     let (iw, ih) = image.dimensions();
     let reduced;
     let image = if iw.max(ih) > SEGMENT_MAX_SIDE {
