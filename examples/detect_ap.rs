@@ -9,7 +9,7 @@
 //! false positives count. Seeds 9000+ are not used anywhere else (the training stream and the
 //! eval use other seeds; nothing here was tuned on them).
 //!
-//! `[DETECT_OPTIONS=JSON] cargo run --release --example detect_ap -- [IMAGES_PER_SETTING] [dev]` (default 40; `dev`
+//! `[DETECT_OPTIONS=JSON] [DETECT_SCENES=DIR] [DETECT_ONLY=NAME] cargo run --release --example detect_ap -- [IMAGES_PER_SETTING] [dev]` (default 40; `dev`
 //! draws from seeds 7000+, the development set the settings were chosen on, and prints each
 //! image's boxes)
 
@@ -24,6 +24,7 @@ use clipguide_zeroshot::prompts::{ClassPrompt, Templates};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 use std::time::Instant;
 
 type Scene = (RgbImage, Vec<GroundTruth>);
@@ -118,6 +119,56 @@ fn own_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
     (img, gts)
 }
 
+/// The scenes of `tools/make_detection_scenes.py` in `dir`, handed out in file order per
+/// (objects, size).
+fn pillow_scenes(
+    dir: &Path,
+) -> Result<Box<dyn FnMut(&mut ChaCha8Rng, usize, u32) -> Scene>, Box<dyn std::error::Error>> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        file: String,
+        objects: usize,
+        size: u32,
+        boxes: Vec<ListedBox>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ListedBox {
+        label: String,
+        #[serde(rename = "box")]
+        bbox: [f32; 4],
+    }
+    let text = std::fs::read_to_string(dir.join("scenes.json")).map_err(|e| {
+        format!(
+            "{}: {e} (run tools/make_detection_scenes.py)",
+            dir.display()
+        )
+    })?;
+    let listed: Vec<Listed> = serde_json::from_str(&text)?;
+    let mut queues: std::collections::HashMap<(usize, u32), std::collections::VecDeque<Scene>> =
+        Default::default();
+    for l in listed {
+        let img = image::open(dir.join(&l.file))?.to_rgb8();
+        let gts = l
+            .boxes
+            .into_iter()
+            .map(|b| GroundTruth {
+                label: b.label,
+                bbox: b.bbox,
+            })
+            .collect();
+        queues
+            .entry((l.objects, l.size))
+            .or_default()
+            .push_back((img, gts));
+    }
+    Ok(Box::new(move |_, objects, size| {
+        queues
+            .get_mut(&(objects, size))
+            .and_then(|q| q.pop_front())
+            .unwrap_or_else(|| panic!("too few Pillow scenes with {objects} objects at {size}²"))
+    }))
+}
+
 fn distractors(rng: &mut ChaCha8Rng, present: &[GroundTruth]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     while out.len() < 2 {
@@ -148,14 +199,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let templates = Templates::single("a {}")?;
     println!("| renderer | objects | size | images | AP50 | AP50 per shape | s/image |");
     println!("|---|---|---|---|---|---|---|");
-    for (name, draw) in [
+    type Draw = Box<dyn FnMut(&mut ChaCha8Rng, usize, u32) -> Scene>;
+    let mut sources: Vec<(&str, Draw)> = vec![
+        ("shapes world", Box::new(world_scene)),
         (
-            "shapes world",
-            world_scene as fn(&mut ChaCha8Rng, usize, u32) -> Scene,
+            "shapes world, patterned background",
+            Box::new(patterned_world_scene),
         ),
-        ("shapes world, patterned background", patterned_world_scene),
-        ("own polygons", own_scene),
-    ] {
+        ("own polygons", Box::new(own_scene)),
+    ];
+    // A third drawing path, never used while choosing settings: Pillow's scenes
+    // (`python3 tools/make_detection_scenes.py DIR`), read in order.
+    if let Ok(dir) = std::env::var("DETECT_SCENES") {
+        sources.push(("Pillow scenes", pillow_scenes(Path::new(&dir))?));
+    }
+    // `DETECT_ONLY=NAME`: only the sources whose name contains NAME.
+    let only = std::env::var("DETECT_ONLY").unwrap_or_default();
+    for (name, mut draw) in sources.into_iter().filter(|(n, _)| n.contains(&only)) {
         for objects in [1, 3] {
             for size in [128u32, 256] {
                 let mut rng =
