@@ -28,6 +28,8 @@ use std::path::Path;
 use std::time::Instant;
 
 type Scene = (RgbImage, Vec<GroundTruth>);
+/// Draws the next scene with this many objects at this size.
+type Draw = Box<dyn FnMut(&mut ChaCha8Rng, usize, u32) -> Scene>;
 
 /// A shapes-world scene with exactly `objects` single-object groups on a plain background.
 fn world_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
@@ -121,9 +123,7 @@ fn own_scene(rng: &mut ChaCha8Rng, objects: usize, size: u32) -> Scene {
 
 /// The scenes of `tools/make_detection_scenes.py` in `dir`, handed out in file order per
 /// (objects, size).
-fn pillow_scenes(
-    dir: &Path,
-) -> Result<Box<dyn FnMut(&mut ChaCha8Rng, usize, u32) -> Scene>, Box<dyn std::error::Error>> {
+fn pillow_scenes(dir: &Path) -> Result<Draw, Box<dyn std::error::Error>> {
     #[derive(serde::Deserialize)]
     struct Listed {
         file: String,
@@ -199,7 +199,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let templates = Templates::single("a {}")?;
     println!("| renderer | objects | size | images | AP50 | AP50 per shape | s/image |");
     println!("|---|---|---|---|---|---|---|");
-    type Draw = Box<dyn FnMut(&mut ChaCha8Rng, usize, u32) -> Scene>;
     let mut sources: Vec<(&str, Draw)> = vec![
         ("shapes world", Box::new(world_scene)),
         (
