@@ -4,6 +4,8 @@
 //! against exact search; then the exact/HNSW crossover on smaller stores.
 //!
 //! `cargo run --release --example store_bench -- [N=1000000] [Q=1000] [DIR=/tmp/store-bench] [exact-only|no-crossover]`
+//!
+//! A store (and index) already in `DIR/full` is opened and queried, not rebuilt.
 
 use clipguide_index::ann;
 use clipguide_index::manifest::{Manifest, PartInfo, VectorType};
@@ -142,14 +144,16 @@ fn hnsw(store: &Store, qs: &[Vec<f32>], truth: &[Vec<usize>], ef: usize) -> (f64
 /// The smallest beam width reaching recall@10 ≥ 0.95 on the tuning queries.
 fn tune(store: &Store, tuning: &[Vec<f32>]) -> usize {
     let (truth, _) = exact(store, tuning);
-    for ef in [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768] {
+    for ef in [
+        64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072,
+    ] {
         let (r, (m, _)) = hnsw(store, tuning, &truth, ef);
         println!("  tuning: ef {ef}: recall@10 {r:.3}, median {m:.2} ms");
         if r >= 0.95 {
             return ef;
         }
     }
-    32768
+    131072
 }
 
 /// Exact and HNSW (at the beam width tuned on other queries) on held-out queries.
@@ -193,9 +197,11 @@ fn main() {
     }
 
     let dir = root.join("full");
-    // exact-only with a store already written: this process only opens and queries it, so its
-    // peak RSS is the query side's.
-    if with_ann || !dir.join("manifest.json").exists() {
+    // With a store already written (and its index, unless exact-only), this process only opens
+    // and queries it, so its peak RSS is the query side's.
+    let written =
+        dir.join("manifest.json").exists() && (!with_ann || dir.join("index.usearch").exists());
+    if !written {
         let t = Instant::now();
         let vectors = unit_vectors(n, 1);
         println!(

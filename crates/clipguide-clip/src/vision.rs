@@ -24,6 +24,8 @@ pub struct VisionTransformer {
     /// stride-p convolution and cheaper to differentiate than candle's conv2d.
     patch_weight: Tensor,
     patch_bias: Option<Tensor>,
+    /// The patch weight packed for [`Precision::Bf16`], made on first use and shared by clones.
+    patch_bf16: std::sync::Arc<std::sync::OnceLock<crate::bf16_gemm::PackedWeight>>,
     position_embedding: Tensor,
     pre_layrnorm: Option<LayerNorm>,
     encoder: Encoder,
@@ -53,6 +55,7 @@ impl VisionTransformer {
             } else {
                 None
             },
+            patch_bf16: Default::default(),
             position_embedding: emb.get_with_hints(
                 (n_pos, d),
                 "position_embedding.weight",
@@ -104,6 +107,13 @@ impl VisionTransformer {
     }
 
     pub fn embed(&self, px: &Tensor) -> Result<Tensor> {
+        self.embed_with(px, Precision::F32)
+    }
+
+    /// [`Self::embed`] whose patch GEMM runs in bf16 under the conditions of the encoder layers'
+    /// bf16 path: asked for, on a CPU with the kernel, frozen (fused) weights, no gradient to
+    /// `px`. Otherwise exactly [`Self::embed`].
+    fn embed_with(&self, px: &Tensor, precision: Precision) -> Result<Tensor> {
         let (b, c, h, w) = px.dims4()?;
         let s = self.config.image_size;
         if c != self.config.num_channels || h != s || w != s {
@@ -116,7 +126,15 @@ impl VisionTransformer {
         let w_flat = self.patch_weight.reshape((d, ()))?;
         // A patch embedding is a linear map of the flattened patch: one GEMM, no weight gradient
         // when frozen.
-        let patches = crate::ops::linear(&self.patchify(px)?, &w_flat, self.patch_bias.as_ref())?;
+        let bf16 = precision == Precision::Bf16
+            && crate::bf16_gemm::available()
+            && !px.track_op()
+            && self.all_layers_fused();
+        let patches = if bf16 {
+            self.patch_embed_bf16(&self.patchify(px)?.contiguous()?, &w_flat)?
+        } else {
+            crate::ops::linear(&self.patchify(px)?, &w_flat, self.patch_bias.as_ref())?
+        };
         let cls = self
             .class_embedding
             .reshape((1, 1, d))?
@@ -124,9 +142,43 @@ impl VisionTransformer {
         Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
     }
 
+    /// patches [B, P, C·p·p] · w_flatᵀ (+ bias) through the bf16 kernel.
+    fn patch_embed_bf16(&self, patches: &Tensor, w_flat: &Tensor) -> Result<Tensor> {
+        use crate::bf16_gemm::{matmul, Epilogue, PackedWeight};
+        let (b, p, k) = patches.dims3()?;
+        let d = w_flat.dim(0)?;
+        let packed = match self.patch_bf16.get() {
+            Some(w) => w,
+            None => {
+                let w = PackedWeight::pack(&w_flat.flatten_all()?.to_vec1::<f32>()?, d, k);
+                self.patch_bf16.get_or_init(|| w)
+            }
+        };
+        let bias = self
+            .patch_bias
+            .as_ref()
+            .map(|b| b.to_vec1::<f32>())
+            .transpose()?;
+        let x = patches.flatten_all()?.to_vec1::<f32>()?;
+        let y = matmul(
+            &x,
+            b * p,
+            packed,
+            Epilogue {
+                bias: bias.as_deref(),
+                ..Default::default()
+            },
+        );
+        Tensor::from_vec(y, (b, p, d), patches.device())
+    }
+
     /// Patch, class and position embeddings, pre-normed where the tower has a pre-norm.
     fn embed_normed(&self, px: &Tensor) -> Result<Tensor> {
-        let xs = self.embed(px)?;
+        self.embed_normed_with(px, Precision::F32)
+    }
+
+    fn embed_normed_with(&self, px: &Tensor, precision: Precision) -> Result<Tensor> {
+        let xs = self.embed_with(px, precision)?;
         match &self.pre_layrnorm {
             Some(ln) => ln.forward(&xs),
             None => Ok(xs),
@@ -137,7 +189,7 @@ impl VisionTransformer {
     /// layer computes only that token's row (see `EncoderLayer::forward_cls`). `precision`
     /// applies to the encoder layers when `px` needs no gradient.
     pub fn pooled(&self, px: &Tensor, precision: Precision) -> Result<Tensor> {
-        let xs = self.embed_normed(px)?;
+        let xs = self.embed_normed_with(px, precision)?;
         let cls = match self.encoder.layers.split_last() {
             Some((last, _)) => {
                 let n = self.encoder.layers.len() - 1;

@@ -50,7 +50,7 @@ pub use dataset::{
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
 pub use drawing::{render_drawn, Drawing, DrawnScene, GroupDrawing, Rasteriser};
-pub use hard_negatives::{HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
+pub use hard_negatives::{HardItem, HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;
 pub use picture::{
     fits, picture_canonical_caption, picture_captions, picture_probes, render_picture, Backdrop,

@@ -131,6 +131,13 @@ pub struct TrainArgs {
     /// placement, shape and count (whose weights sum to 1); 0 = none.
     #[arg(long, default_value_t = d().hard_negatives.colour_weight)]
     pub colour_negatives: f64,
+    /// Sampling weight of hard-negative groups that differ only in the object's size (small or
+    /// large; their captions always name it), beside the other attributes; 0 = none.
+    #[arg(long, default_value_t = d().hard_negatives.size_weight)]
+    pub size_negatives: f64,
+    /// Probability that a hard-negative scene is captioned in Japanese. 0 = English only.
+    #[arg(long, default_value_t = d().hard_negatives.japanese)]
+    pub hard_japanese: f32,
     /// Probability that a synthetic scene is drawn with a random outline, rasteriser and edge
     /// (proportions, rotation, aspect, continuous size, supersampled or tiny-skia) instead of
     /// the canonical look; captions are unchanged. 0 = the first world.
@@ -226,6 +233,8 @@ impl TrainArgs {
         let hard = &mut cfg.hard_negatives;
         hard.fraction = self.hard_negatives;
         hard.colour_weight = self.colour_negatives;
+        hard.size_weight = self.size_negatives;
+        hard.japanese = self.hard_japanese;
         hard.group_size = self.group_size;
         hard.singles = self.singles;
         cfg.world = WorldMix {

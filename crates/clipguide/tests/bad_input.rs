@@ -561,6 +561,16 @@ fn bad_input_table() {
             &["hard_negatives.colour_weight", "0 or more"],
         ),
         case(
+            &["train", "--out", &s(&run), "--size-negatives=-0.5"],
+            1,
+            &["hard_negatives.size_weight", "0 or more"],
+        ),
+        case(
+            &["train", "--out", &s(&run), "--hard-japanese", "1.2"],
+            1,
+            &["hard_negatives.japanese", "between 0 and 1"],
+        ),
+        case(
             &["train", "--out", &s(&run), "--blur", "2"],
             1,
             &["augment.blur_prob", "between 0 and 1"],

@@ -184,6 +184,13 @@ impl TrainConfig {
                 h.colour_weight
             ));
         }
+        if !(h.size_weight >= 0.0 && h.size_weight.is_finite()) {
+            return bad(format!(
+                "hard_negatives.size_weight {} is out of range: give a sampling weight of 0 or more",
+                h.size_weight
+            ));
+        }
+        unit("hard_negatives.japanese", h.japanese, "a probability")?;
         if h.group_size == 0 {
             return bad(
                 "hard_negatives.group_size 0 is out of range: give 1 or more scenes per group"

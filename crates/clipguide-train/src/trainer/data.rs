@@ -114,17 +114,17 @@ impl Trainer {
         let hard = match &self.data {
             DataSource::Shapes(_) => {
                 let mut hrng = rng_for(c.seed, step, 2);
-                let scenes = c
-                    .hard_negatives
-                    .scenes(c.hard_negatives.count(c.batch), &mut hrng);
-                scenes
+                let hn = &c.hard_negatives;
+                let items = hn.items(hn.count(c.batch), &mut hrng);
+                items
                     .into_iter()
-                    .map(|scene| {
-                        let captions = clipguide_shapes::captions(&scene, &mut hrng);
+                    .map(|item| {
+                        let language = hn.language(&mut hrng);
+                        let captions = item.captions(language, &mut hrng);
                         (
-                            c.world.draw(&scene, s as u32, &mut hrng),
+                            c.world.draw(&item.scene, s as u32, &mut hrng),
                             captions,
-                            aux_labels(&scene),
+                            aux_labels(&item.scene),
                         )
                     })
                     .collect::<Vec<_>>()
