@@ -26,6 +26,11 @@ const EXPANSION_ADD: usize = 128;
 /// (tuned on other queries than those reported; BENCHMARKS.md). Real embeddings need less.
 pub const EXPANSION_SEARCH: usize = 8192;
 
+/// Stores smaller than this build their graph on one thread, reproducibly (10⁵ rows took
+/// 169 s on two threads here, so about 6 min on one; the default threshold for an index at all
+/// is [`ANN_MIN_ROWS`], far above).
+pub const SEQUENTIAL_BUILD_BELOW: usize = 100_000;
+
 pub struct Ann {
     index: usearch::Index,
 }
@@ -37,7 +42,9 @@ fn ann_err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> IndexError + '
 }
 
 impl Ann {
-    /// An HNSW graph over every row (keys are row numbers), built on all cores.
+    /// An HNSW graph over every row (keys are row numbers): in row order on one thread below
+    /// [`SEQUENTIAL_BUILD_BELOW`] rows, so the same rows give the same graph and the same file,
+    /// on all cores above it (where the graph then depends on the threads' interleaving).
     pub fn build(rows: &Rows) -> Result<Self> {
         let opts = usearch::IndexOptions {
             dimensions: rows.dim,
@@ -52,14 +59,25 @@ impl Ann {
             multi: false,
         };
         let index = usearch::Index::new(&opts).map_err(ann_err("creating the index"))?;
+        let sequential = rows.len() < SEQUENTIAL_BUILD_BELOW;
+        let threads = if sequential {
+            1
+        } else {
+            rayon::current_num_threads()
+        };
         index
-            .reserve_capacity_and_threads(rows.len(), rayon::current_num_threads())
+            .reserve_capacity_and_threads(rows.len(), threads)
             .map_err(ann_err("reserving memory"))?;
-        (0..rows.len()).into_par_iter().try_for_each(|i| {
+        let add = |i: usize| {
             index
                 .add(i as u64, &rows.row_f32(i))
                 .map_err(ann_err("adding a vector"))
-        })?;
+        };
+        if sequential {
+            (0..rows.len()).try_for_each(add)?;
+        } else {
+            (0..rows.len()).into_par_iter().try_for_each(add)?;
+        }
         Ok(Self { index })
     }
 
