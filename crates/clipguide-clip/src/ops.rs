@@ -121,7 +121,7 @@ fn tensor_f32(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 /// Runs `f` on a contiguous CPU f32 tensor's data without copying it.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(s) => Ok(f(contiguous_f32(s, layout)?)),

@@ -159,16 +159,18 @@ impl VisionTransformer {
             .as_ref()
             .map(|b| b.to_vec1::<f32>())
             .transpose()?;
-        let x = patches.flatten_all()?.to_vec1::<f32>()?;
-        let y = matmul(
-            &x,
-            b * p,
-            packed,
-            Epilogue {
-                bias: bias.as_deref(),
-                ..Default::default()
-            },
-        );
+        // Read in place: `patches` is a contiguous CPU f32 tensor (the caller made it so).
+        let y = crate::ops::with_f32(patches, |x| {
+            matmul(
+                x,
+                b * p,
+                packed,
+                Epilogue {
+                    bias: bias.as_deref(),
+                    ..Default::default()
+                },
+            )
+        })?;
         Tensor::from_vec(y, (b, p, d), patches.device())
     }
 
