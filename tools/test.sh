@@ -41,10 +41,11 @@ fi
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # 2 threads is the fastest setting on the 2-core machines this project runs on.
 export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-2}"
-# The CPU kernels on every dispatch path this machine has: once with the opt-in AVX-512 GEMM and
-# elementwise kernels built in, once forced down to AVX2 (CLIPGUIDE_ISA=avx2: no AVX-512 at all,
-# so no bf16 kernel either; a bf16 request must then give the f32 result), and, in the workspace
-# run below, the default build (AVX2 elementwise, the bf16 kernel where the CPU has AVX512-BF16).
-cargo test -p clipguide-clip --features avx512 --lib "$@"
+# The CPU kernels on every dispatch path, forced one by one (CLIPGUIDE_ISA; the workspace run
+# below takes the path this CPU picks by itself): AVX-512 GEMM micro-kernels and elementwise loops
+# (the kernel tests fail, naming it, on a CPU without AVX-512), then AVX2 (no AVX-512 at all, so
+# no bf16 kernel either: a bf16 request must give the f32 result), then the scalar baseline.
+CLIPGUIDE_ISA=avx512 cargo test -p clipguide-clip --lib "$@"
 CLIPGUIDE_ISA=avx2 cargo test -p clipguide-clip --lib "$@"
+CLIPGUIDE_ISA=baseline cargo test -p clipguide-clip --lib "$@"
 exec cargo test --workspace "$@"

@@ -33,7 +33,7 @@ pub fn available() -> bool {
     *OK.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            crate::ops::isa_cap_allows_avx512()
+            crate::ops::isa_allows_avx512()
                 && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
         }
@@ -325,7 +325,7 @@ mod tests {
         let cpu_has = false;
         assert_eq!(
             available(),
-            cpu_has && crate::ops::isa_cap_allows_avx512(),
+            cpu_has && crate::ops::isa_allows_avx512(),
             "bf16 kernel availability disagrees with the CPU flags and CLIPGUIDE_ISA"
         );
         available()

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod rinna;
 pub mod sentencepiece;
+mod sgemm;
 pub mod text;
 pub mod text_clean;
 pub mod tokenizer;

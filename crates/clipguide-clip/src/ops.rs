@@ -11,6 +11,7 @@
 //! [`layer_norm`], [`softmax_last_dim`], [`quick_gelu`] and [`linear`], which fall back to
 //! candle's composites on other devices and dtypes, so the same model code runs everywhere.
 
+use crate::sgemm::View;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D,
 };
@@ -29,65 +30,106 @@ pub fn fused_enabled() -> bool {
     })
 }
 
-/// The vector instruction set the CPU kernels run with here: `"avx512"` (AVX-512 GEMM
-/// micro-kernels from the `gemm` crate's `x86-v4` feature, and AVX-512 elementwise loops),
-/// `"avx2"` (AVX2 + FMA), or `"baseline"` (SSE2). Chosen at run time from the CPU's flags, and
-/// capped at `"avx2"` in a build without this crate's opt-in `avx512` feature (the default:
-/// measured slower on AMD Zen 4; `cargo test -p clipguide-clip --features avx512` tests it), and
-/// at whatever `CLIPGUIDE_ISA` names (see [`isa_cap`]).
+/// The vector instruction set the CPU kernels run with here: `"avx512"` (the f32 GEMMs on the
+/// `gemm` crate's AVX-512 micro-kernels, through [`crate::sgemm`], and AVX-512 elementwise
+/// loops), `"avx2"` (AVX2 + FMA), or `"baseline"` (scalar GEMM, SSE2 loops). Chosen once per
+/// process from the CPU and `CLIPGUIDE_ISA` (see [`isa_request`]); unset, AVX-512 runs where the
+/// CPU executes 512-bit FMAs at full width ([`full_width_avx512`]) and AVX2 elsewhere.
 pub fn isa() -> &'static str {
     // Asked once: the elementwise kernels consult it on every call.
     static ISA: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     ISA.get_or_init(|| {
-        let cap = isa_cap().unwrap_or(IsaCap::Avx512);
+        let request = isa_request().unwrap_or(IsaRequest::Auto);
         #[cfg(target_arch = "x86_64")]
         {
-            if cfg!(feature = "avx512")
-                && cap >= IsaCap::Avx512
-                && std::arch::is_x86_feature_detected!("avx512f")
-            {
-                return "avx512";
-            }
-            if cap >= IsaCap::Avx2
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return "avx2";
+            let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            match request {
+                IsaRequest::Avx512 if avx512 => return "avx512",
+                IsaRequest::Auto if avx512 && full_width_avx512() => return "avx512",
+                IsaRequest::Baseline => return "baseline",
+                _ if avx2 => return "avx2",
+                _ => {}
             }
         }
-        let _ = cap;
+        let _ = request;
         "baseline"
     })
 }
 
-/// The highest instruction set the kernels may use, from `CLIPGUIDE_ISA`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum IsaCap {
-    Baseline,
-    Avx2,
-    Avx512,
+/// Whether this CPU executes 512-bit FMAs at full width, so that AVX-512 GEMM micro-kernels do
+/// twice the work of AVX2 ones per cycle: Intel's AVX-512 cores, and AMD from Zen 5 (family
+/// 0x1A) on. AMD's Zen 4 (family 0x19) splits each 512-bit operation into two 256-bit halves,
+/// and there the AVX2 kernels measured faster (BENCHMARKS.md, "AVX-512 kernels"). Other vendors:
+/// no.
+pub fn full_width_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: cpuid leaves 0 and 1 exist on every x86_64 CPU (`__cpuid` is a safe fn from
+        // Rust 1.89 on; the block keeps older compilers building).
+        #[allow(unused_unsafe)]
+        let (vendor, leaf1) = unsafe {
+            let l0 = std::arch::x86_64::__cpuid(0);
+            let mut v = [0u8; 12];
+            v[..4].copy_from_slice(&l0.ebx.to_le_bytes());
+            v[4..8].copy_from_slice(&l0.edx.to_le_bytes());
+            v[8..].copy_from_slice(&l0.ecx.to_le_bytes());
+            (v, std::arch::x86_64::__cpuid(1).eax)
+        };
+        // The displayed family: base family, plus the extended family when the base is 0xF.
+        let base = (leaf1 >> 8) & 0xF;
+        let family = if base == 0xF {
+            base + ((leaf1 >> 20) & 0xFF)
+        } else {
+            base
+        };
+        match &vendor {
+            b"GenuineIntel" => true,
+            b"AuthenticAMD" => family >= 0x1A,
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
-/// `CLIPGUIDE_ISA=avx2` (or `baseline`) keeps this crate's elementwise kernels and the bf16 GEMM
-/// kernel below AVX-512 (or at SSE2) on a CPU that has more: the switch that runs the older paths
-/// on a newer machine, so one machine tests every dispatch path. The `gemm` crate's f32
-/// micro-kernels are not capped by it (they follow the CPU and this crate's `avx512` feature).
-/// Unset or empty means no cap. An unknown value is an error here (the CLI refuses it at start);
-/// the kernels then run uncapped.
-pub fn isa_cap() -> std::result::Result<IsaCap, String> {
+/// What `CLIPGUIDE_ISA` asks of the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsaRequest {
+    /// Unset or empty: AVX-512 where the CPU runs it at full width, else AVX2.
+    Auto,
+    /// `avx512`: AVX-512 wherever the CPU has it (Zen 4 included).
+    Avx512,
+    /// `avx2`: never above AVX2 + FMA (the bf16 kernel off too).
+    Avx2,
+    /// `baseline`: scalar GEMMs, SSE2 loops.
+    Baseline,
+}
+
+/// `CLIPGUIDE_ISA`: `avx512` or `avx2` forces that path (on a CPU that has it), `baseline` the
+/// scalar one, so one machine tests every dispatch path of the kernels. Unset or empty means
+/// [`IsaRequest::Auto`]. An unknown value is an error here (the CLI refuses it at start); the
+/// kernels then run as if it were unset.
+pub fn isa_request() -> std::result::Result<IsaRequest, String> {
     match std::env::var("CLIPGUIDE_ISA").as_deref() {
-        Err(_) | Ok("") | Ok("avx512") => Ok(IsaCap::Avx512),
-        Ok("avx2") => Ok(IsaCap::Avx2),
-        Ok("baseline") => Ok(IsaCap::Baseline),
+        Err(_) | Ok("") => Ok(IsaRequest::Auto),
+        Ok("avx512") => Ok(IsaRequest::Avx512),
+        Ok("avx2") => Ok(IsaRequest::Avx2),
+        Ok("baseline") => Ok(IsaRequest::Baseline),
         Ok(other) => Err(format!(
             "CLIPGUIDE_ISA={other:?} is not an instruction set the kernels know: use avx512, avx2 or baseline (or unset it)"
         )),
     }
 }
 
-/// Whether `CLIPGUIDE_ISA` lets kernels use AVX-512 (the bf16 kernel included).
-pub(crate) fn isa_cap_allows_avx512() -> bool {
-    isa_cap().unwrap_or(IsaCap::Avx512) >= IsaCap::Avx512
+/// Whether `CLIPGUIDE_ISA` lets kernels use AVX-512 (the bf16 kernel's condition; it runs on
+/// Zen 4 too, where its `vdpbf16ps` beats the f32 kernels either way).
+pub(crate) fn isa_allows_avx512() -> bool {
+    matches!(
+        isa_request().unwrap_or(IsaRequest::Auto),
+        IsaRequest::Auto | IsaRequest::Avx512
+    )
 }
 
 /// How a frozen forward pass multiplies by its weights.
@@ -615,25 +657,19 @@ fn frozen_matmul(
         // SAFETY: x is [rows, k] row-major, W viewed as [k, n] under (rs, cs) stays inside `w`,
         // and `out` is this call's own [rows, n] buffer.
         unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
+            crate::sgemm::sgemm(
+                (rows, n, k),
                 out.as_mut_ptr(),
-                1,
                 n as isize,
-                bias.is_some(),
-                x.as_ptr(),
                 1,
-                k as isize,
-                w.as_ptr(),
-                cs,
-                rs,
+                bias.is_some(),
+                View::rows(x, 0, k),
+                View {
+                    ptr: w.as_ptr(),
+                    rs,
+                    cs,
+                },
                 1.0,
-                1.0,
-                false,
-                false,
-                false,
                 gemm::Parallelism::Rayon(rayon::current_num_threads()),
             )
         }
@@ -730,35 +766,9 @@ struct AttentionOp {
     mask: Option<std::sync::Arc<Vec<f32>>>,
 }
 
-/// A strided f32 matrix view for the gemm crate: element (r, c) lives at `ptr + r·rs + c·cs`.
-///
-/// Why raw views: each (batch, head) of the packed q|k|v buffer is a strided sub-matrix (rows
-/// 3·D apart); the gemm crate multiplies such views in place, so no head is copied out.
-#[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
-    rs: isize,
-    cs: isize,
-}
-
-impl View {
-    /// Row-major rows of `row_stride`, from `base + offset`.
-    fn rows(base: &[f32], offset: usize, row_stride: usize) -> Self {
-        Self {
-            ptr: base[offset..].as_ptr(),
-            rs: row_stride as isize,
-            cs: 1,
-        }
-    }
-
-    fn t(self) -> Self {
-        Self {
-            ptr: self.ptr,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-}
+// Attention works on raw views (`crate::sgemm::View`): each (batch, head) of the packed q|k|v
+// buffer is a strided sub-matrix (rows 3·D apart) that the GEMM multiplies in place, so no head
+// is copied out.
 
 /// A destination pointer shared by rayon tasks that write disjoint parts of one buffer.
 #[derive(Clone, Copy)]
@@ -792,25 +802,15 @@ unsafe fn gemm_view(
     b: View,
     alpha: f32,
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
+    crate::sgemm::sgemm(
+        (m, n, k),
         dst,
-        1,
         dst_rs as isize,
+        1,
         false,
-        a.ptr,
-        a.cs,
-        a.rs,
-        b.ptr,
-        b.cs,
-        b.rs,
-        0.0,
+        a,
+        b,
         alpha,
-        false,
-        false,
-        false,
         gemm::Parallelism::None,
     )
 }
@@ -1380,6 +1380,44 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    /// `CLIPGUIDE_ISA` picks the path that runs, and a forced path the CPU lacks fails here
+    /// (naming it) instead of quietly testing another one.
+    #[test]
+    fn the_kernel_path_asked_for_is_the_one_that_runs() {
+        #[cfg(target_arch = "x86_64")]
+        let (avx512, avx2) = (
+            std::arch::is_x86_feature_detected!("avx512f"),
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"),
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        let (avx512, avx2) = (false, false);
+        match isa_request().expect("CLIPGUIDE_ISA must name a path") {
+            IsaRequest::Avx512 => {
+                assert!(avx512, "CLIPGUIDE_ISA=avx512, but this CPU has no AVX-512: the AVX-512 kernels cannot be tested here");
+                assert_eq!(isa(), "avx512");
+            }
+            IsaRequest::Avx2 => {
+                assert!(avx2, "CLIPGUIDE_ISA=avx2, but this CPU has no AVX2 + FMA: the AVX2 kernels cannot be tested here");
+                assert_eq!(isa(), "avx2");
+            }
+            IsaRequest::Baseline => assert_eq!(isa(), "baseline"),
+            IsaRequest::Auto => {
+                let wide = avx512 && full_width_avx512();
+                assert_eq!(
+                    isa(),
+                    if wide {
+                        "avx512"
+                    } else if avx2 {
+                        "avx2"
+                    } else {
+                        "baseline"
+                    }
+                );
+            }
+        }
+    }
+
     fn randn(shape: &[usize], seed: u64) -> Tensor {
         // A small LCG keeps the test independent of candle's unseedable RNG.
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
@@ -1460,9 +1498,12 @@ mod tests {
             max_diff(gb, &Tensor::zeros_like(gb).unwrap()) > 1e-3,
             "reference grad is zero"
         );
+        // Relative to the gradient's size: the kernels and candle's composites sum in different
+        // orders (and the scalar baseline without FMA), which moves the last bits of each sum.
+        let scale = max_abs(gb).max(1.0);
         assert!(
-            max_diff(ga, gb) < 1e-5,
-            "gradient differs: {}",
+            max_diff(ga, gb) < 1e-5 * scale,
+            "gradient differs: {} (gradients up to {scale})",
             max_diff(ga, gb)
         );
     }

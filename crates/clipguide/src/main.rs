@@ -290,8 +290,8 @@ fn load_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<image::RgbImage>> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    // A misspelt kernel cap would otherwise run uncapped without a word.
-    clipguide_clip::ops::isa_cap().map_err(anyhow::Error::msg)?;
+    // A misspelt CLIPGUIDE_ISA would otherwise run the default path without a word.
+    clipguide_clip::ops::isa_request().map_err(anyhow::Error::msg)?;
     let model = cli.model.as_deref();
     match cli.command {
         Command::Tokenize { texts, max_length } => {

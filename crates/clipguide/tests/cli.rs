@@ -141,7 +141,7 @@ fn similarity_and_classify_are_consistent() {
 /// `--precision bf16` gives cosines within 10⁻³ of f32's where the CPU runs the bf16 kernel (and
 /// says so when it cannot, giving f32's numbers); a misspelt `CLIPGUIDE_ISA` is refused.
 #[test]
-fn bf16_precision_is_close_to_f32_and_a_bad_isa_cap_is_refused() {
+fn bf16_precision_is_close_to_f32_and_a_bad_isa_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("stripes.png");
     write_png(&img, 64, 64, |x, _| {
