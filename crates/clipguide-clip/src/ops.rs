@@ -30,42 +30,42 @@ pub fn fused_enabled() -> bool {
     })
 }
 
-/// The vector instruction set the CPU kernels run with here: `"avx512"` (the f32 GEMMs on the
-/// `gemm` crate's AVX-512 micro-kernels, through [`crate::sgemm`], and AVX-512 elementwise
+/// The vector instruction set this crate's CPU kernels run with here: `"avx512"` (its f32 GEMMs
+/// on the `gemm` crate's AVX-512 micro-kernels, through [`crate::sgemm`], and AVX-512 elementwise
 /// loops), `"avx2"` (AVX2 + FMA), or `"baseline"` (scalar GEMM, SSE2 loops). Chosen once per
 /// process from the CPU and `CLIPGUIDE_ISA` (see [`isa_request`]); unset, AVX-512 runs where the
-/// CPU executes 512-bit FMAs at full width ([`full_width_avx512`]) and AVX2 elsewhere.
+/// CPU executes 512-bit FMAs at full width ([`full_width_avx512`]) and AVX2 elsewhere. candle's
+/// own matmul (training, unfused fallbacks) is not steered by this: the `gemm` crate takes its
+/// AVX-512 kernels on every CPU that has them.
 pub fn isa() -> &'static str {
     // Asked once: the elementwise kernels consult it on every call.
     static ISA: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     ISA.get_or_init(|| {
+        use crate::sgemm::Kernels;
         let request = isa_request().unwrap_or(IsaRequest::Auto);
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-            let avx2 = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma");
-            match request {
-                IsaRequest::Avx512 if avx512 => return "avx512",
-                IsaRequest::Auto if avx512 && full_width_avx512() => return "avx512",
-                IsaRequest::Baseline => return "baseline",
-                _ if avx2 => return "avx2",
-                _ => {}
-            }
+        let (avx512, avx2) = (Kernels::Avx512.runs_here(), Kernels::Avx2.runs_here());
+        match request {
+            IsaRequest::Avx512 if avx512 => "avx512",
+            IsaRequest::Auto if avx512 && full_width_avx512() => "avx512",
+            IsaRequest::Baseline => "baseline",
+            _ if avx2 => "avx2",
+            _ => "baseline",
         }
-        let _ = request;
-        "baseline"
     })
 }
 
-/// Whether this CPU executes 512-bit FMAs at full width, so that AVX-512 GEMM micro-kernels do
-/// twice the work of AVX2 ones per cycle: Intel's AVX-512 cores, and AMD from Zen 5 (family
-/// 0x1A) on. AMD's Zen 4 (family 0x19) splits each 512-bit operation into two 256-bit halves,
-/// and there the AVX2 kernels measured faster (BENCHMARKS.md, "AVX-512 kernels"). Other vendors:
-/// no.
+/// Whether this CPU has AVX-512 and executes 512-bit FMAs at full width, so that AVX-512 GEMM
+/// micro-kernels do more work per cycle than AVX2 ones (twice as much on cores with two 512-bit
+/// FMA units, as much on Intel parts with one, such as some Xeon Silver: never less): Intel's
+/// AVX-512 cores, and AMD from Zen 5 (family 0x1A) on. AMD's Zen 4 (family 0x19) splits each
+/// 512-bit operation into two 256-bit halves, and there the AVX2 kernels measured faster
+/// (BENCHMARKS.md, "AVX-512 kernels"). Other vendors: no.
 pub fn full_width_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return false;
+        }
         // SAFETY: cpuid leaves 0 and 1 exist on every x86_64 CPU (`__cpuid` is a safe fn from
         // Rust 1.89 on; the block keeps older compilers building).
         #[allow(unused_unsafe)]
@@ -101,7 +101,7 @@ pub enum IsaRequest {
     Auto,
     /// `avx512`: AVX-512 wherever the CPU has it (Zen 4 included).
     Avx512,
-    /// `avx2`: never above AVX2 + FMA (the bf16 kernel off too).
+    /// `avx2`: this crate's kernels never above AVX2 + FMA (the bf16 kernel off too).
     Avx2,
     /// `baseline`: scalar GEMMs, SSE2 loops.
     Baseline,

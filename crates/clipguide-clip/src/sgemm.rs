@@ -28,16 +28,18 @@ impl Kernels {
         }
     }
 
-    /// Whether this CPU can run the set at all.
-    #[cfg(test)]
+    /// Whether this CPU has every instruction the set's micro-kernels use (the `gemm` crate's
+    /// own test: AVX-512 F/BW/CD/DQ/VL for the first, AVX2, FMA and the rest of x86-64-v3 for the
+    /// second), so a forced path never reaches a CPU that lacks part of it.
     pub(crate) fn runs_here(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            Kernels::Avx512 => {
+                <gemm_common::simd::V4 as MixedSimd<f32, f32, f32, f32>>::try_new().is_some()
+            }
             #[cfg(target_arch = "x86_64")]
             Kernels::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
+                <gemm_common::simd::V3 as MixedSimd<f32, f32, f32, f32>>::try_new().is_some()
             }
             #[cfg(not(target_arch = "x86_64"))]
             Kernels::Avx512 | Kernels::Avx2 => false,
@@ -123,8 +125,38 @@ pub(crate) unsafe fn sgemm_with(
     beta: f32,
     parallelism: gemm::Parallelism,
 ) {
+    debug_assert!(
+        dst_rs > 0 && dst_cs > 0 && lhs.rs >= 0 && lhs.cs >= 0 && rhs.rs >= 0 && rhs.cs >= 0,
+        "sgemm takes positive strides (gemm::gemm's flips of negative ones are not repeated here)"
+    );
+    // Off x86_64 there is no choice to make: the `gemm` crate's own dispatch (NEON, simd128)
+    // is the right one.
+    #[cfg(not(target_arch = "x86_64"))]
+    if kernels == Kernels::Scalar {
+        return gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs,
+            dst_rs,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            beta,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
     // The micro-kernels prefer a column-major destination: compute dstᵀ = rhsᵀ·lhsᵀ instead
-    // when dst is row-major (as `gemm::gemm` does). Every caller's strides are positive.
+    // when dst is row-major (as `gemm::gemm` does).
     let (m, n, dst_rs, dst_cs, lhs, rhs) = if dst_cs.abs() < dst_rs.abs() {
         (n, m, dst_cs, dst_rs, rhs.t(), lhs.t())
     } else {
@@ -307,11 +339,13 @@ mod tests {
                 }
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        assert!(
-            ran.contains(&Kernels::Avx2),
-            "this x86_64 CPU has no AVX2 + FMA: the AVX2 kernels could not be tested"
-        );
+        assert!(ran.contains(&Kernels::Scalar));
+        if crate::ops::isa() != "baseline" {
+            let chosen = Kernels::chosen();
+            assert!(
+                ran.contains(&chosen),
+                "the process's kernel set {chosen:?} was not tested"
+            );
+        }
     }
 }
-
