@@ -5,7 +5,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec};
+use crate::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec, Size};
 
 /// How many captions [`captions`] returns per scene (fewer only if paraphrases run out).
 pub const CAPTIONS_PER_SCENE: usize = 5;
@@ -28,42 +28,92 @@ fn article(next_word: &str) -> &'static str {
     }
 }
 
-/// Placement paraphrases; index 0 is the canonical one.
+/// Placement paraphrases; index 0 is the canonical one. Beside the grid's own words they hold
+/// what people commonly write for the same cell ("upper left", "at the far right", "along the
+/// top", "in the very middle", British "centre"), so a prompt in everyday wording is not noise
+/// to the built-in model.
 pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
     match placement {
         Placement::TopLeft => &[
             "in the top left corner",
             "at the top left",
             "in the top left",
+            "in the upper left",
+            "in the upper left corner",
+            "at the upper left",
         ],
-        Placement::Top => &["at the top", "at the top of the picture"],
+        Placement::Top => &[
+            "at the top",
+            "at the top of the picture",
+            "along the top",
+            "near the top",
+            "at the top edge",
+        ],
         Placement::TopRight => &[
             "in the top right corner",
             "at the top right",
             "in the top right",
+            "in the upper right",
+            "in the upper right corner",
+            "at the upper right",
         ],
-        Placement::Left => &["on the left", "on the left side", "on the left-hand side"],
+        Placement::Left => &[
+            "on the left",
+            "on the left side",
+            "on the left-hand side",
+            "at the far left",
+            "on the far left",
+            "at the left edge",
+        ],
         Placement::Center => &[
             "in the center",
             "in the middle",
             "in the center of the picture",
+            "in the centre",
+            "at the centre",
+            "in the very middle",
+            "dead center",
+            "dead centre",
         ],
         Placement::Right => &[
             "on the right",
             "on the right side",
             "on the right-hand side",
+            "at the far right",
+            "on the far right",
+            "at the right edge",
         ],
         Placement::BottomLeft => &[
             "in the bottom left corner",
             "at the bottom left",
             "in the bottom left",
+            "in the lower left",
+            "in the lower left corner",
+            "at the lower left",
         ],
-        Placement::Bottom => &["at the bottom", "at the bottom of the picture"],
+        Placement::Bottom => &[
+            "at the bottom",
+            "at the bottom of the picture",
+            "along the bottom",
+            "near the bottom",
+            "at the bottom edge",
+        ],
         Placement::BottomRight => &[
             "in the bottom right corner",
             "at the bottom right",
             "in the bottom right",
+            "in the lower right",
+            "in the lower right corner",
+            "at the lower right",
         ],
+    }
+}
+
+/// Size words; index 0 is the canonical one ([`Size::name`]), the rest the everyday synonyms.
+pub fn size_words(size: Size) -> &'static [&'static str] {
+    match size {
+        Size::Small => &["small", "tiny", "little"],
+        Size::Large => &["large", "big", "huge"],
     }
 }
 
@@ -133,17 +183,17 @@ pub fn placement_contrasts(prompt_texts: &[&str]) -> Vec<String> {
     }
 }
 
-/// "a large red circle", "an orange star", "two small blue crosses".
-fn object_phrase(group: &ObjectGroup, with_size: bool, numeral_one: bool) -> String {
+/// "a large red circle", "an orange star", "two tiny blue crosses": `size_word` is one of
+/// [`size_words`] of the group's size, or `None` to leave the size unsaid.
+fn object_phrase(group: &ObjectGroup, size_word: Option<&str>, numeral_one: bool) -> String {
     let noun = if group.count == 1 {
         group.shape.name()
     } else {
         group.shape.plural()
     };
-    let body = if with_size {
-        format!("{} {} {}", group.size.name(), group.colour.name(), noun)
-    } else {
-        format!("{} {}", group.colour.name(), noun)
+    let body = match size_word {
+        Some(size) => format!("{size} {} {noun}", group.colour.name()),
+        None => format!("{} {noun}", group.colour.name()),
     };
     if group.count == 1 && !numeral_one {
         format!("{} {body}", article(&body))
@@ -159,15 +209,20 @@ fn pattern_noun(pattern: &BackgroundPattern) -> &'static str {
     }
 }
 
-/// "on a blue background", "on a striped green and white background".
+/// "on a blue background", "against a blue backdrop", "on a striped green and white background".
 fn background_on_phrase(scene: &SceneSpec, variant: usize) -> String {
     let c = scene.background.name();
     let a = article(c);
     // Even variants use the canonical "on a ... background" form.
     let canonical_form = variant.is_multiple_of(2);
     match &scene.pattern {
-        None if canonical_form => format!("on {a} {c} background"),
-        None => format!("against {a} {c} background"),
+        None => match variant % 8 {
+            1 => format!("against {a} {c} background"),
+            3 => format!("on {a} {c} backdrop"),
+            5 => format!("over {a} {c} background"),
+            7 => format!("against {a} {c} backdrop"),
+            _ => format!("on {a} {c} background"),
+        },
         Some(p) if canonical_form => {
             format!(
                 "on a {} {c} and {} background",
@@ -188,10 +243,11 @@ fn background_noun_phrase(scene: &SceneSpec, variant: usize) -> String {
     let c = scene.background.name();
     let a = article(c);
     match &scene.pattern {
-        None => match variant % 3 {
+        None => match variant % 4 {
             0 => format!("{a} {c} picture"),
             1 => format!("{a} {c} image"),
-            _ => format!("{a} {c} background"),
+            2 => format!("{a} {c} background"),
+            _ => format!("{a} {c} backdrop"),
         },
         Some(p) => format!("a {} {c} and {} background", p.kind.name(), p.colour.name()),
     }
@@ -223,7 +279,7 @@ pub fn canonical_caption(scene: &SceneSpec) -> String {
         .map(|g| {
             format!(
                 "{} {}",
-                object_phrase(g, true, false),
+                object_phrase(g, Some(g.size.name()), false),
                 placement_phrases(g.placement)[0]
             )
         })
@@ -245,15 +301,21 @@ enum Template {
     ThereIs,
     /// "in the top left corner, a red circle on a blue background" (single group only)
     PlacementFirst,
+    /// "a big red circle in the middle, blue backdrop"
+    CommaBackground,
+    /// "a tiny gray ring in the upper left of a pink image" (plain backgrounds only)
+    PlacedOf,
 }
 
-const TEMPLATES: [Template; 6] = [
+const TEMPLATES: [Template; 8] = [
     Template::Full,
     Template::NoPlacement,
     Template::PictureWith,
     Template::Terse,
     Template::ThereIs,
     Template::PlacementFirst,
+    Template::CommaBackground,
+    Template::PlacedOf,
 ];
 
 fn random_place(rng: &mut ChaCha8Rng, placement: Placement) -> &'static str {
@@ -265,7 +327,12 @@ fn random_place(rng: &mut ChaCha8Rng, placement: Placement) -> &'static str {
 fn random_object(rng: &mut ChaCha8Rng, group: &ObjectGroup) -> String {
     let with_size = rng.random_bool(0.5);
     let numeral_one = rng.random_bool(0.15);
-    object_phrase(group, with_size, numeral_one)
+    let size_word = with_size.then(|| {
+        *size_words(group.size)
+            .choose(rng)
+            .expect("every size has words")
+    });
+    object_phrase(group, size_word, numeral_one)
 }
 
 fn placed_items(rng: &mut ChaCha8Rng, scene: &SceneSpec) -> Vec<String> {
@@ -280,7 +347,7 @@ fn placed_items(rng: &mut ChaCha8Rng, scene: &SceneSpec) -> Vec<String> {
 }
 
 fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) -> Option<String> {
-    let bg_variant = rng.random_range(0..6usize);
+    let bg_variant = rng.random_range(0..8usize);
     let caption = match template {
         Template::Full => format!(
             "{} {}",
@@ -347,6 +414,34 @@ fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) 
                 random_place(rng, g.placement),
                 random_object(rng, g),
                 background_on_phrase(scene, bg_variant)
+            )
+        }
+        Template::CommaBackground => {
+            let noun = if bg_variant % 2 == 0 {
+                "backdrop"
+            } else {
+                "background"
+            };
+            let background = match scene.pattern {
+                None => format!("{} {noun}", scene.background.name()),
+                Some(_) => terse_background(scene),
+            };
+            format!("{}, {background}", join_list(&placed_items(rng, scene)))
+        }
+        Template::PlacedOf => {
+            if scene.pattern.is_some() {
+                return None;
+            }
+            let c = scene.background.name();
+            let noun = if bg_variant % 2 == 0 {
+                "picture"
+            } else {
+                "image"
+            };
+            format!(
+                "{} of {} {c} {noun}",
+                join_list(&placed_items(rng, scene)),
+                article(c)
             )
         }
     };
@@ -481,11 +576,22 @@ mod tests {
     #[test]
     fn articles_and_plurals() {
         let g = group(Shape::Cross, Colour::Orange, Size::Large, 1, Placement::Top);
-        assert_eq!(object_phrase(&g, false, false), "an orange cross");
-        assert_eq!(object_phrase(&g, true, false), "a large orange cross");
-        assert_eq!(object_phrase(&g, false, true), "one orange cross");
+        assert_eq!(object_phrase(&g, None, false), "an orange cross");
+        assert_eq!(
+            object_phrase(&g, Some("large"), false),
+            "a large orange cross"
+        );
+        assert_eq!(
+            object_phrase(&g, Some("huge"), false),
+            "a huge orange cross"
+        );
+        assert_eq!(object_phrase(&g, None, true), "one orange cross");
         let g = group(Shape::Cross, Colour::Orange, Size::Small, 3, Placement::Top);
-        assert_eq!(object_phrase(&g, false, false), "three orange crosses");
+        assert_eq!(object_phrase(&g, None, false), "three orange crosses");
+        assert_eq!(
+            object_phrase(&g, Some("tiny"), false),
+            "three tiny orange crosses"
+        );
     }
 
     #[test]

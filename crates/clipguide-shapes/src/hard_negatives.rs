@@ -11,6 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::captions::size_words;
 use crate::captions_ja::{captions_in, size_words_ja};
 use crate::language::Language;
 use crate::scene::{object_colours, Placement, SceneConfig, SceneSpec, Shape, Size};
@@ -93,7 +94,9 @@ impl HardItem {
 /// Whether `caption` states `size` (its size word in `language`).
 fn names_size(caption: &str, size: Size, language: Language) -> bool {
     match language {
-        Language::English => caption.split_whitespace().any(|w| w == size.name()),
+        Language::English => caption
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| size_words(size).contains(&w)),
         Language::Japanese => size_words_ja(size).iter().any(|w| caption.contains(w)),
     }
 }
@@ -450,7 +453,11 @@ mod tests {
                 Size::Small
             };
             for (language, words, wrong) in [
-                (Language::English, vec![size.name()], vec![other.name()]),
+                (
+                    Language::English,
+                    size_words(size).to_vec(),
+                    size_words(other).to_vec(),
+                ),
                 (
                     Language::Japanese,
                     size_words_ja(size).to_vec(),

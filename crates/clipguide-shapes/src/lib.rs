@@ -36,7 +36,7 @@ mod zero_shot_ja;
 
 pub use captions::{
     canonical_caption, captions, count_word, placement_contrasts, placement_phrases,
-    placement_variants, CAPTIONS_PER_SCENE,
+    placement_variants, size_words, CAPTIONS_PER_SCENE,
 };
 pub use captions_ja::{
     canonical_caption_in, canonical_caption_ja, captions_in, captions_ja, colour_adjectives_ja,
