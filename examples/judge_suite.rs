@@ -145,9 +145,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ..clipguide_shapes::WORLD_SEARCH
             };
             let t0 = std::time::Instant::now();
+            // Read as `generate` reads it: the prompt syntax (weights, `\:`), not raw text.
+            let spec = clipguide_guide::PromptSpec::parse(prompt)?;
             let found = clipguide_guide::search(
                 &clip,
-                &[(prompt.to_string(), 1.0)],
+                &[(spec.text, spec.weight)],
                 &clipguide_shapes::WorldSpace,
                 &settings,
                 &mut |_| {},

@@ -888,7 +888,9 @@ pub fn judge_suite_v3() -> Vec<&'static str> {
         "I'd like three small cyan stars along the top edge against a black background",
         "Could you draw a large yellow circle in the bottom left? Blue background please.",
         "a purple triangle smack in the middle on an orange background",
-        "Background: green. A tiny red cross in the upper-right corner.",
+        // The colon escaped as the prompt syntax asks (a bare `:` starts a weight, and `generate`
+        // refuses the unescaped prompt with that advice).
+        "Background\\: green. A tiny red cross in the upper-right corner.",
         "two small black rings side by side at the bottom of a white image",
         "on a cyan backdrop, a brown square hugging the right edge",
         "top centre: a small yellow triangle, the background is purple",
@@ -1426,7 +1428,7 @@ mod tests {
             Some(Size::Small),
         );
         expect(
-            "Background: green. A tiny red cross in the upper-right corner.",
+            "Background\\: green. A tiny red cross in the upper-right corner.",
             Red,
             Green,
             Shape::Cross,
