@@ -937,6 +937,20 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashSet;
 
+    /// How many prompts of `suite` are Japanese, and every prompt's parsed target (a prompt the
+    /// judge cannot parse fails the test).
+    fn japanese_and_targets(suite: &[&str]) -> (usize, Vec<JudgeTarget>) {
+        let japanese = suite
+            .iter()
+            .filter(|p| Language::of_text(p) == Language::Japanese)
+            .count();
+        let targets = suite
+            .iter()
+            .map(|p| parse_prompt(p).unwrap_or_else(|| panic!("unparseable: {p}")))
+            .collect();
+        (japanese, targets)
+    }
+
     /// Checks `t` against group 0 of `scene`: everything parsed must be true of the scene.
     fn assert_true_of(t: &JudgeTarget, scene: &SceneSpec, caption: &str) {
         let g = scene.groups[0];
@@ -1187,15 +1201,8 @@ mod tests {
         assert!(suite.len() >= 40);
         let unique: HashSet<_> = suite.iter().collect();
         assert_eq!(unique.len(), suite.len());
-        let japanese = suite
-            .iter()
-            .filter(|p| Language::of_text(p) == Language::Japanese)
-            .count();
+        let (japanese, targets) = japanese_and_targets(&suite);
         assert!(japanese >= 8, "{japanese}");
-        let targets: Vec<JudgeTarget> = suite
-            .iter()
-            .map(|p| parse_prompt(p).unwrap_or_else(|| panic!("unparseable: {p}")))
-            .collect();
         let shapes: HashSet<_> = targets.iter().filter_map(|t| t.shape).collect();
         let places: HashSet<_> = targets.iter().filter_map(|t| t.placement).collect();
         let sizes: HashSet<_> = targets.iter().filter_map(|t| t.size).collect();
@@ -1350,15 +1357,8 @@ mod tests {
         assert_eq!(suite.len(), 44);
         let unique: HashSet<_> = suite.iter().collect();
         assert_eq!(unique.len(), suite.len());
-        let japanese = suite
-            .iter()
-            .filter(|p| Language::of_text(p) == Language::Japanese)
-            .count();
+        let (japanese, targets) = japanese_and_targets(&suite);
         assert_eq!(japanese, 10);
-        let targets: Vec<JudgeTarget> = suite
-            .iter()
-            .map(|p| parse_prompt(p).unwrap_or_else(|| panic!("unparseable: {p}")))
-            .collect();
         let shapes: HashSet<_> = targets.iter().filter_map(|t| t.shape).collect();
         let places: HashSet<_> = targets.iter().filter_map(|t| t.placement).collect();
         let objects: HashSet<_> = targets.iter().map(|t| t.object).collect();
