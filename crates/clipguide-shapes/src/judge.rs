@@ -877,6 +877,9 @@ pub fn judge_suite_centred() -> Vec<&'static str> {
 /// three in about a quarter (never with a large size); the last ten are Japanese. Written
 /// independently of the training captions (on 2026-12-07, by a separate session that did not read
 /// the caption code), so its wording owes nothing to theirs. Every prompt parses.
+///
+/// Colons are escaped (`\\:`) as the prompt syntax asks: a bare `:` starts a prompt weight, and
+/// `generate` refuses such a prompt as typed, saying to escape it.
 pub fn judge_suite_v3() -> Vec<&'static str> {
     vec![
         "draw a red star in the top left corner on a white background",
@@ -888,13 +891,11 @@ pub fn judge_suite_v3() -> Vec<&'static str> {
         "I'd like three small cyan stars along the top edge against a black background",
         "Could you draw a large yellow circle in the bottom left? Blue background please.",
         "a purple triangle smack in the middle on an orange background",
-        // The colon escaped as the prompt syntax asks (a bare `:` starts a weight, and `generate`
-        // refuses the unescaped prompt with that advice).
         "Background\\: green. A tiny red cross in the upper-right corner.",
         "two small black rings side by side at the bottom of a white image",
         "on a cyan backdrop, a brown square hugging the right edge",
-        "top centre: a small yellow triangle, the background is purple",
-        "simple picture: one big white star in the middle of a red background",
+        "top centre\\: a small yellow triangle, the background is purple",
+        "simple picture\\: one big white star in the middle of a red background",
         "three tiny gray crosses in the lower left on a pink background",
         "please make the background brown and put a big green circle at the bottom right",
         "a blue plus sign in the upper left, orange background",
@@ -936,6 +937,25 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashSet;
+
+    #[test]
+    fn suite_prompts_escape_their_colons_as_generate_reads_them() {
+        let suites = [
+            judge_suite(),
+            judge_suite_v2(),
+            judge_suite_v3(),
+            judge_suite_centred(),
+        ];
+        for p in suites.iter().flatten() {
+            let bare = p
+                .char_indices()
+                .any(|(i, c)| c == ':' && !p[..i].ends_with('\\'));
+            assert!(
+                !bare,
+                "{p:?} has a bare colon, which `generate` reads as a weight"
+            );
+        }
+    }
 
     /// How many prompts of `suite` are Japanese, and every prompt's parsed target (a prompt the
     /// judge cannot parse fails the test).
