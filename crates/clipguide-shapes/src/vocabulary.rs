@@ -82,6 +82,9 @@ mod tests {
     fn words_of_the_world_are_known_and_others_are_named() {
         assert!(unknown_words("a red circle on a blue background").is_empty());
         assert!(unknown_words("Two small YELLOW stars in the top left corner").is_empty());
+        // Everyday wording of the same world (captions.rs: size_words, placement_phrases).
+        assert!(unknown_words("a big red circle in the upper left, blue backdrop").is_empty());
+        assert!(unknown_words("three tiny stars along the bottom of a white image").is_empty());
         // The headline prompts are the world's words now (pictures, styles, places).
         assert!(unknown_words("sunflower oil painting").is_empty());
         assert!(unknown_words("Kyoto at the North Pole").is_empty());
