@@ -878,7 +878,7 @@ pub fn judge_suite_centred() -> Vec<&'static str> {
 /// independently of the training captions (on 2026-12-07, by a separate session that did not read
 /// the caption code), so its wording owes nothing to theirs. Every prompt parses.
 ///
-/// Colons are escaped (`\\:`) as the prompt syntax asks: a bare `:` starts a prompt weight, and
+/// Colons are escaped (`\:`) as the prompt syntax asks: a bare `:` starts a prompt weight, and
 /// `generate` refuses such a prompt as typed, saying to escape it.
 pub fn judge_suite_v3() -> Vec<&'static str> {
     vec![
