@@ -4,12 +4,14 @@
 //! runs it), judged by colour layout (with size and count where the prompt states them);
 //! prints the pass rate and the seconds per run (one JSON line at the end, for BENCHMARKS.md).
 //!
-//! `cargo run --release --example judge_suite -- --model DIR [--suite v1|v2|v3|centred] [--steps N] [--seed S] [--out DIR]`
+//! `cargo run --release --example judge_suite -- --model DIR [--suite v1|v2|v3|v4|centred] [--steps N] [--seed S] [--out DIR]`
 //!
 //! Suites (`clipguide_shapes::judge`): `v1` the project's 24 prompts (tuned on: not held out),
 //! `v2` 44 prompts of sizes, counts, shapes, placements and Japanese in wording the training
 //! captions never use (held out), `v3` 44 prompts in varied users' wording written without
-//! reading the caption code (held out), `centred` the 10 prompts issue #28 was filed with.
+//! reading the caption code (held out), `v4` 44 more prompts in other users' wording, unlike
+//! v1–v3's and also written without reading the caption code (held out), `centred` the 10
+//! prompts issue #28 was filed with.
 //!
 //! Tuning flags override single settings of the recipe, as `clipguide generate`'s do and through
 //! the same library path ([`Overrides`], [`plan_run`], [`clipguide_guide::generate`]): `--size PX`,
@@ -29,7 +31,8 @@ use clipguide_guide::{
     plan_run, ContrastChoice, Observer, Overrides, PaletteChoice, PromptSchedule, Start,
 };
 use clipguide_shapes::judge::{
-    judge, judge_suite, judge_suite_centred, judge_suite_v2, judge_suite_v3, parse_prompt,
+    judge, judge_suite, judge_suite_centred, judge_suite_v2, judge_suite_v3, judge_suite_v4,
+    parse_prompt,
 };
 use clipguide_shapes::palette::Palette;
 use clipguide_shapes::{placement_contrasts, recipe};
@@ -67,8 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "v1" => judge_suite(),
                     "v2" => judge_suite_v2(),
                     "v3" => judge_suite_v3(),
+                    "v4" => judge_suite_v4(),
                     "centred" => judge_suite_centred(),
-                    v => return Err(format!("--suite {v}: give v1, v2, v3 or centred").into()),
+                    v => return Err(format!("--suite {v}: give v1, v2, v3, v4 or centred").into()),
                 }
             }
             "--steps" => o.steps = Some(value()?.parse()?),
@@ -117,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--shapes" => o.outlines = Some(value()?.parse()?),
             "--edge" => o.edge = Some(value()?.parse()?),
             "--min-radius" => o.min_radius = Some(value()?.parse()?),
-            other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--suite v1|v2|v3|centred] [--recipe world|shapes|discs|fourier] [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
+            other => return Err(format!("unknown argument {other}; usage: judge_suite --model DIR [--suite v1|v2|v3|v4|centred] [--recipe world|shapes|discs|fourier] [--steps N] [--seed S] [--out DIR] [tuning flags, see the file's docs]").into()),
         }
     }
     o.seed = Some(seed);
