@@ -8,9 +8,11 @@
 //!
 //! Suites (`clipguide_shapes::judge`): `v1` the project's 24 prompts (tuned on: not held out),
 //! `v2` 44 prompts of sizes, counts, shapes, placements and Japanese in wording the training
-//! captions never use (held out), `v3` 44 prompts in varied users' wording written without
-//! reading the caption code (held out), `v4` 44 more prompts in other users' wording, unlike
-//! v1–v3's and also written without reading the caption code (held out), `centred` the 10
+//! captions never use (no longer held out: later captions use it), `v3` 44 prompts in varied
+//! users' wording written without reading the caption code (no longer held out: phase 6's
+//! captions took its words), `v4` 44 more prompts in other users' wording, unlike v1–v3's and
+//! also written without reading the caption code (held out: no caption changed after it
+//! existed), `centred` the 10
 //! prompts issue #28 was filed with.
 //!
 //! Tuning flags override single settings of the recipe, as `clipguide generate`'s do and through

@@ -4,9 +4,10 @@
 # Zero-shot on held-out drawings (seed 12345, never trained on): the world's own shapes scenes,
 # canonical and varied; its pictures (object, style); Pillow's drawings (tools/make_heldout_drawings.py,
 # a renderer never used in training); each with English and Japanese candidates. Then the
-# generation judge with the world recipe on the four suites (v3 first: its wording was written by a
-# session that never read the caption code, so it is the held-out wording test), and the design
-# card's prompts.
+# generation judge with the world recipe on the suites (v4 first: its wording was written by a
+# session that never read the caption code, and no caption was changed after it existed, so it is
+# the held-out wording test; v3's wording has since gone into the captions), and the design card's
+# prompts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p clipguide >&2
@@ -24,7 +25,7 @@ for lang in en ja; do
     "$bin" "${model[@]}" eval $source --seed 12345 --language "$lang"
   done
 done
-for suite in v3 v2 centred v1; do
+for suite in v4 v3 v2 centred v1; do
   echo "== judge_suite --recipe world --suite $suite"
   target/release/examples/judge_suite "${model[@]}" --recipe world --suite "$suite" | tail -1
 done

@@ -5,7 +5,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::scene::{BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec, Size};
+use crate::scene::{
+    BackgroundPattern, ObjectGroup, PatternKind, Placement, SceneSpec, Shape, Size,
+};
 
 /// How many captions [`captions`] returns per scene (fewer only if paraphrases run out).
 pub const CAPTIONS_PER_SCENE: usize = 5;
@@ -48,6 +50,9 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
             "along the top",
             "near the top",
             "at the top edge",
+            "in the top middle",
+            "at the top centre",
+            "in the upper middle",
         ],
         Placement::TopRight => &[
             "in the top right corner",
@@ -74,6 +79,7 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
             "in the very middle",
             "dead center",
             "dead centre",
+            "in the middle of the image",
         ],
         Placement::Right => &[
             "on the right",
@@ -97,6 +103,9 @@ pub fn placement_phrases(placement: Placement) -> &'static [&'static str] {
             "along the bottom",
             "near the bottom",
             "at the bottom edge",
+            "in the bottom middle",
+            "at the bottom centre",
+            "in the lower middle",
         ],
         Placement::BottomRight => &[
             "in the bottom right corner",
@@ -114,6 +123,25 @@ pub fn size_words(size: Size) -> &'static [&'static str] {
     match size {
         Size::Small => &["small", "tiny", "little"],
         Size::Large => &["large", "big", "huge"],
+    }
+}
+
+/// Shape nouns as (singular, plural); index 0 is the canonical one ([`Shape::name`]), the rest
+/// the everyday words for the same drawing ("disc", "donut", "plus sign"). Only words that fit
+/// what the world draws: its crosses are upright (a "×" is not one of them).
+pub fn shape_nouns(shape: Shape) -> &'static [(&'static str, &'static str)] {
+    match shape {
+        Shape::Circle => &[("circle", "circles"), ("disc", "discs"), ("disk", "disks")],
+        Shape::Square => &[("square", "squares")],
+        Shape::Triangle => &[("triangle", "triangles")],
+        Shape::Star => &[("star", "stars")],
+        Shape::Cross => &[("cross", "crosses"), ("plus sign", "plus signs")],
+        Shape::Ring => &[
+            ("ring", "rings"),
+            ("donut", "donuts"),
+            ("doughnut", "doughnuts"),
+            ("hoop", "hoops"),
+        ],
     }
 }
 
@@ -186,11 +214,17 @@ pub fn placement_contrasts(prompt_texts: &[&str]) -> Vec<String> {
 /// "a large red circle", "an orange star", "two tiny blue crosses": `size_word` is one of
 /// [`size_words`] of the group's size, or `None` to leave the size unsaid.
 fn object_phrase(group: &ObjectGroup, size_word: Option<&str>, numeral_one: bool) -> String {
-    let noun = if group.count == 1 {
-        group.shape.name()
-    } else {
-        group.shape.plural()
-    };
+    object_phrase_with(group, size_word, numeral_one, shape_nouns(group.shape)[0])
+}
+
+/// [`object_phrase`] with the shape's noun pair `noun` (one of [`shape_nouns`]).
+fn object_phrase_with(
+    group: &ObjectGroup,
+    size_word: Option<&str>,
+    numeral_one: bool,
+    noun: (&str, &str),
+) -> String {
+    let noun = if group.count == 1 { noun.0 } else { noun.1 };
     let body = match size_word {
         Some(size) => format!("{size} {} {noun}", group.colour.name()),
         None => format!("{} {noun}", group.colour.name()),
@@ -305,9 +339,18 @@ enum Template {
     CommaBackground,
     /// "a tiny gray ring in the upper left of a pink image" (plain backgrounds only)
     PlacedOf,
+    /// "a red circle at the top. blue background." or "background: blue. a red circle at the top."
+    Sentences,
+    /// "blue background, a red circle at the top" or "on a blue canvas, a red circle at the top"
+    BackgroundFirst,
+    /// "make the background blue and put a red circle at the top", "a red circle at the top, and
+    /// set the background to blue" (plain backgrounds only)
+    SetBackground,
+    /// "two small purple squares in the center with a white background"
+    WithBackground,
 }
 
-const TEMPLATES: [Template; 8] = [
+const TEMPLATES: [Template; 12] = [
     Template::Full,
     Template::NoPlacement,
     Template::PictureWith,
@@ -316,7 +359,69 @@ const TEMPLATES: [Template; 8] = [
     Template::PlacementFirst,
     Template::CommaBackground,
     Template::PlacedOf,
+    Template::Sentences,
+    Template::BackgroundFirst,
+    Template::SetBackground,
+    Template::WithBackground,
 ];
+
+/// Nouns a plain background goes by in everyday prompts; index 0 is the canonical one.
+const BACKGROUND_NOUNS: [&str; 4] = ["background", "backdrop", "canvas", "bg"];
+
+/// What people put before a description when they ask for a picture ("draw", "can you make").
+const REQUESTS: [&str; 12] = [
+    "draw",
+    "paint",
+    "make",
+    "sketch",
+    "show",
+    "create",
+    "generate",
+    "render",
+    "please draw",
+    "can you draw",
+    "i want",
+    "give me",
+];
+
+/// Whether a caption of `template` can follow a request verb ("draw …"): those that start with
+/// the object or the picture.
+fn takes_request(template: Template) -> bool {
+    matches!(
+        template,
+        Template::Full
+            | Template::NoPlacement
+            | Template::PictureWith
+            | Template::Terse
+            | Template::CommaBackground
+            | Template::PlacedOf
+            | Template::WithBackground
+    )
+}
+
+/// Everyday surface variation of a paraphrase, each with its own chance: a request verb in
+/// front ("draw …", "… please"), "grey" for "gray", hyphenated corners ("top-left").
+fn everyday_form(caption: String, template: Template, rng: &mut ChaCha8Rng) -> String {
+    let mut out = caption;
+    if takes_request(template) && rng.random_bool(0.3) {
+        let verb = REQUESTS.choose(rng).expect("requests are listed");
+        out = format!("{verb} {out}");
+        if rng.random_bool(0.25) {
+            out.push_str(" please");
+        }
+    }
+    if rng.random_bool(0.5) {
+        out = out.replace("gray", "grey");
+    }
+    if rng.random_bool(0.3) {
+        for v in ["top", "bottom", "upper", "lower"] {
+            for h in ["left", "right"] {
+                out = out.replace(&format!("{v} {h}"), &format!("{v}-{h}"));
+            }
+        }
+    }
+    out
+}
 
 fn random_place(rng: &mut ChaCha8Rng, placement: Placement) -> &'static str {
     placement_phrases(placement)
@@ -332,7 +437,28 @@ fn random_object(rng: &mut ChaCha8Rng, group: &ObjectGroup) -> String {
             .choose(rng)
             .expect("every size has words")
     });
-    object_phrase(group, size_word, numeral_one)
+    let noun = random_noun(rng, group.shape);
+    object_phrase_with(group, size_word, numeral_one, noun)
+}
+
+/// The canonical noun three times in four, else one of its everyday synonyms.
+fn random_noun(rng: &mut ChaCha8Rng, shape: Shape) -> (&'static str, &'static str) {
+    let nouns = shape_nouns(shape);
+    if nouns.len() > 1 && rng.random_bool(0.25) {
+        nouns[rng.random_range(1..nouns.len())]
+    } else {
+        nouns[0]
+    }
+}
+
+/// A placement phrase without its preposition, for terse captions ("upper left corner",
+/// "top middle", "dead centre").
+fn random_bare_place(rng: &mut ChaCha8Rng, placement: Placement) -> &'static str {
+    let phrase = random_place(rng, placement);
+    ["in the ", "at the ", "on the ", "along the ", "near the "]
+        .iter()
+        .find_map(|p| phrase.strip_prefix(p))
+        .unwrap_or(phrase)
 }
 
 fn placed_items(rng: &mut ChaCha8Rng, scene: &SceneSpec) -> Vec<String> {
@@ -373,20 +499,21 @@ fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) 
                 .groups
                 .iter()
                 .map(|g| {
+                    let noun = random_noun(rng, g.shape);
                     let what = if g.count == 1 {
-                        format!("{} {}", g.colour.name(), g.shape.name())
+                        format!("{} {}", g.colour.name(), noun.0)
                     } else {
-                        format!(
-                            "{} {} {}",
-                            count_word(g.count),
-                            g.colour.name(),
-                            g.shape.plural()
-                        )
+                        format!("{} {} {}", count_word(g.count), g.colour.name(), noun.1)
+                    };
+                    let place = if rng.random_bool(0.5) {
+                        g.placement.words()
+                    } else {
+                        random_bare_place(rng, g.placement)
                     };
                     match (with_place, scene.groups.len()) {
                         (false, _) => what,
-                        (true, 1) => format!("{what}, {}", g.placement.words()),
-                        (true, _) => format!("{what} {}", g.placement.words()),
+                        (true, 1) => format!("{what}, {place}"),
+                        (true, _) => format!("{what} {place}"),
                     }
                 })
                 .collect();
@@ -417,11 +544,7 @@ fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) 
             )
         }
         Template::CommaBackground => {
-            let noun = if bg_variant % 2 == 0 {
-                "backdrop"
-            } else {
-                "background"
-            };
+            let noun = BACKGROUND_NOUNS[bg_variant % BACKGROUND_NOUNS.len()];
             let background = match scene.pattern {
                 None => format!("{} {noun}", scene.background.name()),
                 Some(_) => terse_background(scene),
@@ -433,19 +556,61 @@ fn render_template(template: Template, scene: &SceneSpec, rng: &mut ChaCha8Rng) 
                 return None;
             }
             let c = scene.background.name();
-            let noun = if bg_variant % 2 == 0 {
-                "picture"
-            } else {
-                "image"
-            };
+            let noun = ["picture", "image", "canvas"][bg_variant % 3];
             format!(
                 "{} of {} {c} {noun}",
                 join_list(&placed_items(rng, scene)),
                 article(c)
             )
         }
+        Template::Sentences => {
+            let items = join_list(&placed_items(rng, scene));
+            if rng.random_bool(0.5) {
+                format!("{items}. {}.", terse_background(scene))
+            } else {
+                let c = match &scene.pattern {
+                    None => scene.background.name().to_string(),
+                    Some(_) => terse_background(scene),
+                };
+                format!("background: {c}. {items}.")
+            }
+        }
+        Template::BackgroundFirst => {
+            let items = join_list(&placed_items(rng, scene));
+            match (&scene.pattern, rng.random_bool(0.5)) {
+                (None, true) => {
+                    let c = scene.background.name();
+                    let noun = BACKGROUND_NOUNS.choose(rng).expect("nouns are listed");
+                    format!("on {} {c} {noun}, {items}", article(c))
+                }
+                _ => format!("{}, {items}", terse_background(scene)),
+            }
+        }
+        Template::SetBackground => {
+            if scene.pattern.is_some() {
+                return None;
+            }
+            let c = scene.background.name();
+            let items = join_list(&placed_items(rng, scene));
+            match rng.random_range(0..3) {
+                0 => format!("make the background {c} and put {items}"),
+                1 => format!("{items}, and set the background to {c}"),
+                _ => format!("{items}, and make the background {c}"),
+            }
+        }
+        Template::WithBackground => {
+            let background = match &scene.pattern {
+                None => {
+                    let c = scene.background.name();
+                    let noun = BACKGROUND_NOUNS.choose(rng).expect("nouns are listed");
+                    format!("{} {c} {noun}", article(c))
+                }
+                Some(_) => format!("a {}", terse_background(scene)),
+            };
+            format!("{} with {background}", join_list(&placed_items(rng, scene)))
+        }
     };
-    Some(caption)
+    Some(everyday_form(caption, template, rng))
 }
 
 /// Up to [`CAPTIONS_PER_SCENE`] distinct captions: the canonical caption first, then
@@ -605,21 +770,24 @@ mod tests {
             let unique: std::collections::HashSet<_> = caps.iter().collect();
             assert_eq!(unique.len(), caps.len());
             for c in &caps {
-                assert!(c.contains(scene.background.name()), "{c}");
+                // "grey" is the everyday spelling of the palette's "gray".
+                let names = |colour: Colour| {
+                    c.contains(colour.name()) || (colour == Colour::Gray && c.contains("grey"))
+                };
+                assert!(names(scene.background), "{c}");
                 for g in &scene.groups {
-                    assert!(c.contains(g.colour.name()), "{c} lacks {:?}", g.colour);
-                    let noun = if g.count == 1 {
-                        g.shape.name()
-                    } else {
-                        g.shape.plural()
-                    };
-                    assert!(c.contains(noun), "{c} lacks {noun}");
+                    assert!(names(g.colour), "{c} lacks {:?}", g.colour);
+                    let nouns: Vec<&str> = shape_nouns(g.shape)
+                        .iter()
+                        .map(|&(one, many)| if g.count == 1 { one } else { many })
+                        .collect();
+                    assert!(nouns.iter().any(|n| c.contains(n)), "{c} lacks {nouns:?}");
                     if g.count > 1 {
                         assert!(c.contains(&count_word(g.count)), "{c}");
                     }
                 }
                 if let Some(p) = scene.pattern {
-                    assert!(c.contains(p.colour.name()), "{c}");
+                    assert!(names(p.colour), "{c}");
                 }
                 templates_seen.insert(c.split(' ').next().unwrap().to_string());
             }

@@ -130,8 +130,8 @@ pub fn shape_from_word_ja(word: &str) -> Option<Shape> {
 /// Size words; index 0 is the canonical one.
 pub fn size_words_ja(size: Size) -> &'static [&'static str] {
     match size {
-        Size::Large => &["大きな", "大きい"],
-        Size::Small => &["小さな", "小さい"],
+        Size::Large => &["大きな", "大きい", "大きめの"],
+        Size::Small => &["小さな", "小さい", "小さめの"],
     }
 }
 
@@ -199,7 +199,7 @@ fn pattern_words_ja(kind: PatternKind) -> &'static [&'static str] {
 }
 
 /// Nouns and function words of the captions and probes that are not in the tables above.
-const OTHER_WORDS_JA: [&str; 19] = [
+const OTHER_WORDS_JA: [&str; 23] = [
     "背景",
     "地",
     "画像",
@@ -219,6 +219,10 @@ const OTHER_WORDS_JA: [&str; 19] = [
     "下",
     "色",
     "ない",
+    "を",
+    "描いて",
+    "ください",
+    "して",
 ];
 
 /// Every word and particle of the Japanese captions and zero-shot probes: the units a Japanese
@@ -493,16 +497,33 @@ enum TemplateJa {
     ThereIs,
     /// 「中央に大きな青い星、背景は黄色」
     PlacementFirst,
+    /// A request: 「青い背景に、左上に赤い丸を描いて」, 「背景を青にして、左上に赤い丸」,
+    /// 「左上に赤い星を二つ描いてください、背景は青」
+    Request,
 }
 
-const TEMPLATES_JA: [TemplateJa; 6] = [
+const TEMPLATES_JA: [TemplateJa; 7] = [
     TemplateJa::Full,
     TemplateJa::NoPlacement,
     TemplateJa::PictureWith,
     TemplateJa::Terse,
     TemplateJa::ThereIs,
     TemplateJa::PlacementFirst,
+    TemplateJa::Request,
 ];
+
+/// The background as it follows 「背景は」: 「黄色」, 「緑と白の縞模様」.
+fn background_predicate(rng: &mut ChaCha8Rng, scene: &SceneSpec) -> String {
+    match &scene.pattern {
+        None => colour_noun_ja(scene.background).to_string(),
+        Some(p) => format!(
+            "{}と{}の{}",
+            colour_noun_ja(scene.background),
+            colour_noun_ja(p.colour),
+            pick(rng, pattern_words_ja(p.kind))
+        ),
+    }
+}
 
 fn render_template_ja(template: TemplateJa, scene: &SceneSpec, rng: &mut ChaCha8Rng) -> String {
     match template {
@@ -572,16 +593,46 @@ fn render_template_ja(template: TemplateJa, scene: &SceneSpec, rng: &mut ChaCha8
             }
         }
         TemplateJa::PlacementFirst => {
-            let background = match &scene.pattern {
-                None => colour_noun_ja(scene.background).to_string(),
-                Some(p) => format!(
-                    "{}と{}の{}",
-                    colour_noun_ja(scene.background),
-                    colour_noun_ja(p.colour),
-                    pick(rng, pattern_words_ja(p.kind))
-                ),
-            };
+            let background = background_predicate(rng, scene);
             format!("{}、背景は{background}", placed_items(rng, scene))
+        }
+        TemplateJa::Request => {
+            let plea = if rng.random_bool(0.5) {
+                "描いて"
+            } else {
+                "描いてください"
+            };
+            match (scene.groups.as_slice(), rng.random_range(0..3)) {
+                // The count after the object: 「赤い星を二つ描いて」.
+                ([g], 0) => {
+                    let size = if rng.random_bool(0.5) {
+                        pick(rng, size_words_ja(g.size))
+                    } else {
+                        ""
+                    };
+                    let count = if g.count > 1 || rng.random_bool(0.3) {
+                        count_phrase(g.count, rng.random_range(0..3))
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{}に{size}{}{}を{count}{plea}、背景は{}",
+                        random_place(rng, g.placement),
+                        pick(rng, colour_adjectives_ja(g.colour)),
+                        pick(rng, shape_words_ja(g.shape)),
+                        background_predicate(rng, scene)
+                    )
+                }
+                (_, 1) if scene.pattern.is_none() => format!(
+                    "背景を{}にして、{}",
+                    colour_noun_ja(scene.background),
+                    placed_items(rng, scene)
+                ),
+                _ => {
+                    let bg = random_background_at(rng, scene);
+                    format!("{bg}に、{}を{plea}", placed_items(rng, scene))
+                }
+            }
         }
     }
 }

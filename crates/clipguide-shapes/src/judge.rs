@@ -1091,13 +1091,15 @@ pub fn judge_suite_centred() -> Vec<&'static str> {
     ]
 }
 
-/// The third generation benchmark, a held-out wording test: 44 single-object prompts written the
+/// The third generation benchmark, first a held-out wording test: 44 single-object prompts written the
 /// way varied users type them (imperative, descriptive, terse; "draw …", "I'd like …",
 /// "Background: green.", "… on white", "plus sign", "donut", "bg", 「…を小さく」, 「背景を黒にして」),
 /// with all six shapes, all nine placements, a size in about two thirds and a count of two or
 /// three in about a quarter (never with a large size); the last ten are Japanese. Written
 /// independently of the training captions (on 2026-12-07, by a separate session that did not read
-/// the caption code), so its wording owes nothing to theirs. Every prompt parses.
+/// the caption code), so its wording owed nothing to theirs; the captions have since taken up
+/// its everyday words (requests, "bg", "canvas", "disc", "donut", "plus sign", 「を」), so it is a
+/// development set now and [`judge_suite_v4`] the held-out one. Every prompt parses.
 ///
 /// Colons are escaped (`\:`) as the prompt syntax asks: a bare `:` starts a prompt weight, and
 /// `generate` refuses such a prompt as typed, saying to escape it.
@@ -1159,7 +1161,8 @@ pub fn judge_suite_v3() -> Vec<&'static str> {
 /// size in about two thirds and a count of two or three in about a quarter (never with a large
 /// size), and all twelve colours as object and as background; the last ten are Japanese. Written
 /// independently of the training captions (on 2026-12-07, by a separate session that did not read
-/// the caption code), so its wording owes nothing to theirs. Every prompt parses.
+/// the caption code), so its wording owes nothing to theirs, and no caption changed after it
+/// existed. Every prompt parses.
 ///
 /// Colons are escaped (`\:`) as the prompt syntax asks.
 pub fn judge_suite_v4() -> Vec<&'static str> {

@@ -17,6 +17,7 @@
 mod captions;
 mod captions_ja;
 mod dataset;
+mod distractors;
 mod drawing;
 mod hard_negatives;
 pub mod judge;
@@ -36,7 +37,7 @@ mod zero_shot_ja;
 
 pub use captions::{
     canonical_caption, captions, count_word, placement_contrasts, placement_phrases,
-    placement_variants, size_words, CAPTIONS_PER_SCENE,
+    placement_variants, shape_nouns, size_words, CAPTIONS_PER_SCENE,
 };
 pub use captions_ja::{
     canonical_caption_in, canonical_caption_ja, captions_in, captions_ja, colour_adjectives_ja,
@@ -49,6 +50,7 @@ pub use dataset::{
     read_captions, write_dataset, write_dataset_with, CaptionRecord, DatasetError, DatasetSummary,
     ShapesDataset, CAPTIONS_FILE, IMAGES_DIR, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE,
 };
+pub use distractors::{made_up_word, made_up_word_ja, with_made_up_words};
 pub use drawing::{render_drawn, Drawing, DrawnScene, GroupDrawing, Rasteriser};
 pub use hard_negatives::{HardItem, HardNegatives, HARD_NEGATIVE_ATTRIBUTES};
 pub use language::Language;

@@ -93,11 +93,15 @@ mod tests {
             unknown_words("sunflower oil painting on a wooden easel"),
             ["wooden", "easel"]
         );
-        assert_eq!(unknown_words("a crimson disc"), ["crimson", "disc"]);
+        assert_eq!(unknown_words("a crimson disc"), ["crimson"]);
+        // Requests and everyday nouns (captions.rs: REQUESTS, shape_nouns, BACKGROUND_NOUNS).
+        assert!(unknown_words("please draw a grey donut in the top-left, green bg").is_empty());
+        assert_eq!(unknown_words("doodle a plus sign"), ["doodle"]);
         assert!(unknown_words("青い背景に赤い丸").is_empty());
         assert!(unknown_words("黄色い背景の中央に大きな青い星、2個の白い輪").is_empty());
         assert!(unknown_words("ひまわりの油絵").is_empty());
         assert!(unknown_words("北極の京都").is_empty());
+        assert!(unknown_words("背景を黒にして、左上に大きめの赤い丸を描いてください").is_empty());
         assert_eq!(unknown_words("青い背景に赤いドラゴン"), ["ドラゴン"]);
         assert_eq!(
             unknown_words("a red dragon, 青い背景に赤いドラゴン and 油絵"),

@@ -159,6 +159,10 @@ pub struct TrainArgs {
     /// or its style changed (a pair only the object or the style tells apart). 0 = never.
     #[arg(long, default_value_t = d().world.picture_pairs)]
     pub picture_pairs: f64,
+    /// Probability that a caption gets one or two made-up words inserted, so the model learns
+    /// to pass over words it does not know. 0 = never.
+    #[arg(long, default_value_t = d().made_up_words)]
+    pub made_up_words: f64,
     /// Weight of the auxiliary placement/shape/count losses on the hard negatives (0 = off).
     #[arg(long, default_value_t = d().aux_weight)]
     pub aux_weight: f32,
@@ -244,6 +248,7 @@ impl TrainArgs {
             styled: self.styled,
             picture_pairs: self.picture_pairs,
         };
+        cfg.made_up_words = self.made_up_words;
         cfg
     }
 }

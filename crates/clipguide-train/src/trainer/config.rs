@@ -152,6 +152,13 @@ pub struct TrainConfig {
     /// before it existed.
     #[serde(default)]
     pub world: WorldMix,
+    /// Probability that a caption gets one or two made-up words inserted
+    /// ([`clipguide_shapes::with_made_up_words`]); 0 for states written before it existed.
+    ///
+    /// Why: a word the model never saw otherwise moves its text embedding like a real attribute
+    /// word; trained beside nonsense, the text tower learns to pass over what it does not know.
+    #[serde(default)]
+    pub made_up_words: f64,
 }
 
 impl TrainConfig {
@@ -227,6 +234,7 @@ impl TrainConfig {
             ));
         }
         self.world.check()?;
+        unit("made_up_words", self.made_up_words, "a probability")?;
         if let Objective::Cloob {
             inv_tau,
             scale_hopfield,
@@ -283,6 +291,7 @@ impl Default for TrainConfig {
             clip_init: false,
             objective: Objective::InfoNce,
             world: WorldMix::CANONICAL,
+            made_up_words: 0.0,
         }
     }
 }

@@ -142,6 +142,15 @@ impl Trainer {
             pixels.extend(augment(&img, &c.augment, &mut rng));
             caps.push(captions[rng.random_range(0..captions.len())].clone());
         }
+        if c.made_up_words > 0.0 {
+            // Their own stream: images and caption choices stay those of a run without them.
+            let mut mrng = rng_for(c.seed, step, 3);
+            for cap in caps.iter_mut() {
+                if mrng.random_bool(c.made_up_words) {
+                    *cap = clipguide_shapes::with_made_up_words(cap, &mut mrng);
+                }
+            }
+        }
         let px = Tensor::from_vec(pixels, (c.batch, 3, s, s), &self.device)?;
         let ids = self
             .tokenizer
