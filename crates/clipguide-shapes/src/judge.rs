@@ -1245,6 +1245,45 @@ mod tests {
 
     /// How many prompts of `suite` are Japanese, and every prompt's parsed target (a prompt the
     /// judge cannot parse fails the test).
+    /// What a single-object suite holds of every prompt: object and background differ, a
+    /// placement is named, no count comes with a large size, and the scene drawn from the target
+    /// passes the judge.
+    fn assert_targets_are_drawable(suite: &[&str], targets: &[JudgeTarget]) {
+        for (p, t) in suite.iter().zip(targets) {
+            assert_ne!(t.object, t.background, "{p}");
+            assert!(t.placement.is_some(), "{p}");
+            if t.count.is_some_and(|n| n >= 2) {
+                assert_ne!(t.size, Some(Size::Large), "{p}");
+            }
+            let v = judge(&render(&t.to_scene(), 64), t);
+            assert!(v.pass, "{p}: {v:?}");
+        }
+    }
+
+    /// `prompt` is in `suite` and parses to exactly this target, written out by hand.
+    #[allow(clippy::too_many_arguments)]
+    fn expect_target(
+        suite: &[&str],
+        prompt: &str,
+        object: Colour,
+        background: Colour,
+        shape: Shape,
+        placement: Placement,
+        count: Option<u8>,
+        size: Option<Size>,
+    ) {
+        assert!(suite.contains(&prompt), "{prompt} is not in the suite");
+        let want = JudgeTarget {
+            background,
+            object,
+            shape: Some(shape),
+            placement: Some(placement),
+            count,
+            size,
+        };
+        assert_eq!(parse_prompt(prompt), Some(want), "{prompt}");
+    }
+
     fn japanese_and_targets(suite: &[&str]) -> (usize, Vec<JudgeTarget>) {
         let japanese = suite
             .iter()
@@ -1686,36 +1725,11 @@ mod tests {
             .filter(|t| t.count.is_some_and(|n| n >= 2))
             .count();
         assert!((9..=14).contains(&counted), "{counted} counts");
-        for (p, t) in suite.iter().zip(&targets) {
-            assert_ne!(t.object, t.background, "{p}");
-            assert!(t.placement.is_some(), "{p}");
-            if t.count.is_some_and(|n| n >= 2) {
-                assert_ne!(t.size, Some(Size::Large), "{p}");
-            }
-            let v = judge(&render(&t.to_scene(), 64), t);
-            assert!(v.pass, "{p}: {v:?}");
-        }
+        assert_targets_are_drawable(&suite, &targets);
         // A handful checked against the target written out by hand.
-        let expect = |prompt: &str,
-                      object: Colour,
-                      background: Colour,
-                      shape: Shape,
-                      placement: Placement,
-                      count: Option<u8>,
-                      size: Option<Size>| {
-            assert!(suite.contains(&prompt), "{prompt} is not in the suite");
-            let want = JudgeTarget {
-                background,
-                object,
-                shape: Some(shape),
-                placement: Some(placement),
-                count,
-                size,
-            };
-            assert_eq!(parse_prompt(prompt), Some(want), "{prompt}");
-        };
         use Colour::*;
-        expect(
+        expect_target(
+            &suite,
             "green triangle, lower right, black bg",
             Green,
             Black,
@@ -1724,7 +1738,8 @@ mod tests {
             Some(1),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "small pink square top right on gray",
             Pink,
             Gray,
@@ -1733,7 +1748,8 @@ mod tests {
             Some(1),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "Background\\: green. A tiny red cross in the upper-right corner.",
             Red,
             Green,
@@ -1742,7 +1758,8 @@ mod tests {
             Some(1),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "please make the background brown and put a big green circle at the bottom right",
             Green,
             Brown,
@@ -1751,7 +1768,8 @@ mod tests {
             Some(1),
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "a blue plus sign in the upper left, orange background",
             Blue,
             Orange,
@@ -1760,7 +1778,8 @@ mod tests {
             Some(1),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "3 small yellow stars across the bottom on a brown background",
             Yellow,
             Brown,
@@ -1769,7 +1788,8 @@ mod tests {
             Some(3),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "a large purple cross at the bottom centre on yellow",
             Purple,
             Yellow,
@@ -1778,7 +1798,8 @@ mod tests {
             Some(1),
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "Two little brown stars in the top middle of a blue image",
             Brown,
             Blue,
@@ -1787,7 +1808,8 @@ mod tests {
             Some(2),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "黄色い丸を三つ、右上に小さく。背景は黒で",
             Yellow,
             Black,
@@ -1796,7 +1818,8 @@ mod tests {
             Some(3),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "白い背景に、オレンジの十字を上の真ん中に小さく",
             Orange,
             White,
@@ -1805,7 +1828,8 @@ mod tests {
             None,
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "赤い背景の右下に、青い円を2つ並べて",
             Blue,
             Red,
@@ -1814,7 +1838,8 @@ mod tests {
             Some(2),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "背景を茶色にして、右の方に大きな水色のバツ",
             Cyan,
             Brown,
@@ -1902,17 +1927,7 @@ mod tests {
             let n = targets.iter().filter(|t| t.shape == Some(shape)).count();
             assert!(n >= 5, "{shape:?} only {n} times");
         }
-        for place in [
-            Placement::TopLeft,
-            Placement::Top,
-            Placement::TopRight,
-            Placement::Left,
-            Placement::Center,
-            Placement::Right,
-            Placement::BottomLeft,
-            Placement::Bottom,
-            Placement::BottomRight,
-        ] {
+        for place in Placement::ALL {
             let n = targets
                 .iter()
                 .filter(|t| t.placement == Some(place))
@@ -1933,36 +1948,11 @@ mod tests {
             .collect();
         assert!((9..=14).contains(&counted.len()), "{counted:?} counts");
         assert!(counted.contains(&2) && counted.contains(&3), "{counted:?}");
-        for (p, t) in suite.iter().zip(&targets) {
-            assert_ne!(t.object, t.background, "{p}");
-            assert!(t.placement.is_some(), "{p}");
-            if t.count.is_some_and(|n| n >= 2) {
-                assert_ne!(t.size, Some(Size::Large), "{p}");
-            }
-            let v = judge(&render(&t.to_scene(), 64), t);
-            assert!(v.pass, "{p}: {v:?}");
-        }
+        assert_targets_are_drawable(&suite, &targets);
         // A dozen checked against the target written out by hand.
-        let expect = |prompt: &str,
-                      object: Colour,
-                      background: Colour,
-                      shape: Shape,
-                      placement: Placement,
-                      count: Option<u8>,
-                      size: Option<Size>| {
-            assert!(suite.contains(&prompt), "{prompt} is not in the suite");
-            let want = JudgeTarget {
-                background,
-                object,
-                shape: Some(shape),
-                placement: Some(placement),
-                count,
-                size,
-            };
-            assert_eq!(parse_prompt(prompt), Some(want), "{prompt}");
-        };
         use Colour::*;
-        expect(
+        expect_target(
+            &suite,
             "Please create an enormous blue five-pointed star in the northwest corner, set against orange.",
             Blue,
             Orange,
@@ -1971,7 +1961,8 @@ mod tests {
             Some(1),
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "a pair of teeny red squares towards the upper edge, with yellow all around",
             Red,
             Yellow,
@@ -1980,7 +1971,8 @@ mod tests {
             Some(2),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "one massive green loop right in the middle, please, on a field of pink",
             Green,
             Pink,
@@ -1989,7 +1981,8 @@ mod tests {
             Some(1),
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "The whole image is brown except for a cyan triangle near the top-left.",
             Cyan,
             Brown,
@@ -1998,7 +1991,8 @@ mod tests {
             Some(1),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "I need a couple of wee orange boxes up in the northeast corner. White background.",
             Orange,
             White,
@@ -2007,7 +2001,8 @@ mod tests {
             Some(2),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "PINK STAR, LARGE, BOTTOM LEFT. BLACK BACKGROUND.",
             Pink,
             Black,
@@ -2016,7 +2011,8 @@ mod tests {
             Some(1),
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "three itty-bitty red circles, lower right-hand corner, green background color",
             Red,
             Green,
@@ -2025,7 +2021,8 @@ mod tests {
             Some(3),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "A pink X shape at the very top of a green image.",
             Pink,
             Green,
@@ -2034,7 +2031,8 @@ mod tests {
             Some(1),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "Gray circle in the left half; the rest of the picture red",
             Gray,
             Red,
@@ -2043,7 +2041,8 @@ mod tests {
             Some(1),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "黒をバックに、黄色い三角を三つ、下のほうに小さめに",
             Yellow,
             Black,
@@ -2052,7 +2051,8 @@ mod tests {
             Some(3),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "右上の角に、でっかい緑の丸をお願いします。バックは白",
             Green,
             White,
@@ -2061,7 +2061,8 @@ mod tests {
             None,
             Some(Size::Large),
         );
-        expect(
+        expect_target(
+            &suite,
             "画面の左側に茶色い正方形がふたつ。地色はピンク",
             Brown,
             Pink,
@@ -2070,7 +2071,8 @@ mod tests {
             Some(2),
             None,
         );
-        expect(
+        expect_target(
+            &suite,
             "紫の無地に、小さいオレンジの星をひとつだけ真ん中に",
             Orange,
             Purple,
@@ -2079,7 +2081,8 @@ mod tests {
             Some(1),
             Some(Size::Small),
         );
-        expect(
+        expect_target(
+            &suite,
             "右に大きな黒い四角、まわりは黄色",
             Black,
             Yellow,
