@@ -145,18 +145,38 @@ fn tiny_cloob(steps: usize) -> TrainConfig {
     }
 }
 
+/// Keeps only each image's canonical caption in a dataset folder, so every step sees the same
+/// six pairs: with the paraphrases drawn afresh each step, this tiny model's curve at β = 15 is
+/// as much the captions' noise as its learning.
+fn keep_canonical_captions(dir: &std::path::Path) {
+    let path = dir.join(clipguide_shapes::CAPTIONS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let caps = v["captions"].as_array_mut().expect("captions");
+            caps.truncate(1);
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
 #[test]
 fn cloob_training_lowers_the_loss() {
     let dev = Device::Cpu;
     // Six fixed pairs seen every step, as in tests/training.rs.
     let data = tempfile::tempdir().unwrap();
     clipguide_shapes::write_dataset(data.path(), 6, 5, 32).unwrap();
+    keep_canonical_captions(data.path());
     // At β = 15 this tiny model starts near the collapsed state (every retrieved pattern alike,
-    // loss ln(N − 1) = ln 5 ≈ 1.609) and its curve is jumpy; larger rates (1e-3, 3e-3) often
-    // fall onto that plateau and stay there. 5e-4 on clean pairs goes 1.57 → 1.16 here.
+    // loss ln(N − 1) = ln 5 ≈ 1.609) and its curve is jumpy; larger rates (5e-4 and up) often
+    // fall back onto that plateau and stay there. 3e-4 on the canonical pairs got off it for
+    // each of dataset seeds 5–12 (2026-12-07).
     let steps = 12;
     let mut cfg = tiny_cloob(steps);
-    cfg.lr = 5e-4;
+    cfg.lr = 3e-4;
     // The same six clean pairs every step: the loss curve is the model's alone.
     cfg.augment = clipguide_train::trainer::AugmentConfig {
         noise_std: 0.0,

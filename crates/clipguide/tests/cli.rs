@@ -723,9 +723,8 @@ fn builtin_world_recipe_draws_the_whole_prompt_and_stores_it() {
 }
 
 /// The design card's prompt, offline: the built-in model draws a sunflower, found by a
-/// colour-structure test that knows nothing of the renderer (yellow petals around a brown centre):
-/// issue #28's check. (The style it picks is not asserted: the shipped model still prefers a flat
-/// drawing for "oil painting" here, an open point in BENCHMARKS.md.)
+/// colour-structure test that knows nothing of the renderer (yellow petals around a brown centre),
+/// and paints it in oils: issue #28's check.
 #[test]
 fn sunflower_oil_painting_draws_a_sunflower() {
     let dir = tempfile::tempdir().unwrap();
@@ -739,6 +738,7 @@ fn sunflower_oil_painting_draws_a_sunflower() {
     ]);
     let drew = v["drew"].as_str().unwrap();
     assert!(drew.contains("sunflower"), "{v}");
+    assert!(drew.contains("oil painting"), "{v}");
     let image = image::open(&out).unwrap().to_rgb8();
     assert_eq!(image.dimensions(), (256, 256));
     let found = clipguide_shapes::find_sunflower(&image);
