@@ -302,11 +302,32 @@ fn a_large_rendered_object_is_boxed_and_its_heatmap_peaks_on_it() {
     let best = &out.detections[0];
     assert_eq!(best.label, "red circle", "{:?}", out.detections);
     assert!(iou(best.bbox, gt) >= 0.5, "{:?} against {gt:?}", best.bbox);
+    // The heatmap peaks on the object: its highest cell lies in the object's box, and the cells
+    // in the box score higher on average than those outside it.
     let map = &out.heatmaps[0];
     let g = map.grid as usize;
-    let centre = map.values[(g / 2) * g + g / 2];
-    let corner = map.values[0];
-    assert!(centre > corner + 0.3, "centre {centre}, corner {corner}");
+    let cell = 128.0 / g as f32;
+    let inside = |i: usize| {
+        let (x, y) = (((i % g) as f32 + 0.5) * cell, ((i / g) as f32 + 0.5) * cell);
+        x >= gt[0] && x <= gt[2] && y >= gt[1] && y <= gt[3]
+    };
+    let peak = (0..g * g)
+        .max_by(|&a, &b| map.values[a].total_cmp(&map.values[b]))
+        .unwrap();
+    assert!(
+        inside(peak),
+        "peak cell {peak} outside {gt:?}: {:?}",
+        map.values
+    );
+    let mean = |keep: bool| {
+        let v: Vec<f32> = (0..g * g)
+            .filter(|&i| inside(i) == keep)
+            .map(|i| map.values[i])
+            .collect();
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    let (mean_in, mean_out) = (mean(true), mean(false));
+    assert!(mean_in > mean_out, "in {mean_in}, out {mean_out}");
 }
 
 /// Three hard-edged shapes drawn here (not by the world's renderer), each found by its label
