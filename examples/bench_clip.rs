@@ -3,8 +3,9 @@
 //!
 //! Cases: `image_fwd_bwd_b8_224` (vision tower + projection, batch 8, backward to the pixels),
 //! `image_embed_b32_224` (forward only, batch 32: embedding images for an index), in f32 and, where
-//! the CPU has AVX512-BF16, with bf16 products (`Precision::Bf16`; `bf16_min_cosine` is its
-//! agreement with the f32 embeddings), and
+//! the CPU has AVX512-BF16 / AVX512-FP16, with bf16 / fp16 products (`Precision::Bf16`,
+//! `Precision::F16`; `bf16_min_cosine` / `f16_min_cosine` are their agreement with the f32
+//! embeddings), and
 //! `text_1000_labels` (1,000 "a photo of a {label}" prompts, batches of 100, padded to the
 //! longest prompt — the causal mask makes that equal to padding to 77), plus the same text work
 //! padded to 77 for comparison.
@@ -52,6 +53,21 @@ fn main() {
         .unwrap_or(5);
     let dev = Device::Cpu;
     let model = random_model(&dev);
+    let px32 = Tensor::randn(0f32, 1f32, (32, 3, 224, 224), &dev).unwrap();
+    // `CASES=embed`: one embedding precision alone (`PRECISION=f32|bf16|f16`), for profilers.
+    if std::env::var("CASES").is_ok_and(|c| c == "embed") {
+        let p = match std::env::var("PRECISION").as_deref() {
+            Ok("bf16") => Precision::Bf16,
+            Ok("f16") => Precision::F16,
+            _ => Precision::F32,
+        };
+        let s = median(|| drop(model.image_features_with(&px32, p).unwrap()), runs);
+        println!(
+            "{{\"image_embed_b32_224\": {s:.3}, \"isa\": \"{}\"}}",
+            clipguide_clip::ops::isa()
+        );
+        return;
+    }
     let px = Tensor::randn(0f32, 1f32, (8, 3, 224, 224), &dev).unwrap();
     let image = median(
         || {
@@ -67,24 +83,23 @@ fn main() {
         runs,
     );
 
-    let px32 = Tensor::randn(0f32, 1f32, (32, 3, 224, 224), &dev).unwrap();
     let embed = |p: Precision| model.image_features_with(&px32, p).unwrap();
     let embed_f32 = median(|| drop(embed(Precision::F32)), runs);
-    let bf16 = clipguide_clip::bf16_gemm::available().then(|| {
-        let secs = median(|| drop(embed(Precision::Bf16)), runs);
-        let cos = clipguide_clip::cosine_matrix(&embed(Precision::F32), &embed(Precision::Bf16))
+    let mut embed_json = format!("\"image_embed_b32_224\": {embed_f32:.3}");
+    for (name, p) in [("bf16", Precision::Bf16), ("f16", Precision::F16)] {
+        if !model.embeds_at(p) {
+            continue;
+        }
+        let secs = median(|| drop(embed(p)), runs);
+        let cos = clipguide_clip::cosine_matrix(&embed(Precision::F32), &embed(p))
             .unwrap()
             .to_vec2::<f32>()
             .unwrap();
         let min_cos = (0..32).map(|i| cos[i][i]).fold(f32::INFINITY, f32::min);
-        (secs, min_cos)
-    });
-    let embed_json = match bf16 {
-        Some((s, c)) => format!(
-            "\"image_embed_b32_224\": {embed_f32:.3}, \"image_embed_b32_224_bf16\": {s:.3}, \"bf16_min_cosine\": {c:.6}"
-        ),
-        None => format!("\"image_embed_b32_224\": {embed_f32:.3}"),
-    };
+        embed_json += &format!(
+            ", \"image_embed_b32_224_{name}\": {secs:.3}, \"{name}_min_cosine\": {min_cos:.6}"
+        );
+    }
 
     if std::env::var("CASES").is_ok_and(|c| c == "image") {
         println!(

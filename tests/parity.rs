@@ -79,23 +79,31 @@ fn check_model(name: &str) {
         TOL,
     );
 
-    // The bf16 forward (`Precision::Bf16`) against transformers' f32 embeddings: each image's
-    // embedding within a cosine of 0.999 where the CPU runs the bf16 kernel (PyTorch's bf16
-    // autocast gives 0.99999 on ViT-B/32 shapes, see BENCHMARKS.md), the f32 bits elsewhere.
-    let bf16 = model
-        .image_features_with(px, clipguide_clip::Precision::Bf16)
-        .unwrap();
-    if model.embeds_in_bf16() {
-        let cos = cosine_matrix(&bf16, &r["image_embeds"])
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        for (i, row) in cos.iter().enumerate() {
-            assert!(row[i] > 0.999, "{name} bf16 image {i}: cosine {}", row[i]);
+    // The half-precision forwards (`Precision::Bf16`, `Precision::F16`) against transformers'
+    // f32 embeddings: each image's embedding within a cosine of 0.999 where the CPU runs the
+    // kernel (PyTorch's bf16 autocast gives 0.99999 on ViT-B/32 shapes, see BENCHMARKS.md), the
+    // f32 bits elsewhere.
+    for precision in [
+        clipguide_clip::Precision::Bf16,
+        clipguide_clip::Precision::F16,
+    ] {
+        let half = model.image_features_with(px, precision).unwrap();
+        if model.embeds_at(precision) {
+            let cos = cosine_matrix(&half, &r["image_embeds"])
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (i, row) in cos.iter().enumerate() {
+                assert!(
+                    row[i] > 0.999,
+                    "{name} {precision:?} image {i}: cosine {}",
+                    row[i]
+                );
+            }
+            assert!(max_abs(&(&half - &image_embeds).unwrap()) > 0.0);
+        } else {
+            assert_eq!(max_abs(&(&half - &image_embeds).unwrap()), 0.0);
         }
-        assert!(max_abs(&(&bf16 - &image_embeds).unwrap()) > 0.0);
-    } else {
-        assert_eq!(max_abs(&(&bf16 - &image_embeds).unwrap()), 0.0);
     }
 
     let logits = model.logits(&image_embeds, &text_embeds).unwrap();

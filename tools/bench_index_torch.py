@@ -11,7 +11,7 @@ MODEL_DIR is an HF CLIPModel folder (config.json + model.safetensors): the built
 worker processes decoding JPEGs with Pillow and applying CLIP's preprocessing with torchvision
 (resize the short side to the model's input, bicubic; centre crop; normalise with CLIP's mean
 and std), batches of `--batch` through `get_image_features` under `torch.inference_mode()`
-(and `torch.autocast` to bfloat16 with `--bf16`) with `--threads` intra-op threads, unit-normalised, stored as float16 lists like clipguide's
+(and `torch.autocast` to bfloat16 / float16 with `--autocast bf16|f16`) with `--threads` intra-op threads, unit-normalised, stored as float16 lists like clipguide's
 default store. Unreadable files are skipped and counted. The clock runs from the first file
 listed to the Parquet file written.
 """
@@ -84,7 +84,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--bf16", action="store_true", help="forward under torch.autocast(bfloat16)")
+    parser.add_argument("--autocast", choices=["bf16", "f16"], default=None,
+                        help="forward under torch.autocast(bfloat16 or float16)")
     parser.add_argument("--make-vitb32", type=Path, default=None)
     args = parser.parse_args()
     if args.make_vitb32:
@@ -116,7 +117,8 @@ def main() -> int:
     paths, sizes, mtimes, vectors, skipped = [], [], [], [], 0
     import contextlib
 
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16}
+    autocast = torch.autocast("cpu", dtype=dtypes[args.autocast]) if args.autocast else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
         for pixels, idx, bad in loader:
             skipped += len(bad)
@@ -146,7 +148,7 @@ def main() -> int:
     print(json.dumps({
         "images": len(paths), "skipped": skipped, "seconds": round(seconds, 2),
         "images_per_s": round(len(paths) / seconds, 2), "workers": args.workers,
-        "threads": args.threads, "batch": args.batch, "bf16": args.bf16, "torch": torch.__version__,
+        "threads": args.threads, "batch": args.batch, "autocast": args.autocast, "torch": torch.__version__,
     }))
     return 0
 

@@ -34,9 +34,13 @@ def case(name, ours, torch, avx2):
 case("guide step", [r[0]["median_s"] for r in rounds], [r[1]["median_s"] for r in rounds], [r[4]["median_s"] for r in rounds])
 case("image fwd+bwd b8", [r[2]["image_fwd_bwd_b8_224"] for r in rounds], [r[3]["image_fwd_bwd_b8_224"] for r in rounds], [r[5]["image_fwd_bwd_b8_224"] for r in rounds])
 case("embed b32 f32", [r[2]["image_embed_b32_224"] for r in rounds], [r[3]["image_embed_b32_224"] for r in rounds], [r[5]["image_embed_b32_224"] for r in rounds])
-if all("image_embed_b32_224_bf16" in r[2] and "image_embed_b32_224_bf16" in r[3] for r in rounds):
-    o = statistics.median(r[2]["image_embed_b32_224_bf16"] for r in rounds)
-    t = statistics.median(r[3]["image_embed_b32_224_bf16"] for r in rounds)
-    print(f"embed b32 bf16: rust {32 / o:.1f} img/s  torch {32 / t:.1f} img/s")
+for name in ("bf16", "f16"):
+    k = f"image_embed_b32_224_{name}"
+    if all(k in r[2] and k in r[3] for r in rounds):
+        o = statistics.median(r[2][k] for r in rounds)
+        t = statistics.median(r[3][k] for r in rounds)
+        t32 = statistics.median(r[3]["image_embed_b32_224"] for r in rounds)
+        per = ", ".join(f"{r[3]['image_embed_b32_224'] / r[2][k]:.2f}" for r in rounds)
+        print(f"embed b32 {name}: rust {32 / o:.1f} img/s  torch {name} {32 / t:.1f} img/s, torch f32 {32 / t32:.1f} img/s: rust {name} / torch f32 {t32 / o:.2f}x (rounds: {per})")
 PY
 rm -f "$log"

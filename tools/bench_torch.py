@@ -8,8 +8,9 @@ Cases (random weights, shapes of OpenAI ViT-B/32):
   image_fwd_bwd_b8_224  vision tower + projection, batch 8 of 224x224 pixels, loss = image_embeds.sum(),
                         backward to the pixels only (weights frozen).
   image_embed_b32_224   the same tower forward only (no_grad), batch 32: embedding images for an index;
-                        and image_embed_b32_224_bf16 under torch.autocast("cpu", torch.bfloat16)
-                        where the CPU has avx512_bf16 (PyTorch's best CPU setting there).
+                        and image_embed_b32_224_bf16 / _f16 under torch.autocast("cpu", torch.bfloat16 /
+                        torch.float16) where the CPU has avx512_bf16 / avx512_fp16 (whichever of the
+                        three is fastest is PyTorch's best CPU setting there).
   text_1000_labels      text tower + projection on 1,000 prompts "a photo of a {label}", padded to 77,
                         batches of 100, no_grad; includes tokenisation (also reported alone).
 Each case: 1 warm-up run, then RUNS timed runs; the median is reported. Peak RSS is resource maxrss.
@@ -85,16 +86,17 @@ def main() -> int:
     results["image_fwd_bwd_b8_224"] = median_seconds(image_step)
     pixels32 = torch.randn(32, 3, 224, 224)
 
-    def embed(bf16: bool):
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    def embed(dtype):
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             return vision(pixel_values=pixels32).image_embeds.float()
 
-    results["image_embed_b32_224"] = median_seconds(lambda: embed(False))
+    results["image_embed_b32_224"] = median_seconds(lambda: embed(None))
     flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    if "avx512_bf16" in flags:
-        results["image_embed_b32_224_bf16"] = median_seconds(lambda: embed(True))
-        cos = torch.nn.functional.cosine_similarity(embed(False), embed(True))
-        results["bf16_min_cosine"] = round(cos.min().item(), 6)
+    for name, flag, dtype in (("bf16", "avx512_bf16", torch.bfloat16), ("f16", "avx512_fp16", torch.float16)):
+        if flag in flags:
+            results[f"image_embed_b32_224_{name}"] = median_seconds(lambda: embed(dtype))
+            cos = torch.nn.functional.cosine_similarity(embed(None), embed(dtype))
+            results[f"{name}_min_cosine"] = round(cos.min().item(), 6)
     del vision
     if os.environ.get("CASES") == "image":
         results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

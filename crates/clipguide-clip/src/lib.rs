@@ -4,7 +4,6 @@
 //! Every op from pixels to embeddings is differentiable, so guidance can take gradients.
 
 pub mod alloc;
-pub mod bf16_gemm;
 #[cfg(feature = "builtin-model")]
 pub mod builtin;
 pub mod checkpoint;
@@ -12,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod fsutil;
+pub mod half_gemm;
 pub mod hub;
 pub mod model;
 pub mod nn;

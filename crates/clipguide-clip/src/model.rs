@@ -291,9 +291,10 @@ impl ClipModel {
     }
 
     /// [`Self::image_features`] with the encoder layers' products at `precision` when `pixels`
-    /// needs no gradient: [`Precision::Bf16`] for embedding many images where a cosine within
-    /// 10⁻³ of the f32 one will do (measured: within 10⁻⁴ on ViT-B/32 shapes, see BENCHMARKS.md).
-    /// Where [`Self::embeds_in_bf16`] is false, `Bf16` runs in f32.
+    /// needs no gradient: [`Precision::F16`] or [`Precision::Bf16`] for embedding many images
+    /// where a cosine within 10⁻³ of the f32 one will do (measured: within 10⁻⁴ on ViT-B/32
+    /// shapes, see BENCHMARKS.md).
+    /// Where [`Self::embeds_at`] is false, the pass runs in f32.
     pub fn image_features_with(&self, pixels: &Tensor, precision: Precision) -> Result<Tensor> {
         self.check_pixels(pixels)?;
         // Only the pooled state: the last layer computes just the class token's row.
@@ -301,11 +302,13 @@ impl ClipModel {
         Ok(self.visual_projection.forward(&pooled)?)
     }
 
-    /// Whether [`Precision::Bf16`] really runs in bf16 for this model here: the CPU has
-    /// AVX512-BF16 (not capped by `CLIPGUIDE_ISA`) and every vision layer runs fused (frozen
-    /// weights, quick_gelu or exact GELU, fused kernels not switched off).
-    pub fn embeds_in_bf16(&self) -> bool {
-        crate::bf16_gemm::available() && self.vision.all_layers_fused()
+    /// Whether `precision` really runs for this model here: f32 always; a half precision where
+    /// the CPU has its instructions (AVX512-BF16 or AVX512-FP16; `CLIPGUIDE_ISA` not below
+    /// avx512) and every vision layer runs fused (frozen weights, quick_gelu or exact GELU, fused
+    /// kernels not switched off).
+    pub fn embeds_at(&self, precision: Precision) -> bool {
+        precision.half_format().is_none()
+            || (precision.half_format_here().is_some() && self.vision.all_layers_fused())
     }
 
     /// Projected, unnormalised dense patch embeddings [B, patches, P] in row-major patch order

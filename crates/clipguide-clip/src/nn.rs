@@ -270,7 +270,7 @@ impl EncoderLayer {
             fc2: lin(fc2),
             heads: self.self_attn.num_heads,
             scale: self.self_attn.scale as f32,
-            bf16: Default::default(),
+            half: Default::default(),
         })
     }
 

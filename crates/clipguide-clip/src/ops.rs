@@ -11,6 +11,7 @@
 //! [`layer_norm`], [`softmax_last_dim`], [`quick_gelu`] and [`linear`], which fall back to
 //! candle's composites on other devices and dtypes, so the same model code runs everywhere.
 
+use crate::half_gemm::{HalfFormat, PackedWeight};
 use crate::sgemm::View;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D,
@@ -123,8 +124,8 @@ pub fn isa_request() -> std::result::Result<IsaRequest, String> {
     }
 }
 
-/// Whether `CLIPGUIDE_ISA` lets kernels use AVX-512 (the bf16 kernel's condition; it runs on
-/// Zen 4 too, where its `vdpbf16ps` beats the f32 kernels either way).
+/// Whether `CLIPGUIDE_ISA` lets kernels use AVX-512 (the half-precision kernels' condition; the
+/// bf16 one runs on Zen 4 too, where its `vdpbf16ps` beats the f32 kernels either way).
 pub(crate) fn isa_allows_avx512() -> bool {
     matches!(
         isa_request().unwrap_or(IsaRequest::Auto),
@@ -140,9 +141,30 @@ pub enum Precision {
     F32,
     /// bf16 products with f32 sums in the linear layers (layer norms, attention and activations
     /// stay f32), as PyTorch's bf16 autocast: about twice the multiply throughput on CPUs with
-    /// AVX512-BF16 ([`crate::bf16_gemm::available`]). Applies to forward passes that need no
-    /// gradient; elsewhere, and on other CPUs, the pass runs in f32.
+    /// AVX512-BF16 ([`HalfFormat::Bf16`]). Applies to forward passes that need no gradient;
+    /// elsewhere, and on other CPUs, the pass runs in f32.
     Bf16,
+    /// fp16 products in the linear layers, summed in fp16 for 128 steps and then in f32
+    /// (operands scaled by powers of two so nothing overflows): twice the f32 multiply rate on
+    /// CPUs with AVX512-FP16 such as Intel Sapphire Rapids ([`HalfFormat::F16`]), and 3 more
+    /// significant bits per operand than bf16. Same conditions as `Bf16`.
+    F16,
+}
+
+impl Precision {
+    /// The 16-bit format of the linear layers' products, if any.
+    pub fn half_format(self) -> Option<HalfFormat> {
+        match self {
+            Self::F32 => None,
+            Self::Bf16 => Some(HalfFormat::Bf16),
+            Self::F16 => Some(HalfFormat::F16),
+        }
+    }
+
+    /// The 16-bit format that really runs on this CPU (`None`: the pass runs in f32).
+    pub fn half_format_here(self) -> Option<HalfFormat> {
+        self.half_format().filter(|f| f.available())
+    }
 }
 
 fn fused_ok(xs: &Tensor) -> bool {
@@ -574,7 +596,8 @@ impl FusedActivation {
         }
     }
 
-    /// The activation of `x`, in place (the bf16 kernel's epilogue: a few dozen values at a time).
+    /// The activation of `x`, in place (the half-precision kernels' epilogue: a few dozen values at
+    /// a time).
     pub(crate) fn apply_in_place(self, x: &mut [f32]) {
         let mut buf = [0f32; 64];
         for chunk in x.chunks_mut(64) {
@@ -1000,24 +1023,53 @@ pub struct FrozenLayerWeights {
     pub fc2: (Tensor, Option<Tensor>),
     pub heads: usize,
     pub scale: f32,
-    /// The four weights packed for [`Precision::Bf16`], made on first use and shared by clones.
-    pub bf16: std::sync::Arc<std::sync::OnceLock<Bf16Weights>>,
+    /// The four weights packed for each half-precision format, made on first use and shared by
+    /// clones.
+    pub half: std::sync::Arc<PerHalfFormat<HalfWeights>>,
 }
 
-/// A layer's linear weights packed for the bf16 kernel.
+/// One lazily made value per [`HalfFormat`].
 #[derive(Debug)]
-pub struct Bf16Weights {
-    qkv: crate::bf16_gemm::PackedWeight,
-    out: crate::bf16_gemm::PackedWeight,
-    fc1: crate::bf16_gemm::PackedWeight,
-    fc2: crate::bf16_gemm::PackedWeight,
+pub struct PerHalfFormat<T>([std::sync::OnceLock<T>; 2]);
+
+impl<T> Default for PerHalfFormat<T> {
+    fn default() -> Self {
+        Self(Default::default())
+    }
 }
 
-impl Bf16Weights {
-    fn pack(w: &FrozenLayerWeights) -> Result<Self> {
-        let pack = |(t, _): &(Tensor, Option<Tensor>)| -> Result<crate::bf16_gemm::PackedWeight> {
+impl<T> PerHalfFormat<T> {
+    /// The value for `format`, made by `make` the first time.
+    pub fn get_or_try_init(
+        &self,
+        format: HalfFormat,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<&T> {
+        let cell = &self.0[format as usize];
+        match cell.get() {
+            Some(v) => Ok(v),
+            None => {
+                let v = make()?;
+                Ok(cell.get_or_init(|| v))
+            }
+        }
+    }
+}
+
+/// A layer's linear weights packed for one half-precision kernel.
+#[derive(Debug)]
+pub struct HalfWeights {
+    qkv: PackedWeight,
+    out: PackedWeight,
+    fc1: PackedWeight,
+    fc2: PackedWeight,
+}
+
+impl HalfWeights {
+    fn pack(w: &FrozenLayerWeights, format: HalfFormat) -> Result<Self> {
+        let pack = |(t, _): &(Tensor, Option<Tensor>)| -> Result<PackedWeight> {
             let (n, k) = t.dims2()?;
-            with_f32(t, |v| crate::bf16_gemm::PackedWeight::pack(v, n, k))
+            with_f32(t, |v| PackedWeight::pack(v, n, k, format))
         };
         Ok(Self {
             qkv: pack(&w.qkv)?,
@@ -1182,18 +1234,14 @@ impl FrozenLayerOp {
 }
 
 impl FrozenLayerOp {
-    /// The forward alone with bf16 linear layers, each with its bias, activation or residual
-    /// applied in the kernel's epilogue: x [B·L, D] → y as a flat vector.
-    fn run_bf16(&self, x: &Tensor, b: usize, l: usize) -> Result<Vec<f32>> {
-        use crate::bf16_gemm::{matmul, Epilogue};
+    /// The forward alone with half-precision linear layers, each with its bias, activation or
+    /// residual applied in the kernel's epilogue: x [B·L, D] → y as a flat vector.
+    fn run_half(&self, x: &Tensor, b: usize, l: usize, format: HalfFormat) -> Result<Vec<f32>> {
+        use crate::half_gemm::{matmul, Epilogue};
         let w = &self.w;
-        let packed = match w.bf16.get() {
-            Some(p) => p,
-            None => {
-                let p = Bf16Weights::pack(w)?;
-                w.bf16.get_or_init(|| p)
-            }
-        };
+        let packed = w
+            .half
+            .get_or_try_init(format, || HalfWeights::pack(w, format))?;
         let bias = |(_, b): &(Tensor, Option<Tensor>)| b.as_ref().map(tensor_f32).transpose();
         let (qkv_b, out_b, fc1_b, fc2_b) =
             (bias(&w.qkv)?, bias(&w.out)?, bias(&w.fc1)?, bias(&w.fc2)?);
@@ -1273,8 +1321,8 @@ impl CustomOp1 for FrozenLayerOp {
             (b * l, d),
             &candle_core::Device::Cpu,
         )?;
-        if self.precision == Precision::Bf16 && !self.save && crate::bf16_gemm::available() {
-            let y = self.run_bf16(&x, b, l)?;
+        if let Some(format) = self.precision.half_format_here().filter(|_| !self.save) {
+            let y = self.run_half(&x, b, l, format)?;
             let shape = if self.cls_only {
                 Shape::from((b, d))
             } else {
@@ -1633,52 +1681,64 @@ mod tests {
         );
     }
 
-    /// A bf16 forward of a frozen layer (full and class-token-only, with and without a mask)
-    /// against the f32 one: close where the CPU runs the bf16 kernel, the same bits where it
-    /// does not; and a tracked input always goes through f32.
+    /// A half-precision forward of a frozen layer (full and class-token-only, with and without a
+    /// mask) against the f32 one, for each format: close where the CPU runs its kernel, the same
+    /// bits where it does not; and a tracked input always goes through f32.
     #[test]
-    fn bf16_layer_is_close_to_f32_or_falls_back_to_it() {
-        // Widths that are not multiples of the kernel's 32-column panels or 12-row tiles.
+    fn half_precision_layer_is_close_to_f32_or_falls_back_to_it() {
+        // Widths that are not multiples of the kernels' 32/64-column panels or 12-row tiles.
         let (d, inter, heads, l) = (48, 100, 4, 13);
         let layer = frozen_quick_gelu_layer(d, inter, heads);
         let x = randn(&[3, l, d], 21);
         let mask = crate::nn::causal_mask(l, &Device::Cpu).unwrap();
-        let pairs: Vec<(Tensor, Tensor)> = vec![
-            (
-                layer.forward(&x, None, Precision::F32).unwrap(),
-                layer.forward(&x, None, Precision::Bf16).unwrap(),
-            ),
-            (
-                layer.forward(&x, Some(&mask), Precision::F32).unwrap(),
-                layer.forward(&x, Some(&mask), Precision::Bf16).unwrap(),
-            ),
-            (
-                layer.forward_cls(&x, Precision::F32).unwrap(),
-                layer.forward_cls(&x, Precision::Bf16).unwrap(),
-            ),
-        ];
-        for (f32_out, bf16_out) in &pairs {
-            let diff = max_diff(f32_out, bf16_out);
-            let scale = max_abs(f32_out);
-            if crate::bf16_gemm::available() && layer.is_fused() {
-                // Operands rounded to 8 significant bits (relative error 2⁻⁹ each), sums of ~100
-                // terms: about 1 % of the output's scale at most, and never the same bits.
-                assert!(
-                    diff > 0.0 && diff < 2e-2 * scale,
-                    "bf16 differs from f32 by {diff} (outputs up to {scale})"
-                );
-            } else {
-                assert_eq!(diff, 0.0, "without the bf16 kernel the f32 path must run");
+        for precision in [Precision::Bf16, Precision::F16] {
+            let pairs: Vec<(Tensor, Tensor)> = vec![
+                (
+                    layer.forward(&x, None, Precision::F32).unwrap(),
+                    layer.forward(&x, None, precision).unwrap(),
+                ),
+                (
+                    layer.forward(&x, Some(&mask), Precision::F32).unwrap(),
+                    layer.forward(&x, Some(&mask), precision).unwrap(),
+                ),
+                (
+                    layer.forward_cls(&x, Precision::F32).unwrap(),
+                    layer.forward_cls(&x, precision).unwrap(),
+                ),
+            ];
+            let runs_half = precision.half_format_here().is_some() && layer.is_fused();
+            for (f32_out, half_out) in &pairs {
+                let diff = max_diff(f32_out, half_out);
+                let scale = max_abs(f32_out);
+                if runs_half {
+                    // bf16: operands rounded to 8 significant bits (relative error 2⁻⁹ each),
+                    // sums of ~100 terms: about 1 % of the output's scale at most. fp16 rounds
+                    // to 11 bits and sums up to 128 terms in fp16: a few times less. Never the
+                    // same bits.
+                    let bound = match precision {
+                        Precision::F16 => 5e-3,
+                        _ => 2e-2,
+                    };
+                    assert!(
+                        diff > 0.0 && diff < bound * scale,
+                        "{precision:?} differs from f32 by {diff} (outputs up to {scale})"
+                    );
+                } else {
+                    assert_eq!(
+                        diff, 0.0,
+                        "without the {precision:?} kernel the f32 path must run"
+                    );
+                }
             }
+            // Reproducible: the same input gives the same bits (each output sums in one thread,
+            // in a fixed order, whatever the thread count).
+            let again = layer.forward(&x, None, precision).unwrap();
+            assert_eq!(max_diff(&again, &pairs[0].1), 0.0);
+            // With a gradient to keep, half precision is not used.
+            let v = Var::from_tensor(&x).unwrap();
+            let tracked = layer.forward(v.as_tensor(), None, precision).unwrap();
+            assert_eq!(max_diff(&tracked, &pairs[0].0), 0.0);
         }
-        // Reproducible: the same input gives the same bits (each output sums in one thread, in
-        // a fixed order, whatever the thread count).
-        let again = layer.forward(&x, None, Precision::Bf16).unwrap();
-        assert_eq!(max_diff(&again, &pairs[0].1), 0.0);
-        // With a gradient to keep, bf16 is not used.
-        let v = Var::from_tensor(&x).unwrap();
-        let tracked = layer.forward(v.as_tensor(), None, Precision::Bf16).unwrap();
-        assert_eq!(max_diff(&tracked, &pairs[0].0), 0.0);
     }
 
     #[test]

@@ -16,8 +16,9 @@ pub struct Clip {
     pub model: ClipModel,
     pub tokenizer: ClipTokenizer,
     pub processor: ImageProcessor,
-    /// The precision [`Self::embed_images`] runs at: `F32` when loaded; `Bf16` for indexing and
-    /// evaluating many images on CPUs with AVX512-BF16 (see [`Precision`]). Gradients, and so
+    /// The precision [`Self::embed_images`] runs at: `F32` when loaded; `F16` or `Bf16` for
+    /// indexing and evaluating many images on CPUs with AVX512-FP16 or AVX512-BF16 (see
+    /// [`Precision`]). Gradients, and so
     /// generation's guidance, are always f32.
     pub embed_precision: Precision,
 }

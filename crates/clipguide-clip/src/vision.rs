@@ -24,8 +24,8 @@ pub struct VisionTransformer {
     /// stride-p convolution and cheaper to differentiate than candle's conv2d.
     patch_weight: Tensor,
     patch_bias: Option<Tensor>,
-    /// The patch weight packed for [`Precision::Bf16`], made on first use and shared by clones.
-    patch_bf16: std::sync::Arc<std::sync::OnceLock<crate::bf16_gemm::PackedWeight>>,
+    /// The patch weight packed for each half precision, made on first use and shared by clones.
+    patch_half: std::sync::Arc<crate::ops::PerHalfFormat<crate::half_gemm::PackedWeight>>,
     position_embedding: Tensor,
     pre_layrnorm: Option<LayerNorm>,
     encoder: Encoder,
@@ -55,7 +55,7 @@ impl VisionTransformer {
             } else {
                 None
             },
-            patch_bf16: Default::default(),
+            patch_half: Default::default(),
             position_embedding: emb.get_with_hints(
                 (n_pos, d),
                 "position_embedding.weight",
@@ -110,9 +110,9 @@ impl VisionTransformer {
         self.embed_with(px, Precision::F32)
     }
 
-    /// [`Self::embed`] whose patch GEMM runs in bf16 under the conditions of the encoder layers'
-    /// bf16 path: asked for, on a CPU with the kernel, frozen (fused) weights, no gradient to
-    /// `px`. Otherwise exactly [`Self::embed`].
+    /// [`Self::embed`] whose patch GEMM runs in half precision under the conditions of the
+    /// encoder layers' half-precision path: asked for, on a CPU with the kernel, frozen (fused)
+    /// weights, no gradient to `px`. Otherwise exactly [`Self::embed`].
     fn embed_with(&self, px: &Tensor, precision: Precision) -> Result<Tensor> {
         let (b, c, h, w) = px.dims4()?;
         let s = self.config.image_size;
@@ -126,14 +126,14 @@ impl VisionTransformer {
         let w_flat = self.patch_weight.reshape((d, ()))?;
         // A patch embedding is a linear map of the flattened patch: one GEMM, no weight gradient
         // when frozen.
-        let bf16 = precision == Precision::Bf16
-            && crate::bf16_gemm::available()
-            && !px.track_op()
-            && self.all_layers_fused();
-        let patches = if bf16 {
-            self.patch_embed_bf16(&self.patchify(px)?.contiguous()?, &w_flat)?
-        } else {
-            crate::ops::linear(&self.patchify(px)?, &w_flat, self.patch_bias.as_ref())?
+        let half = precision
+            .half_format_here()
+            .filter(|_| !px.track_op() && self.all_layers_fused());
+        let patches = match half {
+            Some(format) => {
+                self.patch_embed_half(&self.patchify(px)?.contiguous()?, &w_flat, format)?
+            }
+            None => crate::ops::linear(&self.patchify(px)?, &w_flat, self.patch_bias.as_ref())?,
         };
         let cls = self
             .class_embedding
@@ -142,18 +142,24 @@ impl VisionTransformer {
         Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embedding.unsqueeze(0)?)
     }
 
-    /// patches [B, P, C·p·p] · w_flatᵀ (+ bias) through the bf16 kernel.
-    fn patch_embed_bf16(&self, patches: &Tensor, w_flat: &Tensor) -> Result<Tensor> {
-        use crate::bf16_gemm::{matmul, Epilogue, PackedWeight};
+    /// patches [B, P, C·p·p] · w_flatᵀ (+ bias) through the half-precision kernel of `format`.
+    fn patch_embed_half(
+        &self,
+        patches: &Tensor,
+        w_flat: &Tensor,
+        format: crate::half_gemm::HalfFormat,
+    ) -> Result<Tensor> {
+        use crate::half_gemm::{matmul, Epilogue, PackedWeight};
         let (b, p, k) = patches.dims3()?;
         let d = w_flat.dim(0)?;
-        let packed = match self.patch_bf16.get() {
-            Some(w) => w,
-            None => {
-                let w = PackedWeight::pack(&w_flat.flatten_all()?.to_vec1::<f32>()?, d, k);
-                self.patch_bf16.get_or_init(|| w)
-            }
-        };
+        let packed = self.patch_half.get_or_try_init(format, || {
+            Ok(PackedWeight::pack(
+                &w_flat.flatten_all()?.to_vec1::<f32>()?,
+                d,
+                k,
+                format,
+            ))
+        })?;
         let bias = self
             .patch_bias
             .as_ref()

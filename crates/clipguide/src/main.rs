@@ -43,8 +43,10 @@ struct Cli {
     #[arg(long, global = true, value_enum)]
     act: Option<ActArg>,
     /// Precision of image embeddings computed without gradients (similarity, classify, search,
-    /// eval): f32, or bf16 products with f32 sums on CPUs with AVX512-BF16 (faster, embeddings
-    /// within a cosine of 10⁻³; elsewhere f32 with a note). Guidance gradients are always f32.
+    /// eval): f32; bf16 products with f32 sums on CPUs with AVX512-BF16; or fp16 products on CPUs
+    /// with AVX512-FP16 (Intel Sapphire Rapids on). Half precision is faster where the CPU has it,
+    /// with embeddings within a cosine of 10⁻³; elsewhere f32 with a note. Guidance gradients are
+    /// always f32.
     #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
     precision: PrecisionArg,
     /// Print machine-readable JSON instead of tables.
@@ -58,6 +60,17 @@ struct Cli {
 enum PrecisionArg {
     F32,
     Bf16,
+    F16,
+}
+
+impl PrecisionArg {
+    fn precision(self) -> clipguide_clip::Precision {
+        match self {
+            Self::F32 => clipguide_clip::Precision::F32,
+            Self::Bf16 => clipguide_clip::Precision::Bf16,
+            Self::F16 => clipguide_clip::Precision::F16,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -219,11 +232,14 @@ fn open_clip_options(spec: &str, act: Option<ActArg>) -> OpenClipOptions {
 /// Loads `--model` (or the built-in model) and sets its embedding precision from `--precision`.
 fn load_model(spec: Option<&str>, act: Option<ActArg>, precision: PrecisionArg) -> Result<Loaded> {
     let mut m = load_checkpoint(spec, act)?;
-    if precision == PrecisionArg::Bf16 {
-        m.clip.embed_precision = clipguide_clip::Precision::Bf16;
-        if !m.clip.model.embeds_in_bf16() {
-            eprintln!("note: --precision bf16 runs in f32 here: it needs a CPU with AVX512-BF16 (and CLIPGUIDE_ISA not below avx512) and a tower whose layers run fused");
-        }
+    let precision = precision.precision();
+    m.clip.embed_precision = precision;
+    if !m.clip.model.embeds_at(precision) {
+        let (name, flag) = match precision {
+            clipguide_clip::Precision::F16 => ("f16", "AVX512-FP16"),
+            _ => ("bf16", "AVX512-BF16"),
+        };
+        eprintln!("note: --precision {name} runs in f32 here: it needs a CPU with {flag} (and CLIPGUIDE_ISA not below avx512) and a tower whose layers run fused");
     }
     Ok(m)
 }

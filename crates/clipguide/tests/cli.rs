@@ -138,10 +138,11 @@ fn similarity_and_classify_are_consistent() {
     assert!((p0 - probs[0][best]).abs() < 1e-5);
 }
 
-/// `--precision bf16` gives cosines within 10⁻³ of f32's where the CPU runs the bf16 kernel (and
-/// says so when it cannot, giving f32's numbers); a misspelt `CLIPGUIDE_ISA` is refused.
+/// `--precision bf16` and `--precision f16` give cosines within 10⁻³ of f32's where the CPU runs
+/// their kernels (and say so when it cannot, giving f32's numbers); a misspelt `CLIPGUIDE_ISA`
+/// is refused.
 #[test]
-fn bf16_precision_is_close_to_f32_and_a_bad_isa_request_is_refused() {
+fn half_precision_is_close_to_f32_and_a_bad_isa_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("stripes.png");
     write_png(&img, 64, 64, |x, _| {
@@ -172,22 +173,26 @@ fn bf16_precision_is_close_to_f32_and_a_bad_isa_request_is_refused() {
         serde_json::from_value::<Vec<Vec<f32>>>(v["cosine"].clone()).unwrap()[0].clone()
     };
     let f32_cos = cosines(ok_json(&args("f32")));
-    let out = clipguide(&args("bf16"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bf16_cos = cosines(serde_json::from_slice(&out.stdout).unwrap());
-    let fell_back = String::from_utf8_lossy(&out.stderr).contains("--precision bf16 runs in f32");
-    for (a, b) in f32_cos.iter().zip(&bf16_cos) {
-        if fell_back {
-            assert_eq!(a, b, "f32 fallback must give f32's numbers");
-        } else {
-            // bf16 products move an embedding by about 1e-3 of its length, so a cosine with a
-            // text moves by about that much (1.2e-3 with the built-in weights of 2026-12-07); the
-            // documented promise (embeddings within a cosine of 1e-3) bounds it by 0.045.
-            assert!((a - b).abs() < 5e-3 && a != b, "f32 {a} vs bf16 {b}");
+    for name in ["bf16", "f16"] {
+        let out = clipguide(&args(name));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let half_cos = cosines(serde_json::from_slice(&out.stdout).unwrap());
+        let fell_back = String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("--precision {name} runs in f32"));
+        for (a, b) in f32_cos.iter().zip(&half_cos) {
+            if fell_back {
+                assert_eq!(a, b, "{name}: f32 fallback must give f32's numbers");
+            } else {
+                // bf16 products move an embedding by about 1e-3 of its length, so a cosine with
+                // a text moves by about that much (1.2e-3 with the built-in weights of
+                // 2026-12-07; fp16 less); the documented promise (embeddings within a cosine of
+                // 1e-3) bounds it by 0.045.
+                assert!((a - b).abs() < 5e-3 && a != b, "f32 {a} vs {name} {b}");
+            }
         }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_clipguide"))
