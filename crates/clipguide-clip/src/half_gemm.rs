@@ -94,11 +94,6 @@ impl HalfFormat {
     }
 }
 
-/// Whether this CPU runs the bf16 kernel ([`HalfFormat::Bf16`]).
-pub fn available() -> bool {
-    HalfFormat::Bf16.available()
-}
-
 /// f32 → bf16 bits, rounding to nearest even (what `vcvtne2ps2bf16` does for normal numbers).
 fn bf16_bits(x: f32) -> u16 {
     let b = x.to_bits();
