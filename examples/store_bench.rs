@@ -132,7 +132,27 @@ fn write_store(dir: &Path, vectors: &[Vec<f32>], with_ann: bool) -> (f64, f64) {
     let write_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     if with_ann {
-        ann::refresh(dir, &mut m, &all, 0).unwrap();
+        // Always: the figures below are for the index whatever the calibration says; the line
+        // it prints says whether `AnnPolicy::Auto` (the default) would have kept it.
+        ann::refresh(dir, &mut m, &all, ann::AnnPolicy::Always { min_rows: 0 }).unwrap();
+        let c = m
+            .index
+            .as_ref()
+            .and_then(|i| i.calibration.clone())
+            .unwrap();
+        println!(
+            "  calibration at {} rows: ef {}, recall@10 {:.3}, {:.2} ms against {:.2} ms exact: {}",
+            c.rows,
+            c.expansion_search,
+            c.recall_permille as f64 / 1000.0,
+            c.ann_us as f64 / 1000.0,
+            c.exact_us as f64 / 1000.0,
+            if ann::worth_keeping(&c) {
+                "kept by default"
+            } else {
+                "not kept by default"
+            }
+        );
     }
     let ann_s = t.elapsed().as_secs_f64();
     m.write(&dir.join("manifest.json")).unwrap();
@@ -235,7 +255,7 @@ fn main() {
         let (_, ann_s) = write_store(&dir, &vectors(m, 1), true);
         let s = Store::open(&dir).unwrap();
         println!(
-            "n={m} (HNSW built in {ann_s:.1} s): {}",
+            "n={m} (HNSW built and calibrated in {ann_s:.1} s): {}",
             report(&s, &tuning, &held_out[..held_out.len().min(200)])
         );
         let _ = std::fs::remove_dir_all(&dir);
@@ -258,7 +278,7 @@ fn main() {
         let build_rss = peak_rss_mib();
         drop(vectors);
         println!(
-            "store: {:.1} MiB parquet + {:.1} MiB index.usearch; parts written in {write_s:.1} s, HNSW built and saved in {ann_s:.1} s; peak RSS while building {build_rss:.0} MiB (vectors in memory included)",
+            "store: {:.1} MiB parquet + {:.1} MiB index.usearch; parts written in {write_s:.1} s, HNSW built, calibrated and saved in {ann_s:.1} s; peak RSS while building {build_rss:.0} MiB (vectors in memory included)",
             dir_mib(&dir, "parquet"),
             dir_mib(&dir, "usearch")
         );

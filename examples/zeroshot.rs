@@ -61,7 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same with the image embeddings kept in the folder's store: a second run (other class
     // wording, say) embeds nothing.
     let store = folder_dir.join(".clipguide-store");
-    let options = clipguide_index::IndexOptions::default();
+    let options = clipguide_index::IndexOptions {
+        ann: clipguide_index::AnnPolicy::Never,
+        ..Default::default()
+    };
     let cache = EmbeddingCache {
         store: &store,
         model_key: "builtin",

@@ -437,25 +437,24 @@ impl Tile<'_> {
         )
     }
 
-    /// Bias, activation and residual on one row of sums, then the row into `dst`.
+    /// Bias, activation and residual on one row of sums, written into `dst`.
     ///
     /// # Safety
     /// As [`Self::run`], for row `r` of the tile.
-    unsafe fn finish_row(&self, r: usize, row: &mut [f32], dst: Out, ep: &Epilogue<'_>) {
-        let row = &mut row[..self.cols];
-        if let Some(bias) = ep.bias {
-            row.iter_mut()
-                .zip(&bias[self.col0..])
-                .for_each(|(v, b)| *v += b);
-        }
-        if let Some(act) = ep.act {
-            act.apply_in_place(row);
-        }
+    unsafe fn finish_row(&self, r: usize, row: &[f32], dst: Out, ep: &Epilogue<'_>) {
         let at = (self.row0 + r) * self.n + self.col0;
-        if let Some(res) = ep.residual {
-            row.iter_mut().zip(&res[at..]).for_each(|(v, r)| *v += r);
-        }
-        std::ptr::copy_nonoverlapping(row.as_ptr(), dst.0.add(at), self.cols);
+        // Uninitialised until written: `finish_row_into` writes every element first.
+        let out = std::slice::from_raw_parts_mut(
+            dst.0.add(at).cast::<std::mem::MaybeUninit<f32>>(),
+            self.cols,
+        );
+        crate::ops::finish_row_into(
+            &row[..self.cols],
+            ep.bias.map(|b| &b[self.col0..self.col0 + self.cols]),
+            ep.act,
+            ep.residual.map(|res| &res[at..at + self.cols]),
+            out,
+        );
     }
 }
 
@@ -553,7 +552,7 @@ mod x86 {
         for (r, acc) in acc.iter().enumerate() {
             _mm512_storeu_ps(row.as_mut_ptr(), acc[0]);
             _mm512_storeu_ps(row.as_mut_ptr().add(16), acc[1]);
-            t.finish_row(r, &mut row, dst, ep);
+            t.finish_row(r, &row, dst, ep);
         }
     }
 

@@ -466,11 +466,67 @@ macro_rules! elementwise {
         $body($($arg),*);
     }};
 }
+pub(crate) use elementwise;
 
 #[inline(always)]
 fn quick_gelu_into(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = v * sigmoid(QUICK_GELU_ALPHA * v);
+    }
+}
+
+/// `act(sum + bias) + residual` for one row of a tile into `dst`: the half-precision kernels'
+/// epilogue. The passes run in one function compiled for the widest ISA, so each store is read
+/// back at its own width (narrower stores read by wider loads stall store forwarding). `dst` may
+/// be uninitialised: the first pass writes every element.
+pub(crate) fn finish_row_into(
+    sums: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<FusedActivation>,
+    residual: Option<&[f32]>,
+    dst: &mut [std::mem::MaybeUninit<f32>],
+) {
+    elementwise!(finish_row_body(sums, bias, act, residual, dst))
+}
+
+#[inline(always)]
+fn finish_row_body(
+    sums: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<FusedActivation>,
+    residual: Option<&[f32]>,
+    dst: &mut [std::mem::MaybeUninit<f32>],
+) {
+    assert_eq!(dst.len(), sums.len(), "one output for each sum");
+    match bias {
+        Some(b) => dst
+            .iter_mut()
+            .zip(sums.iter().zip(b))
+            .for_each(|(d, (s, b))| {
+                d.write(s + b);
+            }),
+        None => dst.iter_mut().zip(sums).for_each(|(d, s)| {
+            d.write(*s);
+        }),
+    }
+    // SAFETY: every element was written just above (the lengths are equal), and
+    // `MaybeUninit<f32>` has `f32`'s layout.
+    let dst = unsafe { &mut *(dst as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+    match act {
+        Some(FusedActivation::QuickGelu) => quick_gelu_in_place(dst),
+        Some(FusedActivation::GeluErf) => dst.iter_mut().for_each(|v| *v = gelu_erf_scalar(*v)),
+        None => {}
+    }
+    if let Some(r) = residual {
+        dst.iter_mut().zip(r).for_each(|(d, r)| *d += r);
+    }
+}
+
+/// [`quick_gelu_into`] on a buffer of its own, with the same arithmetic (so the same bits).
+#[inline(always)]
+fn quick_gelu_in_place(x: &mut [f32]) {
+    for v in x {
+        *v *= sigmoid(QUICK_GELU_ALPHA * *v);
     }
 }
 
@@ -529,8 +585,13 @@ struct GeluErfOp;
 #[inline(always)]
 fn gelu_erf_into(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v;
+        *o = gelu_erf_scalar(v);
     }
+}
+
+#[inline(always)]
+fn gelu_erf_scalar(v: f32) -> f32 {
+    (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v
 }
 
 /// d/dx x·Φ(x) = Φ(x) + x·φ(x), times the output gradient.
@@ -593,20 +654,6 @@ impl FusedActivation {
         match self {
             Self::QuickGelu => a.apply_op1_no_bwd(&QuickGeluOp),
             Self::GeluErf => a.apply_op1_no_bwd(&GeluErfOp),
-        }
-    }
-
-    /// The activation of `x`, in place (the half-precision kernels' epilogue: a few dozen values at
-    /// a time).
-    pub(crate) fn apply_in_place(self, x: &mut [f32]) {
-        let mut buf = [0f32; 64];
-        for chunk in x.chunks_mut(64) {
-            let src = &mut buf[..chunk.len()];
-            src.copy_from_slice(chunk);
-            match self {
-                Self::QuickGelu => elementwise!(quick_gelu_into(src, chunk)),
-                Self::GeluErf => gelu_erf_into(src, chunk),
-            }
         }
     }
 

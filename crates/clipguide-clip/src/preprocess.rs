@@ -7,6 +7,9 @@
 //! coefficients in f32 as matrices, so it stays differentiable.
 
 use crate::error::{ClipError, Result};
+use crate::ops::elementwise;
+#[cfg(target_arch = "x86_64")]
+use crate::ops::isa;
 use candle_core::{Device, Tensor};
 use image::{RgbImage, RgbaImage};
 use std::path::Path;
@@ -505,7 +508,8 @@ pub fn resample_matrix_with(in_size: usize, out_size: usize, filter: Interpolati
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-fn fixed_coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(usize, Vec<i64>)> {
+/// Pillow's fixed-point filter taps for each output pixel: (first source pixel, taps).
+fn fixed_coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(usize, Vec<i32>)> {
     coeffs(in_size, out_size, filter)
         .into_iter()
         .map(|(xmin, k)| {
@@ -514,7 +518,7 @@ fn fixed_coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(
                 .map(|v| {
                     let s = v * (1u64 << PRECISION_BITS) as f64;
                     // C's (int) cast truncates toward zero after the ±0.5.
-                    (if v < 0.0 { s - 0.5 } else { s + 0.5 }) as i64
+                    (if v < 0.0 { s - 0.5 } else { s + 0.5 }) as i32
                 })
                 .collect();
             (xmin, k)
@@ -522,7 +526,8 @@ fn fixed_coeffs(in_size: usize, out_size: usize, filter: Interpolation) -> Vec<(
         .collect()
 }
 
-fn clip8(v: i64) -> u8 {
+/// Pillow's `clip8`: a fixed-point sum back to u8.
+fn clip8(v: i32) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
@@ -533,8 +538,9 @@ pub fn pil_resize_bicubic(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImag
     RgbImage::from_raw(out_w as u32, out_h as u32, out).expect("buffer size matches")
 }
 
-/// Pillow's `Image.resize` on interleaved 8-bit pixels with `ch` channels: horizontal pass,
-/// then vertical, each rounded to u8 in fixed point, as Resample.c does.
+/// Pillow's `Image.resize` on interleaved 8-bit pixels with `ch` channels (3 or 4): horizontal
+/// pass, then vertical, each rounded to u8 in fixed point with Pillow's 32-bit sums (Resample.c),
+/// so the bytes are Pillow's.
 fn pil_resize(
     src: &[u8],
     ch: usize,
@@ -544,42 +550,145 @@ fn pil_resize(
     out_h: usize,
     filter: Interpolation,
 ) -> Vec<u8> {
-    let round = 1i64 << (PRECISION_BITS - 1);
-    let horiz: Vec<u8> = if out_w != w {
+    if [w, h, out_w, out_h].contains(&0) {
+        return vec![0; out_w * out_h * ch];
+    }
+    let horiz: std::borrow::Cow<[u8]> = if out_w != w {
         let kx = fixed_coeffs(w, out_w, filter);
         let mut out = vec![0u8; out_w * h * ch];
-        for y in 0..h {
-            for (xx, (xmin, k)) in kx.iter().enumerate() {
-                for c in 0..ch {
-                    let mut ss = round;
-                    for (j, &kv) in k.iter().enumerate() {
-                        ss += src[(y * w + xmin + j) * ch + c] as i64 * kv;
-                    }
-                    out[(y * out_w + xx) * ch + c] = clip8(ss);
-                }
-            }
+        match ch {
+            3 => resize_rows::<3>(src, w, &kx, &mut out),
+            4 => resize_rows::<4>(src, w, &kx, &mut out),
+            _ => unreachable!("pil_resize is called with 3 or 4 channels"),
         }
-        out
+        out.into()
     } else {
-        src.to_vec()
+        src.into()
     };
     if out_h == h {
-        return horiz;
+        return horiz.into_owned();
     }
     let ky = fixed_coeffs(h, out_h, filter);
-    let mut out = vec![0u8; out_w * out_h * ch];
-    for (yy, (ymin, k)) in ky.iter().enumerate() {
-        for x in 0..out_w {
-            for c in 0..ch {
-                let mut ss = round;
-                for (j, &kv) in k.iter().enumerate() {
-                    ss += horiz[((ymin + j) * out_w + x) * ch + c] as i64 * kv;
+    let mut out = vec![0u8; out_w * ch * out_h];
+    elementwise!(resize_columns(&horiz, out_w * ch, &ky, &mut out));
+    out
+}
+
+/// The vertical pass, one output row at a time summed across whole source rows of `row` bytes,
+/// so the inner loop runs over contiguous bytes and vectorises.
+#[inline(always)]
+fn resize_columns(src: &[u8], row: usize, ky: &[(usize, Vec<i32>)], out: &mut [u8]) {
+    let mut acc = vec![0i32; row];
+    for ((ymin, k), dst) in ky.iter().zip(out.chunks_exact_mut(row)) {
+        acc.fill(1 << (PRECISION_BITS - 1));
+        for (j, &kv) in k.iter().enumerate() {
+            let s = &src[(ymin + j) * row..(ymin + j + 1) * row];
+            for (a, &v) in acc.iter_mut().zip(s) {
+                *a += v as i32 * kv;
+            }
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = clip8(a);
+        }
+    }
+}
+
+/// The horizontal pass for `CH` interleaved channels (3 or 4), AVX2 where [`isa`] allows it.
+/// Every filter window lies inside the row (`coeffs` clips them).
+fn resize_rows<const CH: usize>(src: &[u8], w: usize, kx: &[(usize, Vec<i32>)], out: &mut [u8]) {
+    debug_assert!(kx.iter().all(|(xmin, k)| xmin + k.len() <= w));
+    #[cfg(target_arch = "x86_64")]
+    if isa() != "baseline" {
+        // SAFETY: `isa` names AVX2 or above only when the CPU reports it.
+        unsafe { x86::resize_rows::<CH>(src, w, kx, out) };
+        return;
+    }
+    resize_rows_portable::<CH>(src, w, kx, out)
+}
+
+/// [`resize_rows`] in plain Rust: each source row is first spread to four bytes a pixel, so that
+/// a tap is one multiply-add over the pixel's four lanes.
+fn resize_rows_portable<const CH: usize>(
+    src: &[u8],
+    w: usize,
+    kx: &[(usize, Vec<i32>)],
+    out: &mut [u8],
+) {
+    let mut quad = vec![[0u8; 4]; w];
+    for (s, d) in src
+        .chunks_exact(w * CH)
+        .zip(out.chunks_exact_mut(kx.len() * CH))
+    {
+        for (q, p) in quad.iter_mut().zip(s.chunks_exact(CH)) {
+            q[..CH].copy_from_slice(p);
+        }
+        for ((xmin, k), px) in kx.iter().zip(d.chunks_exact_mut(CH)) {
+            let mut ss = [1i32 << (PRECISION_BITS - 1); 4];
+            for (&kv, p) in k.iter().zip(&quad[*xmin..]) {
+                for c in 0..4 {
+                    ss[c] += p[c] as i32 * kv;
                 }
-                out[(yy * out_w + x) * ch + c] = clip8(ss);
+            }
+            for c in 0..CH {
+                px[c] = clip8(ss[c]);
             }
         }
     }
-    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::PRECISION_BITS;
+    use std::arch::x86_64::*;
+
+    /// [`super::resize_rows`] two taps at a time: 8 lanes hold two pixels' four channels.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn resize_rows<const CH: usize>(
+        src: &[u8],
+        w: usize,
+        kx: &[(usize, Vec<i32>)],
+        out: &mut [u8],
+    ) {
+        let mut quad = vec![0u32; w];
+        for (s, d) in src
+            .chunks_exact(w * CH)
+            .zip(out.chunks_exact_mut(kx.len() * CH))
+        {
+            for (q, p) in quad.iter_mut().zip(s.chunks_exact(CH)) {
+                let mut b = [0u8; 4];
+                b[..CH].copy_from_slice(p);
+                *q = u32::from_le_bytes(b);
+            }
+            for ((xmin, k), px) in kx.iter().zip(d.chunks_exact_mut(CH)) {
+                let mut acc = _mm256_setzero_si256();
+                let taps = quad.as_ptr().add(*xmin);
+                let mut pairs = k.chunks_exact(2);
+                let mut j = 0;
+                for pair in &mut pairs {
+                    let v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(taps.add(j).cast()));
+                    let kv = _mm256_setr_epi32(
+                        pair[0], pair[0], pair[0], pair[0], pair[1], pair[1], pair[1], pair[1],
+                    );
+                    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, kv));
+                    j += 2;
+                }
+                if let [last] = pairs.remainder() {
+                    let v = _mm256_cvtepu8_epi32(_mm_cvtsi32_si128(*taps.add(j) as i32));
+                    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(*last)));
+                }
+                let sum = _mm_add_epi32(
+                    _mm256_castsi256_si128(acc),
+                    _mm256_extracti128_si256::<1>(acc),
+                );
+                let sum = _mm_add_epi32(sum, _mm_set1_epi32(1 << (PRECISION_BITS - 1)));
+                // Pillow's clip8: shift, then saturate to 0..=255 (i32 → i16 → u8).
+                let v = _mm_srai_epi32::<{ PRECISION_BITS as i32 }>(sum);
+                let v = _mm_packus_epi16(_mm_packs_epi32(v, v), v);
+                let bytes = (_mm_cvtsi128_si32(v) as u32).to_le_bytes();
+                px.copy_from_slice(&bytes[..CH]);
+            }
+        }
+    }
 }
 
 /// Pillow's RGBA → RGBa conversion (`rgbA2rgba`): each colour times alpha / 255, rounded.
@@ -753,6 +862,110 @@ mod tests {
                 assert!((s - 1.0).abs() < 1e-5, "{i}->{o} row {r} sums to {s}");
             }
         }
+    }
+
+    /// Resample.c's loops as written (one sum per channel and output pixel, 64-bit sums here):
+    /// the reference the row-wise passes must match byte for byte.
+    fn resize_as_resample_c(
+        src: &[u8],
+        ch: usize,
+        (w, h): (usize, usize),
+        (out_w, out_h): (usize, usize),
+        filter: Interpolation,
+    ) -> Vec<u8> {
+        let round = 1i64 << (PRECISION_BITS - 1);
+        let clip = |v: i64| (v >> PRECISION_BITS).clamp(0, 255) as u8;
+        let kx = fixed_coeffs(w, out_w, filter);
+        let mut horiz = vec![0u8; out_w * h * ch];
+        for y in 0..h {
+            for (xx, (xmin, k)) in kx.iter().enumerate() {
+                for c in 0..ch {
+                    let mut ss = round;
+                    for (j, &kv) in k.iter().enumerate() {
+                        ss += src[(y * w + xmin + j) * ch + c] as i64 * kv as i64;
+                    }
+                    horiz[(y * out_w + xx) * ch + c] = clip(ss);
+                }
+            }
+        }
+        let ky = fixed_coeffs(h, out_h, filter);
+        let mut out = vec![0u8; out_w * out_h * ch];
+        for (yy, (ymin, k)) in ky.iter().enumerate() {
+            for x in 0..out_w {
+                for c in 0..ch {
+                    let mut ss = round;
+                    for (j, &kv) in k.iter().enumerate() {
+                        ss += horiz[((ymin + j) * out_w + x) * ch + c] as i64 * kv as i64;
+                    }
+                    out[(yy * out_w + x) * ch + c] = clip(ss);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn row_wise_resize_gives_resample_c_bytes() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut byte = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Mostly extremes, so bicubic overshoot hits both clamps.
+            match state % 4 {
+                0 => 0,
+                1 => 255,
+                _ => (state >> 32) as u8,
+            }
+        };
+        let sizes = [
+            ((640, 480), (298, 224)),
+            ((97, 301), (224, 695)),
+            ((5, 3), (224, 224)),
+            ((1600, 37), (224, 5)),
+            ((224, 300), (224, 224)),
+            ((640, 37), (301, 37)),
+        ];
+        for filter in [Interpolation::Bicubic, Interpolation::Bilinear] {
+            for ch in [3, 4] {
+                for ((w, h), (ow, oh)) in sizes {
+                    let src: Vec<u8> = (0..w * h * ch).map(|_| byte()).collect();
+                    let got = pil_resize(&src, ch, w, h, ow, oh, filter);
+                    let want = resize_as_resample_c(&src, ch, (w, h), (ow, oh), filter);
+                    assert!(got == want, "{filter:?} {ch} channels {w}x{h} -> {ow}x{oh}");
+                    // Both horizontal passes, whichever `isa` chose for this process.
+                    let kx = fixed_coeffs(w, ow, filter);
+                    let mut portable = vec![0u8; ow * h * ch];
+                    let mut simd = vec![0u8; ow * h * ch];
+                    match ch {
+                        3 => resize_rows_portable::<3>(&src, w, &kx, &mut portable),
+                        _ => resize_rows_portable::<4>(&src, w, &kx, &mut portable),
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU has AVX2.
+                        unsafe {
+                            match ch {
+                                3 => x86::resize_rows::<3>(&src, w, &kx, &mut simd),
+                                _ => x86::resize_rows::<4>(&src, w, &kx, &mut simd),
+                            }
+                        }
+                        assert!(portable == simd, "AVX2 and portable rows differ");
+                    }
+                    let _ = &mut simd;
+                    if oh == h {
+                        assert!(portable == want, "portable rows {w}x{h} -> {ow}x{oh}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_sizes_give_empty_images() {
+        let img = RgbImage::from_pixel(5, 3, image::Rgb([1, 2, 3]));
+        assert_eq!(pil_resize_bicubic(&img, 0, 4).len(), 0);
+        assert_eq!(pil_resize_bicubic(&RgbImage::new(0, 0), 0, 0).len(), 0);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! row per image: path, size, mtime, content hash, model key, unit embedding as a fixed-size
 //! list of f16 or f32) named by a versioned JSON manifest with checksums; incremental,
 //! resumable indexing of a folder or of one shard of a file list; merging shards; exact search
-//! and near-duplicate pairs, with an HNSW index (usearch) above a size threshold.
+//! and near-duplicate pairs, with an HNSW index (usearch) above a size threshold where it
+//! measures faster on the store's own rows.
 
 pub mod ann;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod part;
 pub mod scan;
 pub mod store;
 
+pub use ann::AnnPolicy;
 pub use error::{IndexError, Result};
 pub use indexer::{index, IndexOptions, IndexReport, Notice, Progress, Source};
 pub use manifest::{Manifest, Shard, VectorType};

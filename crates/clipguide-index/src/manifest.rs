@@ -48,6 +48,25 @@ pub struct IndexInfo {
     pub xxh3: String,
     /// xxh3 of the parts' checksums in order: the index is stale when the parts change.
     pub parts_xxh3: String,
+    /// What calibrating it on the store's own rows chose and measured; absent in indexes built
+    /// before calibration (they search with [`crate::ann::EXPANSION_SEARCH`]).
+    #[serde(default)]
+    pub calibration: Option<AnnCalibration>,
+}
+
+/// What calibrating an HNSW index on its store's own rows measured ([`crate::ann`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnCalibration {
+    /// Rows in the store when measured.
+    pub rows: usize,
+    /// The search beam width chosen: the smallest power of two that reached the target recall,
+    /// else the widest tried.
+    pub expansion_search: usize,
+    /// recall@10 against exact search at that width, in thousandths.
+    pub recall_permille: u32,
+    /// Median time of one query through the index and by exact search, in microseconds.
+    pub ann_us: u64,
+    pub exact_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +83,10 @@ pub struct Manifest {
     pub next_part: u64,
     #[serde(default)]
     pub index: Option<IndexInfo>,
+    /// An index built, measured no faster than exact search, and dropped: not tried again until
+    /// the store has twice these rows.
+    #[serde(default)]
+    pub ann_declined: Option<AnnCalibration>,
 }
 
 impl Manifest {
@@ -77,6 +100,7 @@ impl Manifest {
             parts: vec![],
             next_part: 0,
             index: None,
+            ann_declined: None,
         }
     }
 
@@ -258,6 +282,29 @@ mod tests {
         let m = parse(&text).unwrap();
         assert_eq!(m.rows(), 3);
         assert_eq!(parse(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn an_index_from_before_calibration_reads_as_uncalibrated() {
+        // Version-1 manifests written before 2026-12-08 name an index with three fields and
+        // have no `ann_declined`; calibration then searched at ann::EXPANSION_SEARCH.
+        let index = json!({"file": "index.usearch", "xxh3": "a", "parts_xxh3": "b"});
+        let m = parse(&manifest(json!([part("p.parquet", 2)]), index)).unwrap();
+        let info = m.index.as_ref().unwrap();
+        assert_eq!(info.calibration, None);
+        assert_eq!(m.ann_declined, None);
+        // And a calibrated one survives its write-back.
+        let mut m2 = m.clone();
+        let c = AnnCalibration {
+            rows: 2,
+            expansion_search: 64,
+            recall_permille: 970,
+            ann_us: 300,
+            exact_us: 6000,
+        };
+        m2.index.as_mut().unwrap().calibration = Some(c.clone());
+        m2.ann_declined = Some(c);
+        assert_eq!(parse(&m2.to_json()).unwrap(), m2);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! dimension and vector type; every part's checksum; no path in two parts) and its parts enter
 //! `manifest.json`, which from then on owns them.
 
+use crate::ann::AnnPolicy;
 use crate::error::{read_err, write_err, IndexError, Result};
+use crate::indexer::Notice;
 use crate::manifest::{Manifest, MANIFEST_FILE};
 use crate::part::{self, Rows};
 use rayon::prelude::*;
@@ -15,11 +17,13 @@ pub struct MergeReport {
     pub shards: Vec<PathBuf>,
     pub parts: usize,
     pub rows: usize,
+    /// What building the ANN index had to say.
+    pub notices: Vec<Notice>,
 }
 
-/// Joins the shards in `store` and builds the ANN index when the store has `ann_min_rows` rows
-/// or more ([`crate::ann::ANN_MIN_ROWS`] by default).
-pub fn merge(store: &Path, ann_min_rows: usize) -> Result<MergeReport> {
+/// Joins the shards in `store` and builds the ANN index as `ann` says (by default from
+/// [`crate::ann::ANN_MIN_ROWS`] rows, kept where it beats exact search).
+pub fn merge(store: &Path, ann: AnnPolicy) -> Result<MergeReport> {
     let mpath = store.join(MANIFEST_FILE);
     let mut shard_files: Vec<PathBuf> = std::fs::read_dir(store)
         .map_err(read_err(store))?
@@ -90,12 +94,14 @@ pub fn merge(store: &Path, ann_min_rows: usize) -> Result<MergeReport> {
     {
         merged.index = None;
     }
-    if merged.rows() >= ann_min_rows || merged.index.is_some() {
+    let mut notices = vec![];
+    let consider = merged.rows() >= ann.min_rows() || merged.index.is_some();
+    if consider && !crate::ann::surely_unchanged(&merged, ann) {
         let mut rows = Rows::new(merged.dim, merged.vectors);
         for p in &parts {
             rows.append(p);
         }
-        crate::ann::refresh(store, &mut merged, &rows, ann_min_rows)?;
+        notices = Notice::of_ann(crate::ann::refresh(store, &mut merged, &rows, ann)?);
     }
     merged.write(&mpath)?;
     for p in &shard_files {
@@ -105,5 +111,6 @@ pub fn merge(store: &Path, ann_min_rows: usize) -> Result<MergeReport> {
         shards: shard_files,
         parts: merged.parts.len(),
         rows: merged.rows(),
+        notices,
     })
 }

@@ -90,7 +90,8 @@ impl Store {
         })
     }
 
-    /// The ANN search beam width (default [`ann::EXPANSION_SEARCH`]): recall against time.
+    /// The ANN search beam width for 10 neighbours (by default the one calibrated when the index
+    /// was built, [`ann::EXPANSION_SEARCH`] for older indexes): recall against time.
     pub fn set_ann_expansion(&self, ef: usize) {
         if let Some(a) = &self.ann {
             a.set_expansion_search(ef);

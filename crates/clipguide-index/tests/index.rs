@@ -4,8 +4,8 @@
 mod common;
 
 use clipguide_index::{
-    image_query, index, merge, text_query, IndexError, IndexOptions, Notice, Progress, Shard,
-    Source, Store, VectorType,
+    image_query, index, merge, text_query, AnnPolicy, IndexError, IndexOptions, Notice, Progress,
+    Shard, Source, Store, VectorType,
 };
 use common::*;
 use std::ops::ControlFlow;
@@ -16,7 +16,9 @@ fn opts(part_rows: usize) -> IndexOptions {
         vectors: VectorType::F16,
         part_rows,
         batch: 8,
-        ann_min_rows: usize::MAX,
+        ann: AnnPolicy::Auto {
+            min_rows: usize::MAX,
+        },
     }
 }
 
@@ -189,7 +191,7 @@ fn four_shards_merged_search_like_one_run() {
         Store::open(&sharded),
         Err(IndexError::NoStore { .. })
     ));
-    let m = merge(&sharded, usize::MAX).unwrap();
+    let m = merge(&sharded, AnnPolicy::Never).unwrap();
     assert_eq!((m.shards.len(), m.rows), (4, 60));
     let src = Source::Files {
         files: files.clone(),
@@ -224,7 +226,7 @@ fn four_shards_merged_search_like_one_run() {
         shard: Some(Shard { index: 0, count: 1 }),
     };
     index(clip(), MODEL, &src, &sharded, &opts(7), &mut ()).unwrap();
-    let e = merge(&sharded, usize::MAX).unwrap_err();
+    let e = merge(&sharded, AnnPolicy::Never).unwrap_err();
     assert!(matches!(e, IndexError::DuplicatePath { .. }), "{e}");
 }
 
@@ -388,7 +390,7 @@ fn a_small_ann_index_is_the_same_file_when_built_again() {
     write_images(&imgs, 0, 60);
     let src = Source::Dir(imgs.clone());
     let opts = IndexOptions {
-        ann_min_rows: 50,
+        ann: AnnPolicy::Always { min_rows: 50 },
         ..opts(16)
     };
     let built: Vec<Vec<u8>> = ["a", "b"]
@@ -411,13 +413,15 @@ fn ann_index_is_built_above_the_threshold_checked_and_rebuilt() {
     let store = dir.path().join("store");
     let src = Source::Dir(imgs.clone());
     let opts = IndexOptions {
-        ann_min_rows: 50,
+        ann: AnnPolicy::Always { min_rows: 50 },
         ..opts(16)
     };
     index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
     let s = Store::open(&store).unwrap();
     assert!(s.has_ann() && s.notice.is_none());
-    // 60 rows, built in row order (one fixed graph): its search finds the exact top 10.
+    // 60 rows, built in row order (one fixed graph): at the widest beam its search finds the
+    // exact top 10 (the calibrated width reaches 0.95 on calibration's queries, not these).
+    s.set_ann_expansion(clipguide_index::ann::EXPANSION_SEARCH);
     for text in ["a red circle", "green stripes"] {
         let q = text_query(clip(), text).unwrap();
         assert_eq!(s.search(&q, 10).unwrap(), s.search_exact(&q, 10).unwrap());
@@ -459,7 +463,7 @@ fn ann_index_is_built_above_the_threshold_checked_and_rebuilt() {
 
     // Below the threshold the index is removed.
     let opts = IndexOptions {
-        ann_min_rows: 1000,
+        ann: AnnPolicy::Always { min_rows: 1000 },
         ..opts
     };
     index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();

@@ -2,7 +2,9 @@
 //! flags, the progress bar, Ctrl-C, and printing.
 
 use anyhow::{bail, Context, Result};
-use clipguide_index::{IndexOptions, IndexReport, Progress, Shard, Source, Store, VectorType};
+use clipguide_index::{
+    AnnPolicy, IndexOptions, IndexReport, Progress, Shard, Source, Store, VectorType,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::ops::ControlFlow;
@@ -44,19 +46,44 @@ pub struct IndexArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Build the HNSW index (index.usearch) from this many images; below, search is exact.
+    /// Consider an HNSW index (index.usearch) from this many images; below, search is exact.
     #[arg(long, default_value_t = clipguide_index::ann::ANN_MIN_ROWS)]
     ann_min_rows: usize,
+    /// auto: keep the index only where, calibrated on the store's own vectors, it reaches
+    /// recall@10 0.95 at least twice as fast as exact search; always: keep it regardless.
+    #[arg(long, value_enum, default_value_t = AnnArg::Auto)]
+    ann: AnnArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AnnArg {
+    Auto,
+    Always,
+}
+
+impl IndexArgs {
+    fn ann_policy(&self) -> AnnPolicy {
+        let min_rows = self.ann_min_rows;
+        match self.ann {
+            AnnArg::Auto => AnnPolicy::Auto { min_rows },
+            AnnArg::Always => AnnPolicy::Always { min_rows },
+        }
+    }
 }
 
 pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> Result<()> {
     if let Some(store) = &a.merge {
-        let r = clipguide_index::merge(store, a.ann_min_rows)
+        let r = clipguide_index::merge(store, a.ann_policy())
             .with_context(|| format!("merging the shards in {}", store.display()))?;
+        for n in &r.notices {
+            eprintln!("note: {n}");
+        }
         if json {
+            let notices: Vec<String> = r.notices.iter().map(|n| n.to_string()).collect();
             println!(
                 "{}",
-                json!({"store": store, "shards": r.shards, "parts": r.parts, "rows": r.rows})
+                json!({"store": store, "shards": r.shards, "parts": r.parts, "rows": r.rows,
+                       "notices": notices})
             );
         } else {
             println!(
@@ -105,7 +132,7 @@ pub fn run(a: IndexArgs, load: impl FnOnce() -> Result<Loaded>, json: bool) -> R
         },
         part_rows: a.part_rows,
         batch: a.batch,
-        ann_min_rows: a.ann_min_rows,
+        ann: a.ann_policy(),
     };
     let r = index_with_progress(&m, &source, &store, &opts, json)?;
     print_report(&r, &store, json)

@@ -52,6 +52,8 @@ pub fn run(a: ZeroshotArgs, m: &Loaded, json: bool) -> Result<()> {
         let store = a.store.clone().unwrap_or_else(|| default_store(&a.dir));
         let options = IndexOptions {
             batch: a.batch,
+            // The cache is scanned whole: an ANN index would only cost time and disk.
+            ann: clipguide_index::AnnPolicy::Never,
             ..IndexOptions::default()
         };
         let model_key = m.key()?;
