@@ -138,6 +138,30 @@ impl Ann {
         Ok(Self::with_ef(index, EXPANSION_SEARCH))
     }
 
+    /// Adds `rows[from..]` with their row numbers as keys, in order on one thread when fewer
+    /// than [`SEQUENTIAL_BUILD_BELOW`] (so the same appends give the same file), else in parallel.
+    pub fn extend(&self, rows: &Rows, from: usize) -> Result<()> {
+        let sequential = rows.len() - from < SEQUENTIAL_BUILD_BELOW;
+        let threads = if sequential {
+            1
+        } else {
+            rayon::current_num_threads()
+        };
+        self.index
+            .reserve_capacity_and_threads(rows.len(), threads)
+            .map_err(ann_err("reserving memory"))?;
+        let add = |i: usize| {
+            self.index
+                .add(i as u64, &rows.row_f32(i))
+                .map_err(ann_err("adding a vector"))
+        };
+        if sequential {
+            (from..rows.len()).try_for_each(add)
+        } else {
+            (from..rows.len()).into_par_iter().try_for_each(add)
+        }
+    }
+
     fn with_ef(index: usearch::Index, ef: usize) -> Self {
         index.change_expansion_search(ef);
         Self {
@@ -217,8 +241,15 @@ pub fn open_checked(
     let Some(info) = &manifest.index else {
         return Ok(None);
     };
-    if info.parts_xxh3 != manifest.parts_checksum() {
-        return Err("it was built from other parts".into());
+    match manifest.index_prefix() {
+        Some(n) if n == manifest.parts.len() => {}
+        Some(n) => {
+            return Err(format!(
+                "it holds {n} of the {} parts (`clipguide index` adds the rest)",
+                manifest.parts.len()
+            ))
+        }
+        None => return Err("it was built from other parts".into()),
     }
     let ef = info
         .calibration
@@ -245,6 +276,9 @@ pub enum AnnRefresh {
         calibration: AnnCalibration,
         replaced: Option<String>,
     },
+    /// The parts appended since it was built added to it (`rows` of them); calibrated again
+    /// when the store has doubled since the last calibration.
+    Extended { rows: usize },
     /// Built, calibrated, and dropped as no faster than exact search; `replaced` as for
     /// `Built`.
     Declined {
@@ -301,25 +335,50 @@ fn refresh_measured(
         }
         return Ok(AnnRefresh::Unchanged);
     }
-    let replaced = match open_checked(store, manifest, rows.len()) {
+    let mut replaced = match open_checked(store, manifest, rows.len()) {
         Ok(Some(_)) => return Ok(AnnRefresh::Unchanged),
         Ok(None) => None,
         Err(why) => Some(why),
     };
     let auto = matches!(policy, AnnPolicy::Auto { .. });
-    if auto && declined_below(manifest, rows.len()) && replaced.is_none() {
-        return Ok(AnnRefresh::Unchanged);
-    }
-    let ann = Ann::build(rows)?;
+    // An index holding the first parts takes the appended ones; anything else is rebuilt.
+    let extended = match appendable(store, manifest, rows) {
+        Ok(Some((ann, from))) => {
+            ann.extend(rows, from)?;
+            Some((ann, rows.len() - from))
+        }
+        Ok(None) => None,
+        Err(why) => {
+            replaced = Some(why);
+            None
+        }
+    };
+    let (ann, added) = match extended {
+        Some((ann, added)) => (ann, Some(added)),
+        None => {
+            if auto && declined_below(manifest, rows.len()) && replaced.is_none() {
+                return Ok(AnnRefresh::Unchanged);
+            }
+            (Ann::build(rows)?, None)
+        }
+    };
     let bytes = ann.to_bytes()?;
-    let calibration = measure(&ann, rows, policy)?;
+    // An extended index keeps its calibration until the store has doubled since it was made.
+    let kept_calibration = added
+        .and(manifest.index.as_ref())
+        .and_then(|ix| ix.calibration.clone())
+        .filter(|c| rows.len() < c.rows.saturating_mul(2));
+    let calibration = match kept_calibration {
+        Some(c) => c,
+        None => measure(&ann, rows, policy)?,
+    };
     if auto && !worth_keeping(&calibration) {
         manifest.index = None;
         let _ = std::fs::remove_file(&path);
         manifest.ann_declined = Some(calibration.clone());
         return Ok(AnnRefresh::Declined {
             calibration,
-            replaced,
+            replaced: if added.is_some() { None } else { replaced },
         });
     }
     clipguide_clip::fsutil::write_atomic(&path, &bytes).map_err(write_err(&path))?;
@@ -328,12 +387,45 @@ fn refresh_measured(
         file: INDEX_FILE.into(),
         xxh3: checksum(&bytes),
         parts_xxh3: manifest.parts_checksum(),
+        parts: Some(manifest.parts.len()),
         calibration: Some(calibration.clone()),
     });
-    Ok(AnnRefresh::Built {
-        calibration,
-        replaced,
+    Ok(match added {
+        Some(rows) => AnnRefresh::Extended { rows },
+        None => AnnRefresh::Built {
+            calibration,
+            replaced,
+        },
     })
+}
+
+/// The manifest's index and the first row it lacks, when it holds the first parts of the list
+/// and only parts were appended since; `Ok(None)` when it is absent or stale; `Err` (why) when
+/// it cannot be read.
+fn appendable(
+    store: &Path,
+    manifest: &Manifest,
+    rows: &Rows,
+) -> std::result::Result<Option<(Ann, usize)>, String> {
+    let (Some(info), Some(n)) = (&manifest.index, manifest.index_prefix()) else {
+        return Ok(None);
+    };
+    let from: usize = manifest.parts[..n].iter().map(|p| p.rows).sum();
+    if n == manifest.parts.len() || from > rows.len() {
+        return Ok(None);
+    }
+    let ef = info
+        .calibration
+        .as_ref()
+        .map_or(EXPANSION_SEARCH, |c| c.expansion_search);
+    let ann = Ann::load(&store.join(&info.file), &info.xxh3, ef)?;
+    if ann.len() != from {
+        return Err(format!(
+            "{} vectors for the {from} rows of its parts",
+            ann.len()
+        ));
+    }
+    Ok(Some((ann, from)))
 }
 
 /// Whether a calibrated index reached the target recall at least [`MIN_SPEEDUP`] times faster
@@ -602,6 +694,77 @@ mod tests {
         let done = refresh_measured(dir.path(), &mut m, &rows, AnnPolicy::Never, never_measured);
         assert_eq!(done.unwrap(), AnnRefresh::Unchanged);
         assert!(m.ann_declined.is_none());
+    }
+
+    fn part(name: &str, rows: usize) -> crate::manifest::PartInfo {
+        crate::manifest::PartInfo {
+            file: name.into(),
+            rows,
+            xxh3: format!("{name}-sum"),
+        }
+    }
+
+    fn first(rows: &Rows, n: usize) -> Rows {
+        let mut out = Rows::new(rows.dim, rows.vectors.kind());
+        (0..n).for_each(|i| out.push_row_of(rows, i));
+        out
+    }
+
+    #[test]
+    fn appended_parts_are_added_to_the_index_and_other_changes_rebuild_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = clustered_rows(700, 4, VectorType::F32);
+        let always = AnnPolicy::Always { min_rows: 100 };
+        let fixed = |rows: usize| {
+            move |_: &Ann, _: &Rows, _| {
+                Ok(AnnCalibration {
+                    rows,
+                    ..calibration(990, 100, 1000)
+                })
+            }
+        };
+        let never_measured = |_: &Ann, _: &Rows, _| -> Result<AnnCalibration> {
+            panic!("calibrated again before the store doubled")
+        };
+        let mut m = Manifest::new("m", 64, VectorType::F32);
+        m.parts.push(part("p0", 300));
+        let done = refresh_measured(dir.path(), &mut m, &first(&all, 300), always, fixed(300));
+        assert!(matches!(done.unwrap(), AnnRefresh::Built { .. }));
+        assert_eq!(m.index.as_ref().unwrap().parts, Some(1));
+
+        // A part appended: queries do not trust the index yet; refreshing adds its rows.
+        m.parts.push(part("p1", 200));
+        assert_eq!(m.index_prefix(), Some(1));
+        let why = open_checked(dir.path(), &m, 500).err().unwrap();
+        assert!(why.contains("holds 1 of the 2 parts"), "{why}");
+        let rows = first(&all, 500);
+        let done = refresh_measured(dir.path(), &mut m, &rows, always, never_measured);
+        assert_eq!(done.unwrap(), AnnRefresh::Extended { rows: 200 });
+        assert_eq!(m.index.as_ref().unwrap().parts, Some(2));
+        let ann = open_checked(dir.path(), &m, 500).unwrap().unwrap();
+        assert_eq!(ann.len(), 500);
+        for row in [0, 299, 300, 450, 499] {
+            assert_eq!(ann.search(&rows.row_f32(row), 1).unwrap(), vec![row]);
+        }
+
+        // Past twice the calibrated rows, the extended index is calibrated again.
+        m.parts.push(part("p2", 200));
+        let done = refresh_measured(dir.path(), &mut m, &all, always, fixed(700));
+        assert_eq!(done.unwrap(), AnnRefresh::Extended { rows: 200 });
+        let info = m.index.clone().unwrap();
+        assert_eq!(info.calibration.unwrap().rows, 700);
+
+        // A part rewritten (rows dropped): not a prefix any more, so rebuilt.
+        m.parts[0].xxh3 = "rewritten".into();
+        assert_eq!(m.index_prefix(), None);
+        let done = refresh_measured(dir.path(), &mut m, &all, always, fixed(700)).unwrap();
+        match done {
+            AnnRefresh::Built {
+                replaced: Some(why),
+                ..
+            } => assert!(why.contains("other parts"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

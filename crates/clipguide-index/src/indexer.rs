@@ -91,7 +91,8 @@ impl Notice {
     /// What a refresh of the ANN index has to say, if anything.
     pub fn of_ann(done: AnnRefresh) -> Vec<Self> {
         match done {
-            AnnRefresh::Unchanged | AnnRefresh::Removed => vec![],
+            // Appending parts to the index is routine, not news.
+            AnnRefresh::Unchanged | AnnRefresh::Removed | AnnRefresh::Extended { .. } => vec![],
             AnnRefresh::Built {
                 calibration,
                 replaced,
@@ -453,9 +454,10 @@ impl PartWriter<'_> {
     }
 
     fn commit(&mut self) -> Result<()> {
-        // Parts changed: an index built from the old ones no longer applies.
+        // Parts changed other than by appending: an index built from the old ones no longer
+        // applies. (Appended parts are added to it once indexing ends.)
         if let Some(ix) = &self.manifest.index {
-            if ix.parts_xxh3 != self.manifest.parts_checksum() {
+            if self.manifest.index_prefix().is_none() {
                 let _ = std::fs::remove_file(self.store.join(&ix.file));
                 self.manifest.index = None;
             }

@@ -46,8 +46,14 @@ pub struct PartInfo {
 pub struct IndexInfo {
     pub file: String,
     pub xxh3: String,
-    /// xxh3 of the parts' checksums in order: the index is stale when the parts change.
+    /// xxh3 of the checksums, in order, of the parts it was built from: the first [`Self::parts`]
+    /// of the manifest's list. Parts appended after them are added to the index by the next
+    /// indexing run; any other change makes it stale.
     pub parts_xxh3: String,
+    /// How many of the manifest's parts (from the first) it holds; absent in indexes written
+    /// before parts were appended to them: all.
+    #[serde(default)]
+    pub parts: Option<usize>,
     /// What calibrating it on the store's own rows chose and measured; absent in indexes built
     /// before calibration (they search with [`crate::ann::EXPANSION_SEARCH`]).
     #[serde(default)]
@@ -184,8 +190,27 @@ impl Manifest {
 
     /// Checksum of the parts list, what an index built from them records.
     pub fn parts_checksum(&self) -> String {
-        let joined: Vec<&str> = self.parts.iter().map(|p| p.xxh3.as_str()).collect();
-        checksum(joined.join(",").as_bytes())
+        self.parts_checksum_of(self.parts.len())
+            .expect("the whole list is a prefix of itself")
+    }
+
+    /// Checksum of the first `n` parts; `None` when there are fewer.
+    pub fn parts_checksum_of(&self, n: usize) -> Option<String> {
+        let joined: Vec<&str> = self
+            .parts
+            .get(..n)?
+            .iter()
+            .map(|p| p.xxh3.as_str())
+            .collect();
+        Some(checksum(joined.join(",").as_bytes()))
+    }
+
+    /// How many of the first parts the index holds, when they are still the first parts of this
+    /// list (so that the rest can be added to it); `None` without an index or when it is stale.
+    pub fn index_prefix(&self) -> Option<usize> {
+        let ix = self.index.as_ref()?;
+        let n = ix.parts.unwrap_or(self.parts.len());
+        (self.parts_checksum_of(n)? == ix.parts_xxh3).then_some(n)
     }
 }
 

@@ -87,11 +87,10 @@ pub fn merge(store: &Path, ann: AnnPolicy) -> Result<MergeReport> {
             }
         }
     }
-    if merged
-        .index
-        .as_ref()
-        .is_some_and(|ix| ix.parts_xxh3 != merged.parts_checksum())
-    {
+    if merged.index.as_ref().is_some_and(|ix| {
+        ix.parts_xxh3 != merged.parts_checksum()
+            || ix.parts.is_some_and(|n| n != merged.parts.len())
+    }) {
         merged.index = None;
     }
     let mut notices = vec![];

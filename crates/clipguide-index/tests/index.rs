@@ -453,13 +453,32 @@ fn ann_index_is_built_above_the_threshold_checked_and_rebuilt() {
     );
     assert!(Store::open(&store).unwrap().has_ann());
 
-    // Stale: after the folder changes the index covers the new rows.
+    // New images: their part is appended, and its rows added to the index (not rebuilt).
     write_images(&imgs, 100, 5);
-    index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    let before = std::fs::metadata(&ix).unwrap().len();
+    let r = index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    assert!(r.notices.is_empty(), "{:?}", r.notices);
     let s = Store::open(&store).unwrap();
     assert!(s.has_ann() && s.notice.is_none());
+    let info = s.manifest.index.clone().unwrap();
+    assert_eq!(info.parts, Some(s.manifest.parts.len()));
+    assert!(std::fs::metadata(&ix).unwrap().len() > before);
     let q = image_query(clip(), &imgs.join("img-0102.png")).unwrap();
     assert_eq!(s.search(&q, 1).unwrap()[0].path, "img-0102.png");
+
+    // A deleted image rewrites its part: the index is rebuilt over the new rows.
+    std::fs::remove_file(imgs.join("img-0003.png")).unwrap();
+    let r = index(clip(), MODEL, &src, &store, &opts, &mut ()).unwrap();
+    assert_eq!(r.dropped, 1);
+    assert!(
+        r.notices
+            .iter()
+            .any(|n| matches!(n, Notice::AnnBuilt { .. })),
+        "{:?}",
+        r.notices
+    );
+    let s = Store::open(&store).unwrap();
+    assert!(s.has_ann() && s.notice.is_none() && s.len() == 64);
 
     // Below the threshold the index is removed.
     let opts = IndexOptions {
