@@ -1,7 +1,8 @@
 //! The approximate nearest-neighbour index (HNSW, `usearch`) saved beside the parts as
-//! `index.usearch`. It is built from exactly the parts the manifest names (their checksums are
-//! recorded with it) and is never trusted otherwise: a stale or corrupt index is rebuilt by
-//! indexing, and ignored (exact search) by queries.
+//! `index.usearch`. It records the checksums of the parts it holds, the first ones of the
+//! manifest's list, and queries use it only when it holds them all: parts appended since are
+//! added to it by the next indexing run, any other change (or a corrupt file) rebuilds it, and
+//! meanwhile queries search exactly.
 //!
 //! Whether an index pays depends on the vectors, not only on their number: on vectors of low
 //! intrinsic dimension (the structure real embeddings have; no real CLIP weights were at hand to
@@ -141,7 +142,8 @@ impl Ann {
     /// Adds `rows[from..]` with their row numbers as keys, in order on one thread when fewer
     /// than [`SEQUENTIAL_BUILD_BELOW`] (so the same appends give the same file), else in parallel.
     pub fn extend(&self, rows: &Rows, from: usize) -> Result<()> {
-        let sequential = rows.len() - from < SEQUENTIAL_BUILD_BELOW;
+        // The same rule as `build`: a graph of more rows was built in parallel anyway.
+        let sequential = rows.len() < SEQUENTIAL_BUILD_BELOW;
         let threads = if sequential {
             1
         } else {
@@ -223,7 +225,8 @@ impl Ann {
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<usize>> {
         let want = self
             .expansion_search()
-            .saturating_mul(k.div_ceil(10).max(1));
+            .saturating_mul(k.div_ceil(10).max(1))
+            .min(k.max(EXPANSION_SEARCH));
         if self.index.expansion_search() != want {
             self.index.change_expansion_search(want);
         }
@@ -287,10 +290,10 @@ pub enum AnnRefresh {
     },
 }
 
-/// Makes the manifest's index match its parts under `policy`: kept when valid; built and
-/// calibrated when missing, stale or corrupt; removed below the row threshold. A store whose
-/// index was declined is not tried again until it has twice the rows. The caller commits the
-/// manifest.
+/// Makes the manifest's index match its parts under `policy`: kept when valid; extended when
+/// parts were only appended; built and calibrated when missing, stale or corrupt; removed below
+/// the row threshold. A store whose index was declined is not tried again until it has twice
+/// the rows. The caller commits the manifest.
 pub fn refresh(
     store: &Path,
     manifest: &mut Manifest,
@@ -367,7 +370,7 @@ fn refresh_measured(
     let kept_calibration = added
         .and(manifest.index.as_ref())
         .and_then(|ix| ix.calibration.clone())
-        .filter(|c| rows.len() < c.rows.saturating_mul(2));
+        .filter(|c| rows.len() < c.rows.saturating_mul(2) && (!auto || worth_keeping(c)));
     let calibration = match kept_calibration {
         Some(c) => c,
         None => measure(&ann, rows, policy)?,
@@ -411,8 +414,14 @@ fn appendable(
         return Ok(None);
     };
     let from: usize = manifest.parts[..n].iter().map(|p| p.rows).sum();
-    if n == manifest.parts.len() || from > rows.len() {
+    if n == manifest.parts.len() {
         return Ok(None);
+    }
+    if from > rows.len() {
+        return Err(format!(
+            "its parts' row counts ({from}) exceed the store's {} rows",
+            rows.len()
+        ));
     }
     let ef = info
         .calibration
@@ -745,6 +754,25 @@ mod tests {
         assert_eq!(ann.len(), 500);
         for row in [0, 299, 300, 450, 499] {
             assert_eq!(ann.search(&rows.row_f32(row), 1).unwrap(), vec![row]);
+        }
+
+        // Under Auto a kept calibration that would not be kept is measured again, not trusted.
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let mut m = Manifest::new("m", 64, VectorType::F32);
+            m.parts.push(part("p0", 300));
+            let slow = |_: &Ann, _: &Rows, _| Ok(calibration(990, 900, 1000));
+            let _ = refresh_measured(dir.path(), &mut m, &first(&all, 300), always, slow);
+            m.parts.push(part("p1", 200));
+            let measured = std::cell::Cell::new(false);
+            let auto = AnnPolicy::Auto { min_rows: 100 };
+            let fast = |_: &Ann, _: &Rows, _| {
+                measured.set(true);
+                Ok(calibration(990, 100, 1000))
+            };
+            let done = refresh_measured(dir.path(), &mut m, &first(&all, 500), auto, fast);
+            assert_eq!(done.unwrap(), AnnRefresh::Extended { rows: 200 });
+            assert!(measured.get(), "an unfit calibration was reused");
         }
 
         // Past twice the calibrated rows, the extended index is calibrated again.

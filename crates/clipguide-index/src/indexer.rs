@@ -306,7 +306,7 @@ pub fn index(
         mut manifest,
         parts,
     } = load_existing(&mpath, store, model, dim, opts.vectors, &mut report.notices)?;
-    remove_orphans(store, &prefix, &manifest)?;
+    manifest.next_part = remove_orphans(store, &prefix, &manifest)?.max(manifest.next_part);
     let kind = manifest.vectors;
 
     // The old JSON cache, for a folder's first store only.
@@ -466,22 +466,39 @@ impl PartWriter<'_> {
     }
 }
 
-/// Part files and temporaries with this writer's prefix that no manifest names: what a killed
-/// run left between writing a part and committing the manifest.
-fn remove_orphans(store: &Path, prefix: &str, manifest: &Manifest) -> Result<()> {
-    let named: HashSet<&str> = manifest.parts.iter().map(|p| p.file.as_str()).collect();
+/// Removes part files and temporaries with this writer's prefix that no manifest names: what a
+/// killed run left between writing a part and committing the manifest. A shard's parts that a
+/// merge moved into the store's `manifest.json` are kept (the shard's own manifest is gone after
+/// the merge; when `manifest.json` cannot be read, nothing but temporaries is removed). Returns
+/// the first part number above every file of this prefix left, so that no name is reused.
+fn remove_orphans(store: &Path, prefix: &str, manifest: &Manifest) -> Result<u64> {
+    let mut named: HashSet<String> = manifest.parts.iter().map(|p| p.file.clone()).collect();
+    let main = store.join(MANIFEST_FILE);
+    let mut may_remove = true;
+    if prefix != "part-" {
+        match Manifest::read(&main) {
+            Ok(Some(m)) => named.extend(m.parts.into_iter().map(|p| p.file)),
+            Ok(None) => {}
+            Err(_) => may_remove = false,
+        }
+    }
+    let mut next = 0u64;
     for e in std::fs::read_dir(store).map_err(read_err(store))? {
         let e = e.map_err(read_err(store))?;
         let name = e.file_name().to_string_lossy().into_owned();
         let temp = name.starts_with(&format!(".{prefix}")) && name.ends_with(".tmp");
-        let orphan = name.starts_with(prefix)
-            && name.ends_with(".parquet")
-            && !named.contains(name.as_str());
+        let part = name.starts_with(prefix) && name.ends_with(".parquet");
+        let orphan = part && !named.contains(&name) && may_remove;
         if temp || orphan {
             let _ = std::fs::remove_file(e.path());
+        } else if part {
+            let number = name[prefix.len()..name.len() - ".parquet".len()].parse::<u64>();
+            if let Ok(n) = number {
+                next = next.max(n + 1);
+            }
         }
     }
-    Ok(())
+    Ok(next)
 }
 
 /// One batch decoded and preprocessed: the pixels of the readable files, and the rest named.

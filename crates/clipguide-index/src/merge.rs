@@ -87,11 +87,12 @@ pub fn merge(store: &Path, ann: AnnPolicy) -> Result<MergeReport> {
             }
         }
     }
-    if merged.index.as_ref().is_some_and(|ix| {
-        ix.parts_xxh3 != merged.parts_checksum()
-            || ix.parts.is_some_and(|n| n != merged.parts.len())
-    }) {
-        merged.index = None;
+    // An index holding the first parts takes the shards' appended parts; any other is stale.
+    if let Some(ix) = &merged.index {
+        if merged.index_prefix().is_none() {
+            let _ = std::fs::remove_file(store.join(&ix.file));
+            merged.index = None;
+        }
     }
     let mut notices = vec![];
     let consider = merged.rows() >= ann.min_rows() || merged.index.is_some();

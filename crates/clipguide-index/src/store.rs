@@ -76,7 +76,7 @@ impl Store {
             Err(detail) => (
                 None,
                 Some(format!(
-                    "{}: not used ({detail}); searching exactly. `clipguide index` rebuilds it",
+                    "{}: not used ({detail}); searching exactly. `clipguide index` brings it up to date",
                     ann::INDEX_FILE
                 )),
             ),

@@ -220,6 +220,25 @@ fn four_shards_merged_search_like_one_run() {
             );
         }
     }
+    // A shard run again after the merge (its manifest is gone) writes new part names and
+    // removes none of the merged store's: the store still opens with every row.
+    let parts_before: Vec<String> = a.manifest.parts.iter().map(|p| p.file.clone()).collect();
+    let src = Source::Files {
+        files: files.clone(),
+        shard: Some(Shard { index: 2, count: 4 }),
+    };
+    index(clip(), MODEL, &src, &sharded, &opts(7), &mut ()).unwrap();
+    for f in &parts_before {
+        assert!(
+            sharded.join(f).exists(),
+            "{f} removed by a shard run after the merge"
+        );
+    }
+    assert_eq!(Store::open(&sharded).unwrap().len(), 60);
+    let e = merge(&sharded, AnnPolicy::Never).unwrap_err();
+    assert!(matches!(e, IndexError::DuplicatePath { .. }), "{e}");
+    std::fs::remove_file(sharded.join("shard-00002-of-00004.json")).unwrap();
+
     // A file in two shards is refused at merge time.
     let src = Source::Files {
         files: files[..3].to_vec(),
